@@ -1,0 +1,1 @@
+"""Media control: the asyncio RTPEngine ng client and its instance pool."""

@@ -1,0 +1,1 @@
+"""RTPEngine ng control protocol: bencode and the cookie framing."""

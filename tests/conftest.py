@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import asyncio
+from collections.abc import Callable, Mapping
 
 import pytest
 import uvloop

@@ -17,9 +17,22 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN: dict[str, frozenset[str]] = {
     "protocols": frozenset(
         {
-            "asyncio", "socket", "ssl", "time", "random", "selectors", "threading",
-            "subprocess", "logging", "structlog", "asyncpg", "aiohttp", "aio_pika",
-            "uvloop", "warpd", "media",
+            "asyncio",
+            "socket",
+            "ssl",
+            "time",
+            "random",
+            "selectors",
+            "threading",
+            "subprocess",
+            "logging",
+            "structlog",
+            "asyncpg",
+            "aiohttp",
+            "aio_pika",
+            "uvloop",
+            "warpd",
+            "media",
         }
     ),
     "media": frozenset({"warpd", "asyncpg", "aiohttp", "aio_pika"}),
@@ -45,7 +58,7 @@ def layer_files() -> list[tuple[str, Path]]:
     ]
 
 
-@pytest.mark.parametrize(("layer", "path"), layer_files(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("layer", "path"), layer_files(), ids=str)
 def test_imports_point_down(layer: str, path: Path) -> None:
     wrong = imported_roots(path) & FORBIDDEN[layer]
     assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)} ({layer}/ may not)"

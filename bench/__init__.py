@@ -1,0 +1,1 @@
+"""Benchmarks and load generators (not tests): see REPORT.md."""

@@ -1,0 +1,49 @@
+"""SIP errors (RFC 3261 section 21): what a peer gets when we refuse its input.
+
+A SIP codec given any bytes either returns values or raises ``SipError``; the
+status code it carries is the response a UAS or proxy answers a bad request
+with (RFC 3261 section 8.2: 400 in general, 505 for a version it does not
+speak, 416 for a Request-URI scheme it does not know, 413 for a message larger
+than it accepts).
+"""
+
+from __future__ import annotations
+
+from protocols.errors import ProtocolError
+
+# The reason phrases of RFC 3261 section 21 for the codes this package raises.
+REASON_PHRASES: dict[int, str] = {
+    400: "Bad Request",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    488: "Not Acceptable Here",
+    500: "Server Internal Error",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+}
+
+
+class SipError(ProtocolError):
+    """Input refused; ``status_code`` and ``reason`` are the answer to send.
+
+    ``str(error)`` is the detail for logs; ``reason`` is the phrase for the
+    status line (the detail may name what was wrong, the phrase stays generic).
+    """
+
+    status_code: int = 400
+
+    def __init__(self, detail: str, status_code: int = 400, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.reason = reason if reason is not None else REASON_PHRASES.get(status_code, "Error")
+
+
+class SdpError(SipError):
+    """Malformed SDP (RFC 4566); answered with 400, or 488 when the offer is unusable."""

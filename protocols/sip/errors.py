@@ -10,24 +10,7 @@ than it accepts).
 from __future__ import annotations
 
 from protocols.errors import ProtocolError
-
-# The reason phrases of RFC 3261 section 21 for the codes this package raises.
-REASON_PHRASES: dict[int, str] = {
-    400: "Bad Request",
-    413: "Request Entity Too Large",
-    414: "Request-URI Too Long",
-    415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme",
-    420: "Bad Extension",
-    421: "Extension Required",
-    481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected",
-    483: "Too Many Hops",
-    488: "Not Acceptable Here",
-    500: "Server Internal Error",
-    505: "Version Not Supported",
-    513: "Message Too Large",
-}
+from protocols.sip.status import reason_phrase
 
 
 class SipError(ProtocolError):
@@ -42,7 +25,7 @@ class SipError(ProtocolError):
     def __init__(self, detail: str, status_code: int = 400, reason: str | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
-        self.reason = reason if reason is not None else REASON_PHRASES.get(status_code, "Error")
+        self.reason = reason if reason is not None else reason_phrase(status_code)
 
 
 class SdpError(SipError):

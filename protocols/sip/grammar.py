@@ -1,0 +1,300 @@
+"""SIP lexical rules (RFC 3261 section 25.1): tokens, quoted strings, lists, params.
+
+Everything here works on ``str`` already split into one header value. The fast
+paths matter: most values contain no quote and no angle bracket, and then
+``str.split`` in C does the work.
+"""
+
+from __future__ import annotations
+
+import re
+
+from protocols.sip.errors import SipError
+
+# token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+# The characters allowed in a param value without quoting: token plus the
+# ``[`` ``]`` ``:`` of IPv6 references (received=, maddr=) and RFC 3261 pvalue
+# (paramchar: unreserved / escaped / "[" / "]" / "/" / ":" / "&" / "+" / "$").
+PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$()=?@]+")
+_ESCAPED_IN_QUOTES = re.compile(r'["\\]')
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+# RFC 3261 section 7.3.3 and the IANA registry: compact form -> canonical name.
+COMPACT_FORMS: dict[str, str] = {
+    "i": "Call-ID",
+    "m": "Contact",
+    "e": "Content-Encoding",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "f": "From",
+    "s": "Subject",
+    "k": "Supported",
+    "t": "To",
+    "v": "Via",
+    "o": "Event",
+    "u": "Allow-Events",
+    "r": "Refer-To",
+    "b": "Referred-By",
+    "x": "Session-Expires",
+    "y": "Identity",
+    "a": "Accept-Contact",
+    "j": "Reject-Contact",
+    "d": "Request-Disposition",
+}
+
+_CANONICAL_NAMES = [
+    "Accept",
+    "Accept-Contact",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Alert-Info",
+    "Allow",
+    "Allow-Events",
+    "Authentication-Info",
+    "Authorization",
+    "Call-ID",
+    "Call-Info",
+    "Contact",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Content-Length",
+    "Content-Type",
+    "CSeq",
+    "Date",
+    "Diversion",
+    "Error-Info",
+    "Event",
+    "Expires",
+    "From",
+    "History-Info",
+    "Identity",
+    "In-Reply-To",
+    "Max-Forwards",
+    "MIME-Version",
+    "Min-Expires",
+    "Min-SE",
+    "Organization",
+    "P-Asserted-Identity",
+    "P-Preferred-Identity",
+    "Path",
+    "Priority",
+    "Privacy",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Require",
+    "RAck",
+    "Reason",
+    "Record-Route",
+    "Refer-To",
+    "Referred-By",
+    "Reject-Contact",
+    "Remote-Party-ID",
+    "Reply-To",
+    "Request-Disposition",
+    "Require",
+    "Retry-After",
+    "Route",
+    "RSeq",
+    "Security-Client",
+    "Security-Server",
+    "Security-Verify",
+    "Server",
+    "Service-Route",
+    "Session-Expires",
+    "Subject",
+    "Subscription-State",
+    "Supported",
+    "Timestamp",
+    "To",
+    "Unsupported",
+    "User-Agent",
+    "Via",
+    "Warning",
+    "WWW-Authenticate",
+]
+
+# Lower-case name (long or compact) -> canonical spelling.
+CANONICAL: dict[str, str] = {name.lower(): name for name in _CANONICAL_NAMES}
+CANONICAL.update(COMPACT_FORMS)
+CANONICAL_TO_COMPACT: dict[str, str] = {v: k for k, v in COMPACT_FORMS.items()}
+
+# Headers whose grammar is a comma-separated list (RFC 3261 section 7.3.1: "Multiple
+# header field rows ... if and only if the entire field-value ... is defined as a
+# comma-separated list"). The credentials and challenge headers are NOT lists of
+# values: their commas separate auth-params.
+LIST_HEADERS: frozenset[str] = frozenset(
+    [
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Diversion",
+        "Error-Info",
+        "History-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Privacy",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Reject-Contact",
+        "Request-Disposition",
+        "Require",
+        "Route",
+        "Security-Client",
+        "Security-Server",
+        "Security-Verify",
+        "Service-Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    ]
+)
+
+
+def canonical_name(name: str) -> str:
+    """The canonical spelling of a header name, validating unknown ones as tokens."""
+    canon = CANONICAL.get(name.lower())
+    if canon is not None:
+        return canon
+    if TOKEN_RE.fullmatch(name) is None:
+        raise SipError(f"bad header name {name!r}")
+    return name
+
+
+def is_token(text: str) -> bool:
+    return TOKEN_RE.fullmatch(text) is not None
+
+
+def quote(text: str) -> str:
+    """A quoted-string holding ``text`` (backslash-escaping ``"`` and ``\\``)."""
+    return '"' + _ESCAPED_IN_QUOTES.sub(r"\\\g<0>", text) + '"'
+
+
+def unquote(text: str) -> str:
+    """The content of a quoted-string, or ``text`` itself when it is not quoted."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        inner = text[1:-1]
+        if "\\" in inner:
+            return _QUOTED_PAIR.sub(r"\1", inner)
+        return inner
+    return text
+
+
+def find_quote_end(text: str, start: int) -> int:
+    """Index just past the quoted-string opening at ``text[start]``."""
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i + 1
+        i += 1
+    raise SipError("unterminated quoted string")
+
+
+def split_outside(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is outside quoted strings and ``<...>``."""
+    if '"' not in text and "<" not in text:
+        return text.split(sep)
+    parts: list[str] = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i = find_quote_end(text, i)
+            continue
+        if ch == "<":
+            close = text.find(">", i)
+            if close < 0:
+                raise SipError("unterminated <")
+            i = close + 1
+            continue
+        if ch == sep:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def split_list(value: str) -> list[str]:
+    """The elements of a comma-separated header value (empty elements dropped)."""
+    return [part.strip(" \t") for part in split_outside(value, ",") if part.strip(" \t")]
+
+
+Params = tuple[tuple[str, str | None], ...]
+
+
+def parse_params(text: str) -> Params:
+    """``;name=value;flag`` (text starting after the first ``;``) as ordered pairs.
+
+    Names keep their case (params compare case-insensitively through
+    ``param``); values keep their quotes so that serialization is exact.
+    """
+    pieces = text.split(";") if '"' not in text else split_outside(text, ";")
+    out: list[tuple[str, str | None]] = []
+    for piece in pieces:
+        name, eq, value = piece.partition("=")
+        name = name.strip(" \t")
+        if not is_token(name):
+            raise SipError(f"bad parameter name {name!r}")
+        if not eq:
+            out.append((name, None))
+            continue
+        value = value.strip(" \t")
+        if value[:1] == '"':
+            if find_quote_end(value, 0) != len(value):
+                raise SipError(f"bad quoted parameter {name!r}")
+        elif PARAM_VALUE_RE.fullmatch(value) is None:
+            raise SipError(f"bad parameter value for {name!r}")
+        out.append((name, value))
+    return tuple(out)
+
+
+def get_param(params: Params, name: str) -> str | None:
+    """The unquoted value of param ``name`` (case-insensitive), "" for a flag."""
+    lname = name.lower()
+    for key, value in params:
+        if key.lower() == lname:
+            return "" if value is None else unquote(value)
+    return None
+
+
+def has_param(params: Params, name: str) -> bool:
+    lname = name.lower()
+    return any(key.lower() == lname for key, _ in params)
+
+
+def set_param(params: Params, name: str, value: str | None) -> Params:
+    """``params`` with ``name`` set to ``value`` (replaced in place or appended)."""
+    if not has_param(params, name):
+        return (*params, (name, value))
+    lname = name.lower()
+    return tuple((name, value) if key.lower() == lname else (key, v) for key, v in params)
+
+
+def remove_param(params: Params, name: str) -> Params:
+    lname = name.lower()
+    return tuple((key, v) for key, v in params if key.lower() != lname)
+
+
+def format_params(params: Params) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)

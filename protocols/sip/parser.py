@@ -1,0 +1,149 @@
+"""Parsing SIP messages from bytes (RFC 3261 sections 7, 7.3.1, 7.5, 18.3, 25.1).
+
+One pass: decode the header section, unfold continuation lines, split lines,
+canonicalize names. Values are left as text; ``SipMessage`` parses them when
+asked. Any malformed input raises ``SipError`` with the status to answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from protocols.sip.errors import SipError
+from protocols.sip.grammar import CANONICAL, TOKEN_RE
+from protocols.sip.message import SIP_VERSION, Header, SipRequest, SipResponse
+
+MAX_MESSAGE_SIZE = 65535
+MAX_HEADERS = 256
+
+_FOLD_RE = re.compile(r"\r\n[ \t]+")
+_VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+_SUPPORTED_SCHEMES = frozenset(("sip", "sips", "tel"))
+
+
+def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> SipRequest | SipResponse:
+    """A whole message in one datagram (RFC 3261 section 18.3).
+
+    Content-Length absent: the body is the rest of the datagram. Present and
+    larger than what arrived: 400. Bytes after the body are discarded.
+    """
+    if len(data) > max_size:
+        raise SipError(f"message of {len(data)} bytes", 413)
+    start = 0
+    while data.startswith(b"\r\n", start):  # 7.5: ignore CRLFs before the start line
+        start += 2
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        raise SipError("no empty line after the headers")
+    head = parse_head(data[start:end])
+    body_start = end + 4
+    length = head.content_length
+    if length is None:
+        return head.message(data[body_start:], None)
+    if body_start + length > len(data):
+        raise SipError(f"Content-Length {length} exceeds the {len(data) - body_start} body bytes")
+    stop = body_start + length
+    raw = data if start == 0 and stop == len(data) else data[start:stop]
+    return head.message(data[body_start:stop], raw)
+
+
+class Head:
+    """A parsed start line and header section, waiting for its body."""
+
+    __slots__ = ("content_length", "headers", "start")
+
+    def __init__(
+        self, start: tuple[str, str, int], headers: tuple[Header, ...], content_length: int | None
+    ) -> None:
+        # (method, Request-URI, -1) for a request, ("", reason phrase, status) for a response
+        self.start = start
+        self.headers = headers
+        self.content_length = content_length
+
+    def message(self, body: bytes, raw: bytes | None) -> SipRequest | SipResponse:
+        """The message; ``raw`` is reused by ``serialize()`` when the length is declared."""
+        headers = self.headers
+        if self.content_length is None:
+            headers = (*headers, ("Content-Length", str(len(body))))
+            raw = None
+        first, second, status = self.start
+        if status < 0:
+            return SipRequest(first, second, headers, body, raw)
+        return SipResponse(status, second, headers, body, raw)
+
+
+def parse_head(data: bytes) -> Head:
+    """Start line and header lines of ``data`` (which excludes the final CRLFCRLF)."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        raise SipError("header section is not UTF-8") from exc
+    if "\r\n " in text or "\r\n\t" in text:
+        text = _FOLD_RE.sub(" ", text)
+    lines = text.split("\r\n")
+    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
+        raise SipError("bare CR or LF in the header section")
+    if len(lines) > MAX_HEADERS:
+        raise SipError(f"more than {MAX_HEADERS} header lines", 413)
+    start = _parse_start_line(lines[0])
+    headers: list[Header] = []
+    content_length: int | None = None
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        canon = CANONICAL.get(name.lower())
+        if canon is None:
+            if not colon or TOKEN_RE.fullmatch(name) is None:
+                raise SipError(f"bad header line {line[:40]!r}")
+            canon = name
+        elif not colon:
+            raise SipError(f"bad header line {line[:40]!r}")
+        value = value.strip(" \t")
+        if canon == "Content-Length":
+            content_length = _content_length(value, content_length)
+        headers.append((canon, value))
+    return Head(start, tuple(headers), content_length)
+
+
+def _content_length(value: str, previous: int | None) -> int:
+    if not value.isdigit() or not value.isascii() or len(value) > 9:
+        raise SipError(f"bad Content-Length {value!r}")
+    length = int(value)
+    if previous is not None and previous != length:
+        raise SipError("conflicting Content-Length headers")
+    return length
+
+
+def _parse_start_line(line: str) -> tuple[str, str, int]:
+    if line[:4].upper() == "SIP/":
+        return _parse_status_line(line)
+    parts = line.split(" ")
+    if len(parts) != 3:
+        raise SipError(f"bad request line {line[:60]!r}")
+    method, uri, version = parts
+    _check_version(version)
+    if TOKEN_RE.fullmatch(method) is None:
+        raise SipError(f"bad method {method[:20]!r}")
+    scheme, colon, _ = uri.partition(":")
+    if not colon or _SCHEME_RE.fullmatch(scheme) is None:
+        raise SipError(f"bad Request-URI {uri[:60]!r}")
+    if scheme.lower() not in _SUPPORTED_SCHEMES:
+        raise SipError(f"Request-URI scheme {scheme!r}", 416)
+    return method, uri, -1
+
+
+def _parse_status_line(line: str) -> tuple[str, str, int]:
+    version, _, rest = line.partition(" ")
+    _check_version(version)
+    code, _, reason = rest.partition(" ")
+    if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
+        raise SipError(f"bad status line {line[:60]!r}")
+    return "", reason, int(code)
+
+
+def _check_version(version: str) -> None:
+    if version.upper() != SIP_VERSION:
+        if _VERSION_RE.fullmatch(version):
+            raise SipError(f"SIP version {version!r}", 505)
+        raise SipError(f"bad SIP version {version[:20]!r}")

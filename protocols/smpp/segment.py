@@ -1,0 +1,215 @@
+"""Splitting a text into SMS parts: concatenation UDH, SAR TLVs or message_payload.
+
+* 3GPP TS 23.040 section 9.2.3.24.1 (IEI 0x00, 8-bit reference: ``05 00 03
+  ref total seq``) and section 9.2.3.24.8 (IEI 0x08, 16-bit reference:
+  ``06 08 04 refHi refLo total seq``), flagged with esm_class UDHI 0x40
+  (SMPP 3.4 section 5.2.12).
+* SMPP 3.4 sections 5.3.2.22-24: sar_msg_ref_num, sar_total_segments and
+  sar_segment_seqnum carry the same facts as TLVs, with no UDH in the body.
+* SMPP 3.4 section 5.3.2.32: message_payload carries the whole text and the
+  SMSC splits it.
+
+The air interface gives 140 octets per part: 160 GSM7 septets, 140 octets or
+70 UCS-2 units; a UDH costs its length (6 or 7 octets), which leaves 153/134/67
+(8-bit reference) or 152/133/66 (16-bit).  SAR parts are sized like 8-bit UDH
+parts because the SMSC adds that UDH on the air.  A part never ends between
+ESC and its extension septet, nor between the halves of a surrogate pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from protocols.smpp.constants import CommandStatus
+from protocols.smpp.errors import SmppError
+from protocols.smpp.text import (
+    ESC,
+    Encoding,
+    choose_encoding,
+    encode_text,
+    gsm7_length,
+    ucs2_length,
+)
+
+ESM_CLASS_UDHI = 0x40
+MAX_PARTS = 255
+MAX_SHORT_MESSAGE = 254
+MAX_MESSAGE_PAYLOAD = 0xFFFF
+
+
+class ConcatMode(Enum):
+    """How a long text is sent."""
+
+    UDH8 = "udh8"
+    UDH16 = "udh16"
+    SAR = "sar"
+    PAYLOAD = "payload"
+
+
+@dataclass(frozen=True, slots=True)
+class Sar:
+    """The three SAR TLV values of one part (SMPP 3.4 section 5.3.2.22-24)."""
+
+    msg_ref_num: int
+    total_segments: int
+    segment_seqnum: int
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One submit_sm's worth of text.
+
+    ``short_message`` includes the UDH when ``esm_class_udhi`` is set; with
+    ``message_payload`` set, short_message is empty (SMPP 3.4 section 5.3.2.32:
+    sm_length must then be 0).
+    """
+
+    short_message: bytes
+    data_coding: int
+    esm_class_udhi: bool = False
+    sar: Sar | None = None
+    message_payload: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartCount:
+    """What sending a text costs: the alphabet, ``data_coding``, air parts and units."""
+
+    encoding: Encoding
+    data_coding: int
+    parts: int
+    units: int
+
+
+# (single-message capacity, per-part capacity with an 8-bit UDH, with a 16-bit
+# UDH), in the encoding's unit: septets, octets or UTF-16 units.
+_CAPACITY = {
+    Encoding.GSM7: (160, 153, 152),
+    Encoding.LATIN1: (140, 134, 133),
+    Encoding.UCS2: (70, 67, 66),
+}
+# Octets per unit in the SMPP body (GSM7 is unpacked: one septet per octet).
+_UNIT_OCTETS = {Encoding.GSM7: 1, Encoding.LATIN1: 1, Encoding.UCS2: 2}
+
+
+class MessageTooLong(SmppError):
+    """More than 255 parts, or a message_payload over 64 KiB (ESME_RINVMSGLEN)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(CommandStatus.ESME_RINVMSGLEN, message)
+
+
+def _part_octets(encoding: Encoding, mode: ConcatMode) -> int:
+    per_part = _CAPACITY[encoding][2 if mode is ConcatMode.UDH16 else 1]
+    return per_part * _UNIT_OCTETS[encoding]
+
+
+def _cuts(body: bytes, encoding: Encoding, part_octets: int) -> list[int]:
+    """End offsets of each part in ``body``; a cut never splits an ESC or surrogate pair."""
+    cuts: list[int] = []
+    start, end = 0, len(body)
+    while start < end:
+        cut = min(start + part_octets, end)
+        if cut < end:
+            if encoding is Encoding.GSM7 and body[cut - 1] == ESC:
+                # Our encoder emits ESC only as the first octet of a pair.
+                cut -= 1
+            elif encoding is Encoding.UCS2 and 0xD8 <= body[cut - 2] <= 0xDB:
+                # A high surrogate: keep it with its low half in the next part.
+                cut -= 2
+        cuts.append(cut)
+        start = cut
+    return cuts
+
+
+def _units(text: str, encoding: Encoding) -> int:
+    if encoding is Encoding.GSM7:
+        return gsm7_length(text)
+    if encoding is Encoding.UCS2:
+        return ucs2_length(text)
+    return len(text)
+
+
+def count_parts(
+    text: str,
+    *,
+    udh16: bool = False,
+    allow_latin1: bool = False,
+    encoding: Encoding | None = None,
+) -> PartCount:
+    """Air parts and units for ``text`` without building them (for pricing on the hot path).
+
+    The count is what the handset receives, which is also what a carrier bills
+    when it splits a message_payload or adds the UDH for SAR parts.
+    """
+    if encoding is None:
+        encoding = choose_encoding(text, allow_latin1=allow_latin1)
+    units = _units(text, encoding)
+    mode = ConcatMode.UDH16 if udh16 else ConcatMode.UDH8
+    if units <= _CAPACITY[encoding][0]:
+        parts = 1
+    elif units == len(text):
+        # One unit per character: no ESC or surrogate pair can straddle a cut.
+        parts = -(-units // _CAPACITY[encoding][2 if udh16 else 1])
+    else:
+        parts = len(_cuts(encode_text(text, encoding), encoding, _part_octets(encoding, mode)))
+    if parts > MAX_PARTS:
+        raise MessageTooLong(f"{parts} parts; at most {MAX_PARTS}")
+    return PartCount(encoding, encoding.data_coding, parts, units)
+
+
+def split_text(
+    text: str,
+    *,
+    ref: int,
+    mode: ConcatMode = ConcatMode.UDH8,
+    allow_latin1: bool = False,
+    encoding: Encoding | None = None,
+) -> tuple[Part, ...]:
+    """The submit_sm bodies for ``text``.
+
+    ``ref`` is the concatenation reference, from the caller's per-(source,
+    destination) counter: 0..255 for UDH8, 0..65535 for UDH16 and SAR.  A text
+    that fits one message is one plain part whatever the mode.
+    """
+    if encoding is None:
+        encoding = choose_encoding(text, allow_latin1=allow_latin1)
+    return split_encoded(encode_text(text, encoding), encoding, ref=ref, mode=mode)
+
+
+def split_encoded(
+    body: bytes, encoding: Encoding, *, ref: int, mode: ConcatMode = ConcatMode.UDH8
+) -> tuple[Part, ...]:
+    """``split_text`` for a body already encoded in ``encoding``."""
+    dc = encoding.data_coding
+    if len(body) <= _CAPACITY[encoding][0] * _UNIT_OCTETS[encoding]:
+        return (Part(body, dc),)
+    if mode is ConcatMode.PAYLOAD:
+        if len(body) > MAX_MESSAGE_PAYLOAD:
+            raise MessageTooLong(f"{len(body)} octets; message_payload holds {MAX_MESSAGE_PAYLOAD}")
+        return (Part(b"", dc, message_payload=body),)
+    limit = 0xFF if mode is ConcatMode.UDH8 else 0xFFFF
+    if not 0 <= ref <= limit:
+        raise ValueError(f"reference {ref} out of range 0..{limit} for {mode.name}")
+    cuts = _cuts(body, encoding, _part_octets(encoding, mode))
+    total = len(cuts)
+    if total > MAX_PARTS:
+        raise MessageTooLong(f"{total} parts; at most {MAX_PARTS}")
+    parts: list[Part] = []
+    start = 0
+    for seq, cut in enumerate(cuts, start=1):
+        chunk = body[start:cut]
+        start = cut
+        if mode is ConcatMode.SAR:
+            parts.append(Part(chunk, dc, sar=Sar(ref, total, seq)))
+        else:
+            parts.append(Part(concat_udh(ref, total, seq, mode) + chunk, dc, esm_class_udhi=True))
+    return tuple(parts)
+
+
+def concat_udh(ref: int, total: int, seq: int, mode: ConcatMode = ConcatMode.UDH8) -> bytes:
+    """The UDH (with its UDHL octet) of one concatenated part."""
+    if mode is ConcatMode.UDH16:
+        return bytes((6, 0x08, 4, ref >> 8, ref & 0xFF, total, seq))
+    return bytes((5, 0x00, 3, ref, total, seq))

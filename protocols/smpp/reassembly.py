@@ -129,6 +129,7 @@ class Reassembler:
         destination: str,
         concat: Concat,
         body: bytes,
+        *,
         now: float,
         data_coding: int = 0,
     ) -> Reassembled | None:

@@ -1,0 +1,7 @@
+"""python -m warpd"""
+
+import sys
+
+from warpd.cli import main
+
+sys.exit(main())

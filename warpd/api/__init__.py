@@ -1,0 +1,1 @@
+"""aiohttp: health, readiness and metrics now; the send, status and admin APIs grow here."""

@@ -1,0 +1,161 @@
+"""The daemon's lifecycle: start in dependency order, serve, drain, stop.
+
+SIGTERM/SIGINT begin a graceful shutdown: /ready turns 503, listeners stop
+accepting, in-flight work drains within ``daemon.shutdown_timeout``, the pool
+closes and an embedded cluster stops. SIGHUP reloads what can change without
+a restart. systemd hears READY=1, STOPPING=1 and WATCHDOG=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from warpd import config as config_mod
+from warpd import log as log_mod
+from warpd.api.server import HttpServer, make_app
+from warpd.config import Config
+from warpd.errors import ConfigError
+from warpd.metrics import Metrics
+from warpd.store import Database, EmbeddedPostgres
+from warpd.systemd import Notifier
+
+log = structlog.get_logger(__name__)
+
+ReloadHook = Callable[[Config], Awaitable[None]]
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        migrate: bool = False,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self._config_path = config_path
+        self._migrate = migrate or config.database.auto_migrate
+        self._notifier = notifier or Notifier()
+        self._stop: asyncio.Event | None = None
+        self.ready = asyncio.Event()
+        self.http: HttpServer | None = None
+        self.database: Database | None = None
+        # Components that can apply a new config on SIGHUP register here.
+        self.reload_hooks: list[ReloadHook] = []
+
+    def request_stop(self) -> None:
+        if self._stop is not None and not self._stop.is_set():
+            log.info("shutdown_requested")
+            self._stop.set()
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        """Serve until asked to stop; exit code 0 after a clean drain."""
+        self._stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                await self._start(stack)
+                async with asyncio.TaskGroup() as tasks:
+                    watchdog = tasks.create_task(self._watchdog())
+                    await self._stop.wait()
+                    watchdog.cancel()
+                self._begin_drain()
+            log.info("stopped")
+            return 0
+        finally:
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        cfg = self.config
+        dsn = cfg.database.dsn
+        if cfg.embedded:
+            pg = EmbeddedPostgres(
+                cfg.daemon.state_dir / "postgres",
+                bin_dir=cfg.embedded_postgres.bin_dir,
+                port=cfg.embedded_postgres.port,
+                user=cfg.embedded_postgres.user,
+            )
+            stack.push_async_callback(pg.stop)
+            dsn = await pg.start()
+        self.database = await Database.connect(dsn, cfg.database)
+        stack.push_async_callback(self.database.close, cfg.daemon.shutdown_timeout)
+        schema = await self.database.ensure_schema(apply=self._migrate)
+        self.metrics.schema_version.set(schema.current)
+        self.metrics.watch_database(self.database)
+
+        app = make_app(cfg, self.database, self.metrics)
+        self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
+        await self.http.start()
+        stack.push_async_callback(self.http.stop)
+
+        self.metrics.start_time.set(time.time())
+        self.metrics.ready.set(1)
+        self.ready.set()
+        self._notifier.ready(f"serving, schema v{schema.current}")
+        log.info("ready", schema_version=schema.current, embedded_postgres=cfg.embedded)
+
+    def _begin_drain(self) -> None:
+        self._notifier.stopping()
+        self.metrics.ready.set(0)
+        self.ready.clear()
+        if self.http is not None:
+            self.http.drain()
+        log.info("draining", deadline_s=self.config.daemon.shutdown_timeout)
+
+    async def _watchdog(self) -> None:
+        interval = self._notifier.watchdog_interval
+        if interval is None:
+            return
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    async def reload(self) -> bool:
+        """Re-read the config file; apply what can change live, keep the rest."""
+        try:
+            new = config_mod.load(self._config_path)
+        except ConfigError as exc:
+            log.error("reload_refused", error=str(exc))
+            self.metrics.reloads.labels("error").inc()
+            return False
+        needs_restart = _restart_only_changes(self.config, new)
+        if needs_restart:
+            log.warning("reload_needs_restart", keys=needs_restart)
+        log_mod.configure(new.log.level, self.config.log.format)
+        self.config = dataclasses.replace(self.config, log=new.log)
+        for hook in self.reload_hooks:
+            await hook(new)
+        self.metrics.reloads.labels("ok").inc()
+        log.info("reloaded", source=new.source)
+        return True
+
+
+def _restart_only_changes(old: Config, new: Config) -> list[str]:
+    """Dotted keys whose change SIGHUP cannot apply (metadata ``reload`` unset)."""
+    changed: list[str] = []
+    for table in dataclasses.fields(old):
+        if table.metadata.get("internal"):
+            continue
+        before, after = getattr(old, table.name), getattr(new, table.name)
+        for fld in dataclasses.fields(before):
+            if fld.metadata.get("reload"):
+                continue
+            if getattr(before, fld.name) != getattr(after, fld.name):
+                changed.append(f"{table.name}.{fld.name}")
+    return changed

@@ -1,0 +1,225 @@
+"""SMSC delivery receipts: SMPP 3.4 Appendix B text, and the section 5.3.2 receipt TLVs.
+
+Generating is strict: every Appendix B field, in its fixed order::
+
+    id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm
+    stat:DDDDDDD err:E text:..........
+
+with receipted_message_id (5.3.2.12) and message_state (5.3.2.35) beside it.
+Parsing is lenient, because Appendix B calls the format "SMSC vendor
+specific" and carriers vary: any key case, 10- or 12-digit dates, missing
+fields, extra vendor fields, and ids that one side writes in hex and the other
+in decimal (``message_id_keys``, after Kannel's msg-id-type and Jasmin's
+dlr_msgid).  Dates are taken from the caller; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from protocols.smpp.constants import CommandStatus, MessageState
+from protocols.smpp.errors import SmppError
+
+#: Appendix B stat values by message_state; ENROUTE and SKIPPED are what
+#: carriers and SMPP 5.0 write for the states Appendix B leaves out.
+STAT_BY_STATE = {
+    MessageState.ENROUTE: "ENROUTE",
+    MessageState.DELIVERED: "DELIVRD",
+    MessageState.EXPIRED: "EXPIRED",
+    MessageState.DELETED: "DELETED",
+    MessageState.UNDELIVERABLE: "UNDELIV",
+    MessageState.ACCEPTED: "ACCEPTD",
+    MessageState.UNKNOWN: "UNKNOWN",
+    MessageState.REJECTED: "REJECTD",
+    MessageState.SKIPPED: "SKIPPED",
+}
+#: stat text (upper case) -> state, with the spellings carriers use besides Appendix B's.
+STATE_BY_STAT = {stat: state for state, stat in STAT_BY_STATE.items()} | {
+    "DELIVERED": MessageState.DELIVERED,
+    "UNDELIVERED": MessageState.UNDELIVERABLE,
+    "UNDELIVERABLE": MessageState.UNDELIVERABLE,
+    "ACCEPTED": MessageState.ACCEPTED,
+    "REJECTED": MessageState.REJECTED,
+    "FAILED": MessageState.UNDELIVERABLE,
+}
+#: Final states: a receipt in one of these closes the message.
+FINAL_STATES = frozenset(
+    {
+        MessageState.DELIVERED,
+        MessageState.EXPIRED,
+        MessageState.DELETED,
+        MessageState.UNDELIVERABLE,
+        MessageState.REJECTED,
+        MessageState.SKIPPED,
+    }
+)
+
+TEXT_CHARS = 20
+_MAX_NUMERIC_ID = 64  # message_id is a C-Octet String of at most 65 octets
+
+_TEXT_FIELD = re.compile(r"(?:^|(?<=\s))text\s*:", re.IGNORECASE)
+_KEY = r"(?:submit|done)[ _]date|[A-Za-z][\w-]*"
+# A value may follow its colon after spaces ("id: 123"), unless what follows
+# the spaces is the next key: then the value is empty ("id: stat:DELIVRD").
+_FIELD = re.compile(rf"(?<![\w-])({_KEY})\s*:(?:(?!\s+(?:{_KEY})\s*:)\s*)?(\S*)", re.IGNORECASE)
+_DATE = re.compile(r"[0-9]{10}(?:[0-9]{2})?")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+
+
+class ReceiptError(SmppError):
+    """Text that is not a delivery receipt (no id).
+
+    ESME_RX_P_APPN ("permanent application error") tells the SMSC not to
+    retry the deliver_sm that carried it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(CommandStatus.ESME_RX_P_APPN, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A parsed receipt.  Absent or unreadable fields are None; ``extras`` keeps vendor fields."""
+
+    message_id: str
+    state: MessageState
+    stat: str | None = None
+    sub: int | None = None
+    dlvrd: int | None = None
+    submit_date: datetime | None = None
+    done_date: datetime | None = None
+    err: str | None = None
+    text: str | None = None
+    extras: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptTlvs:
+    """TLV values that go with a receipt's short_message (SMPP 3.4 section 5.3.2.12/.35/.31)."""
+
+    receipted_message_id: str
+    message_state: MessageState
+    #: network_error_code: network type (1 ANSI-136, 2 IS-95, 3 GSM), then a u16 error.
+    network_error_code: bytes | None = None
+
+
+def _date(value: datetime) -> str:
+    return value.strftime("%y%m%d%H%M")
+
+
+def format_receipt(
+    message_id: str,
+    state: MessageState,
+    *,
+    submit_date: datetime,
+    done_date: datetime,
+    text: str = "",
+    err: int = 0,
+    sub: int = 1,
+    dlvrd: int | None = None,
+) -> str:
+    """Appendix B receipt text.  ``dlvrd`` defaults to ``sub`` when delivered, else 0."""
+    if not 0 <= err <= 999 or not 0 <= sub <= 999:
+        raise ValueError("err and sub are three decimal digits")
+    if dlvrd is None:
+        dlvrd = sub if state is MessageState.DELIVERED else 0
+    return (
+        f"id:{message_id} sub:{sub:03d} dlvrd:{dlvrd:03d} submit date:{_date(submit_date)}"
+        f" done date:{_date(done_date)} stat:{STAT_BY_STATE[state]} err:{err:03d}"
+        f" text:{text[:TEXT_CHARS]}"
+    )
+
+
+def receipt_tlvs(
+    message_id: str, state: MessageState, *, network_error: tuple[int, int] | None = None
+) -> ReceiptTlvs:
+    """The TLV values for a receipt; ``network_error`` is (network type, error code)."""
+    code = None
+    if network_error is not None:
+        network_type, error = network_error
+        code = bytes((network_type,)) + error.to_bytes(2, "big")
+    return ReceiptTlvs(message_id, state, code)
+
+
+def _parse_date(value: str) -> datetime | None:
+    if _DATE.fullmatch(value) is None:
+        return None
+    yy, mo, dd, hh, mi = (int(value[i : i + 2]) for i in range(0, 10, 2))
+    ss = int(value[10:12] or "0")
+    try:
+        return datetime(2000 + yy, mo, dd, hh, mi, ss)
+    except ValueError:
+        return None
+
+
+def _parse_int(value: str | None) -> int | None:
+    if value is None or not 0 < len(value) <= 9 or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
+
+
+def parse_receipt(data: str | bytes) -> Receipt:
+    """Read a receipt's text; raises ReceiptError when it carries no id."""
+    text_value: str | None = None
+    if isinstance(data, bytes):
+        data = data.decode("latin-1")
+    found = _TEXT_FIELD.search(data)
+    if found is not None:
+        text_value = data[found.end() :]
+        data = data[: found.start()]
+    fields: dict[str, str] = {}
+    extras: list[tuple[str, str]] = []
+    for match in _FIELD.finditer(data):
+        key = " ".join(match.group(1).lower().replace("_", " ").split())
+        if key in _KNOWN:
+            fields.setdefault(key, match.group(2))
+        else:
+            extras.append((match.group(1), match.group(2)))
+    message_id = fields.get("id")
+    if not message_id:
+        raise ReceiptError("delivery receipt without an id")
+    stat = fields.get("stat")
+    stat = stat.upper() if stat else None
+    return Receipt(
+        message_id=message_id,
+        state=STATE_BY_STAT.get(stat or "", MessageState.UNKNOWN),
+        stat=stat,
+        sub=_parse_int(fields.get("sub")),
+        dlvrd=_parse_int(fields.get("dlvrd")),
+        submit_date=_parse_date(fields.get("submit date", "")),
+        done_date=_parse_date(fields.get("done date", "")),
+        err=fields.get("err"),
+        text=text_value,
+        extras=tuple(extras),
+    )
+
+
+_KNOWN = frozenset({"id", "sub", "dlvrd", "submit date", "done date", "stat", "err"})
+
+
+def message_id_keys(message_id: str) -> tuple[str, ...]:
+    """Keys under which to store, and look up, a carrier message id.
+
+    The same id may be written in decimal on one side and hex on the other,
+    with or without leading zeros.  Every reading of ``message_id`` as a
+    number becomes a key ``"#<decimal value>"`` beside the id itself; store
+    the upstream id under all its keys and look a receipt up by any of its
+    keys (the literal first).  Two different ids share a key only when one's
+    hex reading equals the other's decimal one, which within one carrier's
+    recent window is what msg-id-type exists for.
+    """
+    literal = message_id.strip()
+    keys = [literal]
+    if 0 < len(literal) <= _MAX_NUMERIC_ID and _HEX.fullmatch(literal):
+        if literal.isdigit():
+            keys.append(f"#{int(literal, 10)}")
+        hex_key = f"#{int(literal, 16)}"
+        if hex_key not in keys:
+            keys.append(hex_key)
+    return tuple(keys)

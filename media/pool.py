@@ -8,7 +8,9 @@ Kamailio's rtpengine module: ``select_rtpp_node``, ``rtpp_function_call``).
   recording) goes to the instance that took the offer: its ports live there.
   The call-id -> instance map forgets a call on delete or after ``call_ttl``.
 * A timeout or socket error disables the instance for ``disable_seconds``; when
-  that has passed it is pinged before it takes a call again. ``load limit``,
+  that has passed, the next new call (or the monitor) pings it in the background
+  and it takes calls again once it answered. Only when no instance is up does a
+  call wait for those pings. ``load limit``,
   "Parallel session limit reached" and "Ran out of ports" move the offer to the
   next instance; any other error reply fails the call.
 * ``monitor()`` pings every instance each ``ping_interval``; the owner runs it
@@ -106,6 +108,7 @@ class RtpEnginePool:
         self.metrics = NgMetrics(registry)
         self._instances = [self._make_instance(address) for address in addresses]
         self._calls: dict[str, _Call] = {}
+        self._probes: set[asyncio.Task[bool]] = set()
 
     def _make_instance(self, address: RtpEngineAddress) -> _Instance:
         client = NgClient(
@@ -125,6 +128,8 @@ class RtpEnginePool:
             instance.client.metrics.set_up(True)
 
     def close(self) -> None:
+        for task in self._probes:
+            task.cancel()
         for instance in self._instances:
             instance.client.close()
 
@@ -160,6 +165,8 @@ class RtpEnginePool:
                 continue
             self._remember(request.call_id, instance)
             return reply
+        if failure is None:
+            raise NoRtpEngine("every rtpengine instance is disabled")
         raise NoRtpEngine(f"no rtpengine took call {request.call_id!r}: {failure}") from failure
 
     async def answer(self, request: Answer) -> Reply:
@@ -228,16 +235,25 @@ class RtpEnginePool:
         instance.client.metrics.set_up(False)
 
     def _candidates(self, call_id: str) -> list[_Instance]:
-        """Up instances, the hash pick first; then disabled ones due for a probe."""
+        """Up instances, the hash pick first; disabled ones due for a re-check
+        only when no instance is up."""
         now = asyncio.get_running_loop().time()
         up = [i for i in self._instances if i.state is InstanceState.UP]
         due = [
             i for i in self._instances if i.state is InstanceState.DOWN and i.disabled_until <= now
         ]
         if not up:
-            return due
+            return due  # the caller probes them in turn, as a last resort
+        # A recovered instance rejoins after a ping; the call does not wait for it.
+        for instance in due:
+            self._probe_in_background(instance)
         first = up.index(self._pick(call_id, up))
-        return up[first:] + up[:first] + due
+        return up[first:] + up[:first]
+
+    def _probe_in_background(self, instance: _Instance) -> None:
+        task = asyncio.create_task(self._probe(instance))
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
 
     def _instance_for(self, call_id: str) -> _Instance:
         call = self._calls.get(call_id)

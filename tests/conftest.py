@@ -10,7 +10,7 @@ import pytest
 import uvloop
 from hypothesis import settings
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.fixtures.postgres"]
 
 
 def pytest_asyncio_loop_factories(

@@ -194,7 +194,7 @@ async def test_no_reply_raises_timeout_after_all_attempts(rtpengine: RtpEngineDa
         proxy.close()
     assert len(proxy.requests) == 3
     assert len(set(proxy.requests)) == 1
-    assert 0.15 <= elapsed < 1.0
+    assert 0.14 <= elapsed < 1.0  # 3 x 50 ms, less the loop clock granularity
     assert (
         sample(metrics, "warpd_rtpengine_errors_total", {"instance": "p", "kind": "timeout"}) == 1
     )

@@ -19,18 +19,22 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
+from protocols.smpp.codec_sm import decode_short_message, encode_short_message
 from protocols.smpp.constants import RESPONSE_BIT, CommandStatus, DestFlag
 from protocols.smpp.errors import SmppError, SmppFramingError, SmppUnknownCommand
 from protocols.smpp.pdu import (
     PDU_CLASSES,
     AlertNotification,
     DataSm,
+    DeliverSm,
     DistributionList,
     Pdu,
+    ShortMessagePdu,
     SmeAddress,
+    SubmitSm,
     UnsuccessSme,
 )
-from protocols.smpp.tlv import Tag, decode_tlvs, encode_tlvs
+from protocols.smpp.tlv import Tag, decode_tlvs, encode_tlvs, has_tag
 
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = 16
@@ -110,6 +114,11 @@ class _Layout:
 
 
 _LAYOUTS: dict[int, _Layout] = {cid: _Layout(cls) for cid, cls in PDU_CLASSES.items()}
+#: PDUs with a hand-unrolled fast path (codec_sm.py); the layout path stays the reference.
+_SHORT_MESSAGE_CLASSES: dict[int, type[ShortMessagePdu]] = {
+    SubmitSm.command_id: SubmitSm,
+    DeliverSm.command_id: DeliverSm,
+}
 
 
 def _cstring(data: bytes, pos: int, step: tuple[int, int, int]) -> tuple[str, int]:
@@ -195,7 +204,7 @@ def _decode_body(layout: _Layout, data: bytes, status: int, seq: int) -> Pdu:
             unsuccess, pos = _decode_unsuccess(data, pos)
             append(unsuccess)
     tlvs = decode_tlvs(data, pos)
-    if short_message and tlvs and any(t.tag == Tag.MESSAGE_PAYLOAD for t in tlvs):
+    if short_message and tlvs and has_tag(tlvs, Tag.MESSAGE_PAYLOAD):
         raise SmppError(_S.ESME_RINVMSGLEN, "both short_message and message_payload")
     return layout.cls(*values, sequence_number=seq, command_status=status, tlvs=tlvs)
 
@@ -221,6 +230,11 @@ def decode(frame: bytes) -> Pdu:
             command_id=command_id,
             sequence_number=sequence_number,
         )
+    short_message_cls = _SHORT_MESSAGE_CLASSES.get(command_id)
+    if short_message_cls is not None:
+        pdu = decode_short_message(short_message_cls, frame, command_status, sequence_number)
+        if pdu is not None:
+            return pdu
     try:
         return _decode_body(layout, frame, command_status, sequence_number)
     except SmppError as error:
@@ -291,13 +305,17 @@ def _encode_body(buf: bytearray, layout: _Layout, pdu: Pdu) -> None:
             _encode_unsuccess(buf, value)
     tlvs = pdu.tlvs
     if tlvs:
-        if short_message and any(t.tag == Tag.MESSAGE_PAYLOAD for t in tlvs):
+        if short_message and has_tag(tlvs, Tag.MESSAGE_PAYLOAD):
             raise SmppError(_S.ESME_RINVMSGLEN, "both short_message and message_payload")
         buf += encode_tlvs(tlvs)
 
 
 def encode(pdu: Pdu) -> bytes:
     """The wire form of ``pdu``; SmppError if a field breaks a section 4 limit."""
+    if isinstance(pdu, ShortMessagePdu):
+        fast = encode_short_message(pdu)
+        if fast is not None:
+            return fast
     layout = _LAYOUTS[pdu.command_id]
     buf = bytearray(HEADER_SIZE)
     status = pdu.command_status

@@ -129,7 +129,7 @@ class EnquireLinkResp(Pdu):
 
 
 @dataclass(frozen=True, slots=True)
-class _ShortMessagePdu(Pdu):
+class ShortMessagePdu(Pdu):
     """submit_sm (4.4.1) and deliver_sm (4.6.1) share this body; sm_length is implied."""
 
     service_type: str = ""
@@ -152,12 +152,12 @@ class _ShortMessagePdu(Pdu):
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitSm(_ShortMessagePdu):
+class SubmitSm(ShortMessagePdu):
     command_id = CommandId.SUBMIT_SM
 
 
 @dataclass(frozen=True, slots=True)
-class DeliverSm(_ShortMessagePdu):
+class DeliverSm(ShortMessagePdu):
     command_id = CommandId.DELIVER_SM
 
 

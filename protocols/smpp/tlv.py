@@ -233,6 +233,10 @@ def find_tlv(tlvs: Iterable[Tlv], tag: int) -> Tlv | None:
     return None
 
 
+def has_tag(tlvs: Iterable[Tlv], tag: int) -> bool:
+    return any(tlv.tag == tag for tlv in tlvs)
+
+
 def tlv_int(tlvs: Iterable[Tlv], tag: int) -> int | None:
     tlv = find_tlv(tlvs, tag)
     return None if tlv is None else tlv.as_int()

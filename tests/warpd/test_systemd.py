@@ -37,5 +37,5 @@ def test_watchdog_for_another_pid_or_garbage_is_off() -> None:
     assert Notifier({"WATCHDOG_USEC": "soon"}).watchdog_interval is None
 
 
-def test_a_vanished_socket_is_not_fatal(tmp_path: object) -> None:
+def test_a_vanished_socket_is_not_fatal() -> None:
     assert not Notifier({"NOTIFY_SOCKET": "/nonexistent/notify"}).stopping()

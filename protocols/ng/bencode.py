@@ -36,6 +36,7 @@ Encodable: TypeAlias = (
     | Sequence["Encodable"]
     | Mapping[str, "Encodable"]
     | Mapping[bytes, "Encodable"]
+    | Mapping[str | bytes, "Encodable"]
 )
 """What ``encode`` accepts: ``Value`` plus ``str``, tuples and any mapping."""
 
@@ -58,7 +59,7 @@ _DICT_START = ord("d")
 _END = ord("e")
 
 
-def decode(data: bytes) -> Value:
+def decode(data: bytes | bytearray | memoryview) -> Value:
     """Decode one complete bencoded value; trailing bytes are an error."""
     if type(data) is not bytes:
         # bytearray/memoryview from a socket buffer, or a caller's mistake.
@@ -218,7 +219,7 @@ def _encode_subclass(value: object, append: Callable[[bytes], None], depth: int)
 
 
 def _encode_dict(
-    value: Mapping[str, Encodable] | Mapping[bytes, Encodable],
+    value: Mapping[str, Encodable] | Mapping[bytes, Encodable] | Mapping[str | bytes, Encodable],
     append: Callable[[bytes], None],
     depth: int,
 ) -> None:

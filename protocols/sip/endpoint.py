@@ -1,0 +1,438 @@
+"""The SIP transaction layer, sans-I/O (RFC 3261 sections 8.2.2.2, 9, 17.1.3, 17.2.3, 18).
+
+``Endpoint`` owns every transaction of one transport (a UDP socket, or all
+connections of a TCP/TLS listener with ``reliable=True``). Bytes or framed
+messages come in with their source address and ``now``; responses are matched
+to client transactions by branch and CSeq method (17.1.3), requests to server
+transactions by branch, sent-by and method (17.2.3, ACK counted as INVITE).
+What matches nothing new goes to the TU as an event; retransmissions are
+absorbed by their transaction. CANCEL is answered here (section 9.2): 200 for
+the CANCEL, 487 for the INVITE it cancels, 481 when it cancels nothing.
+
+Malformed input never raises: a request that can still be answered gets the
+status of its ``SipError`` (400 mostly), anything else is dropped with a
+``MalformedMessage`` event for the log.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocols.sip.errors import SipError
+from protocols.sip.headers import parse_via
+from protocols.sip.message import SipMessage, SipRequest, SipResponse, make_response
+from protocols.sip.parser import MAX_MESSAGE_SIZE, parse_head, parse_message
+from protocols.sip.timers import TimerConfig
+from protocols.sip.transaction import (
+    MAGIC_COOKIE,
+    Addr,
+    CancelReceived,
+    Event,
+    MalformedMessage,
+    RequestReceived,
+    ResponseReceived,
+    Role,
+    Transaction,
+    TransactionKey,
+    TransactionState,
+    TransactionTerminated,
+    cancel_for,
+)
+from protocols.sip.txn_client import (
+    ClientTransaction,
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+)
+from protocols.sip.txn_server import (
+    InviteServerTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+)
+
+# 8.2.2.2: a request is merged when From tag, Call-ID and CSeq equal another's.
+MergeKey = tuple[str, str, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """``sent_by`` is the host[:port] this endpoint writes in its Via headers."""
+
+    sent_by: str
+    transport: str = "UDP"
+    reliable: bool = False
+    timers: TimerConfig = field(default_factory=TimerConfig)
+    max_transactions: int = 50_000
+    max_message_size: int = MAX_MESSAGE_SIZE
+
+
+def server_key(request: SipRequest) -> TransactionKey:
+    """The 17.2.3 matching key of a request (raises SipError on a bad Via/CSeq)."""
+    via = request.top_via
+    method = "INVITE" if request.method == "ACK" else request.method
+    sent_by = f"{via.host.lower()}:{via.port or ''}"
+    branch = via.branch or ""
+    if not branch.startswith(MAGIC_COOKIE):
+        # An RFC 2543 peer's branch is not unique; approximate its 17.2.3
+        # matching rules with Call-ID, From tag and CSeq number.
+        tag = request.from_.tag or ""
+        branch = f"2543;{request.call_id};{tag};{request.cseq.number};{branch}"
+    return TransactionKey(Role.SERVER, branch, method, sent_by)
+
+
+def client_key(response: SipResponse) -> TransactionKey:
+    return TransactionKey(Role.CLIENT, response.top_via.branch or "", response.cseq.method)
+
+
+def _validate_request(request: SipRequest) -> None:
+    """Touch what the layer and any TU rely on, so a bad value is a 400 here."""
+    request.uri  # noqa: B018 - parses the Request-URI
+    request.to  # noqa: B018
+    request.call_id  # noqa: B018
+    if request.from_.tag is None and request.method != "ACK":
+        # 8.1.1.3: "the From field MUST contain a new "tag" parameter".
+        raise SipError("From without tag")
+    if request.cseq.method != request.method:
+        raise SipError(f"CSeq method {request.cseq.method} is not {request.method}")
+
+
+class Endpoint:
+    """Transactions of one transport: network in, TU calls, datagrams and events out."""
+
+    def __init__(self, config: EndpointConfig, id_source: Callable[[], str]) -> None:
+        self.config = config
+        self._ids = id_source
+        self._via = parse_via(f"SIP/2.0/{config.transport} {config.sent_by}")
+        self._txns: dict[TransactionKey, Transaction] = {}
+        self._merge: dict[MergeKey, TransactionKey] = {}
+        self._merge_of: dict[TransactionKey, MergeKey] = {}
+        self._pending_cancel: set[TransactionKey] = set()
+        self._heap: list[tuple[float, int, TransactionKey]] = []
+        self._seq = 0
+        self._out: list[tuple[bytes, Addr]] = []
+        self._events: deque[Event] = deque()
+
+    # -- outputs ---------------------------------------------------------------------
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def transaction(self, key: TransactionKey) -> Transaction | None:
+        return self._txns.get(key)
+
+    def __len__(self) -> int:
+        return len(self._txns)
+
+    def make_branch(self) -> str:
+        return MAGIC_COOKIE + self._ids()
+
+    def make_tag(self) -> str:
+        return self._ids()
+
+    # -- timers ----------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        heap = self._heap
+        while heap:
+            deadline, _, key = heap[0]
+            txn = self._txns.get(key)
+            if txn is not None and txn.get_timer() == deadline:
+                return deadline
+            heapq.heappop(heap)  # stale: the transaction moved its deadline or ended
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, key = heapq.heappop(heap)
+            txn = self._txns.get(key)
+            if txn is None:
+                continue
+            deadline = txn.get_timer()
+            if deadline is not None and deadline <= now:
+                txn.handle_timer(now)
+                self._settle(txn, now)
+
+    def _schedule(self, txn: Transaction) -> None:
+        deadline = txn.get_timer()
+        if deadline is None:
+            return
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, self._seq, txn.key))
+        if len(self._heap) > 4 * len(self._txns) + 1024:
+            # Re-armed timers leave stale entries behind; rebuild from the truth.
+            self._heap = [
+                (d, i, t.key)
+                for i, t in enumerate(self._txns.values())
+                if (d := t.get_timer()) is not None
+            ]
+            heapq.heapify(self._heap)
+
+    # -- TU calls --------------------------------------------------------------------
+
+    def send_request(self, request: SipRequest, addr: Addr, now: float) -> TransactionKey:
+        """Start a client transaction: a Via with a new branch goes on top of ``request``.
+
+        ACK for a 2xx is not a transaction (``send_stateless``); CANCEL goes
+        through ``cancel``.
+        """
+        if request.method in ("ACK", "CANCEL"):
+            raise ValueError(f"{request.method} is sent with send_stateless/cancel")
+        return self._start_client(self._with_new_via(request), addr, now)
+
+    def _start_client(self, request: SipRequest, addr: Addr, now: float) -> TransactionKey:
+        key = TransactionKey(Role.CLIENT, request.top_via.branch or "", request.method)
+        cls = InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
+        txn = cls(key, request, addr, now, reliable=self.config.reliable, config=self.config.timers)
+        self._txns[key] = txn
+        self._settle(txn, now)
+        return key
+
+    def cancel(self, key: TransactionKey, now: float) -> bool:
+        """CANCEL the INVITE of client transaction ``key`` (section 9.1).
+
+        Before any provisional response the CANCEL waits for one ("the CANCEL
+        request MUST NOT be sent" until then). False when there is nothing
+        left to cancel (no such INVITE, or it already has its final response).
+        """
+        txn = self._txns.get(key)
+        if not isinstance(txn, InviteClientTransaction):
+            return False
+        if txn.state is TransactionState.CALLING:
+            self._pending_cancel.add(key)
+            return True
+        if txn.state is not TransactionState.PROCEEDING:
+            return False
+        self._send_cancel(txn, now)
+        return True
+
+    def _send_cancel(self, txn: InviteClientTransaction, now: float) -> None:
+        self._pending_cancel.discard(txn.key)
+        cancel_key = TransactionKey(Role.CLIENT, txn.key.branch, "CANCEL")
+        if cancel_key not in self._txns:
+            self._start_client(cancel_for(txn.request), txn.addr, now)
+
+    def respond(self, key: TransactionKey, response: SipResponse, now: float) -> bool:
+        """Send the TU's response in server transaction ``key``; False if it is over."""
+        txn = self._txns.get(key)
+        if not isinstance(txn, ServerTransaction):
+            return False
+        sent = txn.respond(response, now)
+        self._settle(txn, now)
+        return sent
+
+    def send_ack(self, ack: SipRequest, addr: Addr) -> SipRequest:
+        """Send the ACK for a 2xx (13.2.2.4: outside any transaction, its own branch).
+
+        Returns the ACK as sent, Via included, for resending on 2xx retransmissions.
+        """
+        ack = self._with_new_via(ack)
+        self.send_stateless(ack, addr)
+        return ack
+
+    def _with_new_via(self, request: SipRequest) -> SipRequest:
+        """``request`` under our Via with a fresh branch, and rport (RFC 3581) asked for."""
+        via = self._via.with_param("branch", self.make_branch()).with_param("rport")
+        if request.has_header("Via"):
+            return request.with_top_via(via)
+        # A request the TU built has no Via yet: put ours first, where readers look.
+        headers = (("Via", str(via)), *request.headers)
+        return SipRequest(request.method, request.uri_text, headers, request.body)
+
+    def send_stateless(self, message: SipMessage, addr: Addr) -> None:
+        """Send ``message`` as it is, outside any transaction."""
+        self._out.append((message.serialize(), addr))
+
+    # -- network in ------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        if not data.strip(b"\r\n"):
+            return  # RFC 5626 section 4.4.1 keepalive (CRLF) or an empty datagram
+        try:
+            message = parse_message(data, max_size=self.config.max_message_size)
+        except SipError as exc:
+            self._refuse_unparsed(data, addr, exc)
+            return
+        self.receive_message(message, addr, now)
+
+    def receive_message(self, message: SipRequest | SipResponse, addr: Addr, now: float) -> None:
+        """A whole message, from ``receive_datagram`` or a stream framer."""
+        if isinstance(message, SipResponse):
+            self._receive_response(message, addr, now)
+        else:
+            self._receive_request(message, addr, now)
+
+    def _refuse_unparsed(self, data: bytes, addr: Addr, exc: SipError) -> None:
+        # The header section may still parse when the body or size is what is
+        # wrong; then the sender learns why (413, 400...).
+        end = data.find(b"\r\n\r\n")
+        start = len(data) - len(data.lstrip(b"\r\n"))
+        request: SipRequest | None = None
+        if 0 <= start < end and len(data) <= MAX_MESSAGE_SIZE:
+            try:
+                head = parse_head(data[start:end]).message(b"", None)
+            except SipError:
+                head = None
+            if isinstance(head, SipRequest):
+                request = head
+        if request is None:
+            self._events.append(MalformedMessage(addr, str(exc), answered=False))
+            return
+        self._answer_malformed(request, addr, exc)
+
+    def _answer_malformed(self, request: SipRequest, addr: Addr, exc: SipError) -> None:
+        answered = False
+        if request.method != "ACK":  # 17: an ACK is never answered
+            try:
+                response = make_response(
+                    request, exc.status_code, exc.reason, to_tag=self.make_tag()
+                )
+            except SipError:
+                pass
+            else:
+                self.send_stateless(response, addr)
+                answered = True
+        self._events.append(MalformedMessage(addr, str(exc), answered=answered))
+
+    def _receive_response(self, response: SipResponse, addr: Addr, now: float) -> None:
+        try:
+            key = client_key(response)
+        except SipError as exc:
+            self._events.append(MalformedMessage(addr, str(exc), answered=False))
+            return
+        txn = self._txns.get(key)
+        if not isinstance(txn, ClientTransaction):
+            self._events.append(ResponseReceived(response, addr, None))
+            return
+        txn.receive_response(response, addr, now)
+        if key in self._pending_cancel and txn.state is TransactionState.PROCEEDING:
+            assert isinstance(txn, InviteClientTransaction)
+            self._send_cancel(txn, now)
+        self._settle(txn, now)
+
+    def _receive_request(self, request: SipRequest, addr: Addr, now: float) -> None:
+        try:
+            _validate_request(request)
+            key = server_key(request)
+            request = self._stamp_via(request, addr)
+        except SipError as exc:
+            self._answer_malformed(request, addr, exc)
+            return
+        txn = self._txns.get(key)
+        if isinstance(txn, ServerTransaction):
+            txn.receive_request(request, addr, now)
+            self._settle(txn, now)
+        elif request.method == "ACK":
+            self._events.append(RequestReceived(request, addr, None))
+        elif request.method == "CANCEL":
+            self._receive_cancel(request, key, addr, now)
+        else:
+            self._new_request(request, key, addr, now)
+
+    def _stamp_via(self, request: SipRequest, addr: Addr) -> SipRequest:
+        """18.2.1 received and RFC 3581 rport, so responses can follow the Via."""
+        via = request.top_via
+        stamped = via
+        if via.host.strip("[]").lower() != addr[0].lower():
+            stamped = stamped.with_param("received", addr[0])
+        if via.has_rport and via.rport is None:
+            stamped = stamped.with_param("rport", str(addr[1]))
+        if stamped is via:
+            return request
+        return request.without_top_via().with_top_via(stamped)
+
+    def _new_request(
+        self, request: SipRequest, key: TransactionKey, addr: Addr, now: float
+    ) -> None:
+        if len(self._txns) >= self.config.max_transactions:
+            self._answer_malformed(request, addr, SipError("transaction limit", 503))
+            return
+        merge = self._merge_key(request)
+        merged_with = None if merge is None else self._merge.get(merge)
+        txn = self._create_server(request, key, addr, now)
+        if merged_with is not None and merged_with != key:
+            # 8.2.2.2: the same request arrived by another path; answer only one.
+            txn.respond(self._response(request, 482, txn), now)
+        else:
+            if merge is not None:
+                self._merge[merge] = key
+                self._merge_of[key] = merge
+            self._events.append(RequestReceived(request, addr, key))
+        self._settle(txn, now)
+
+    def _merge_key(self, request: SipRequest) -> MergeKey | None:
+        if request.to.tag is not None:
+            return None
+        cseq = request.cseq
+        return (request.from_.tag or "", request.call_id, cseq.number, cseq.method)
+
+    def _create_server(
+        self, request: SipRequest, key: TransactionKey, addr: Addr, now: float
+    ) -> ServerTransaction:
+        cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
+        txn = cls(key, request, addr, now, reliable=self.config.reliable, config=self.config.timers)
+        self._txns[key] = txn
+        return txn
+
+    def _response(self, request: SipRequest, status: int, txn: ServerTransaction) -> SipResponse:
+        # Reuse the To tag of an earlier provisional response (a 180 with a tag,
+        # then the 487), else mint one (8.2.6.2).
+        tag = None
+        if txn.last_response is not None:
+            tag = txn.last_response.to.tag
+        return make_response(request, status, to_tag=tag or self.make_tag())
+
+    def _receive_cancel(
+        self, cancel: SipRequest, key: TransactionKey, addr: Addr, now: float
+    ) -> None:
+        invite_key = TransactionKey(Role.SERVER, key.branch, "INVITE", key.sent_by)
+        invite = self._txns.get(invite_key)
+        txn = self._create_server(cancel, key, addr, now)
+        if not isinstance(invite, InviteServerTransaction):
+            txn.respond(self._response(cancel, 481, txn), now)
+            self._settle(txn, now)
+            return
+        # 9.2: answer the CANCEL with 200 and, if the INVITE has no final response
+        # yet, the INVITE with 487; the TU hears about it either way.
+        txn.respond(make_response(cancel, 200, to_tag=self._invite_tag(invite)), now)
+        if not invite.final_sent:
+            invite.respond(self._response(invite.request, 487, invite), now)
+        self._events.append(CancelReceived(invite_key, cancel))
+        self._settle(txn, now)
+        self._settle(invite, now)
+
+    def _invite_tag(self, invite: InviteServerTransaction) -> str:
+        last = invite.last_response
+        tag = None if last is None else last.to.tag
+        return tag or self.make_tag()
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    def _settle(self, txn: Transaction, now: float) -> None:
+        """Move a transaction's output to the endpoint's queues and re-arm its timer."""
+        if txn.outbox:
+            self._out.extend((m.serialize(), txn.addr) for m in txn.outbox)
+            txn.outbox.clear()
+        if isinstance(txn, InviteClientTransaction) and txn.needs_cancel:
+            txn.needs_cancel = False
+            self._send_cancel(txn, now)
+        events, txn.events = txn.events, []
+        for event in events:
+            self._events.append(event)
+            if isinstance(event, TransactionTerminated):
+                self._forget(event.key)
+        if not txn.terminated:
+            self._schedule(txn)
+
+    def _forget(self, key: TransactionKey) -> None:
+        self._txns.pop(key, None)
+        self._pending_cancel.discard(key)
+        merge = self._merge_of.pop(key, None)
+        if merge is not None and self._merge.get(merge) == key:
+            del self._merge[merge]

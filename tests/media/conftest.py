@@ -99,7 +99,7 @@ class RtpEngineDaemon:
 @pytest.fixture(scope="session")
 def rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEngineDaemon]:
     """A daemon shared by the tests that only need one."""
-    daemon = RtpEngineDaemon(tmp_path_factory.mktemp("rtpengine-a"), 22230, 22240, 40000, 40999)
+    daemon = RtpEngineDaemon(tmp_path_factory.mktemp("rtpengine-a"), 22230, 22240, 40000, 40499)
     daemon.start()
     yield daemon
     daemon.stop()

@@ -23,11 +23,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import bencodepy
+import bencodepy  # type: ignore[import-untyped]
 import uvloop
 
 from media.client import NgClient
 from protocols.ng import bencode
+from protocols.ng.bencode import Encodable
 from protocols.ng.messages import Answer, Delete, Ice, Offer, Ping
 
 HOST = "127.0.0.1"
@@ -38,7 +39,7 @@ SDP = (
     b"m=audio 49172 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
     b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
 )
-OFFER_BODY = {
+OFFER_BODY: dict[bytes, Encodable] = {
     b"command": b"offer",
     b"call-id": b"3848276298220188511@pbx.customer.example",
     b"from-tag": b"9fxced76sl",
@@ -49,16 +50,21 @@ OFFER_BODY = {
     b"replace": [b"origin", b"session-connection"],
     b"codec": {b"strip": [b"G729"]},
 }
-STREAM = {
+STREAM: dict[bytes, Encodable] = {
     b"local port": 30000,
     b"SSRC": 4369,
     b"flags": [b"RTP", b"filled"],
     b"endpoint": {b"family": b"IPv4", b"address": b"192.0.2.1", b"port": 4000},
     b"stats": {b"packets": 1500, b"bytes": 258000, b"errors": 0},
 }
-MEDIA = {b"index": 1, b"type": b"audio", b"protocol": b"RTP/AVP", b"streams": [STREAM, STREAM]}
+MEDIA: dict[bytes, Encodable] = {
+    b"index": 1,
+    b"type": b"audio",
+    b"protocol": b"RTP/AVP",
+    b"streams": [STREAM, STREAM],
+}
 # Keys in rtpengine's own (unsorted) order, as the daemon sends them.
-DELETE_REPLY = {
+DELETE_REPLY: dict[bytes, Encodable] = {
     b"created": 1795291897,
     b"last signal": 1795291897,
     b"SSRC": {},
@@ -94,11 +100,26 @@ def codec_rows(seconds: float) -> list[tuple[str, str, float, float]]:
     offer_bytes = bencode.encode(OFFER_BODY)
     assert bencode.decode(DELETE_REPLY_BYTES) == bencodepy.decode(DELETE_REPLY_BYTES)
     rows = []
-    for work, payload in (("offer request", OFFER_BODY), ("delete reply", DELETE_REPLY)):
-        raw = offer_bytes if payload is OFFER_BODY else DELETE_REPLY_BYTES
-        ours = rate(lambda p=payload, r=raw: (bencode.encode(p), bencode.decode(r)), seconds)
-        peer = rate(lambda p=payload, r=raw: (bencodepy.encode(p), bencodepy.decode(r)), seconds)
-        rows.append((f"bencode encode+decode, {work}", "encode+decode/s", ours, peer))
+    cases = (
+        ("offer request", OFFER_BODY, offer_bytes),
+        ("delete reply", DELETE_REPLY, DELETE_REPLY_BYTES),
+    )
+    for work, payload, raw in cases:
+
+        def ours(p: Encodable = payload, r: bytes = raw) -> object:
+            return bencode.encode(p), bencode.decode(r)
+
+        def peer(p: Encodable = payload, r: bytes = raw) -> object:
+            return bencodepy.encode(p), bencodepy.decode(r)
+
+        rows.append(
+            (
+                f"bencode encode+decode, {work}",
+                "encode+decode/s",
+                rate(ours, seconds),
+                rate(peer, seconds),
+            )
+        )
     return rows
 
 

@@ -243,7 +243,7 @@ class Endpoint:
             return request.with_top_via(via)
         # A request the TU built has no Via yet: put ours first, where readers look.
         headers = (("Via", str(via)), *request.headers)
-        return SipRequest(request.method, request.uri_text, headers, request.body)
+        return SipRequest.build(request.method, request.uri_text, headers, request.body)
 
     def send_stateless(self, message: SipMessage, addr: Addr) -> None:
         """Send ``message`` as it is, outside any transaction."""
@@ -271,12 +271,12 @@ class Endpoint:
     def _refuse_unparsed(self, data: bytes, addr: Addr, exc: SipError) -> None:
         # The header section may still parse when the body or size is what is
         # wrong; then the sender learns why (413, 400...).
-        end = data.find(b"\r\n\r\n")
         start = len(data) - len(data.lstrip(b"\r\n"))
+        end = data.find(b"\r\n\r\n", start)
         request: SipRequest | None = None
-        if 0 <= start < end and len(data) <= MAX_MESSAGE_SIZE:
+        if start < end and len(data) <= MAX_MESSAGE_SIZE:
             try:
-                head = parse_head(data[start:end]).message(b"", None)
+                head = parse_head(data[start : end + 2]).message(b"", None)
             except SipError:
                 head = None
             if isinstance(head, SipRequest):

@@ -24,12 +24,11 @@ from enum import Enum
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 from protocols.smpp.text import (
+    DATA_CODING,
     ESC,
     Encoding,
-    choose_encoding,
+    encode_auto,
     encode_text,
-    gsm7_length,
-    ucs2_length,
 )
 
 ESM_CLASS_UDHI = 0x40
@@ -82,6 +81,16 @@ class PartCount:
     units: int
 
 
+# Enum class attributes cost a metaclass lookup on Python 3.11; the hot paths
+# compare against these module globals instead.
+_GSM7, _LATIN1, _UCS2 = Encoding.GSM7, Encoding.LATIN1, Encoding.UCS2
+_UDH8, _UDH16, _SAR, _PAYLOAD = (
+    ConcatMode.UDH8,
+    ConcatMode.UDH16,
+    ConcatMode.SAR,
+    ConcatMode.PAYLOAD,
+)
+
 # (single-message capacity, per-part capacity with an 8-bit UDH, with a 16-bit
 # UDH), in the encoding's unit: septets, octets or UTF-16 units.
 _CAPACITY = {
@@ -101,7 +110,7 @@ class MessageTooLong(SmppError):
 
 
 def _part_octets(encoding: Encoding, mode: ConcatMode) -> int:
-    per_part = _CAPACITY[encoding][2 if mode is ConcatMode.UDH16 else 1]
+    per_part = _CAPACITY[encoding][2 if mode is _UDH16 else 1]
     return per_part * _UNIT_OCTETS[encoding]
 
 
@@ -112,10 +121,10 @@ def _cuts(body: bytes, encoding: Encoding, part_octets: int) -> list[int]:
     while start < end:
         cut = min(start + part_octets, end)
         if cut < end:
-            if encoding is Encoding.GSM7 and body[cut - 1] == ESC:
+            if encoding is _GSM7 and body[cut - 1] == ESC:
                 # Our encoder emits ESC only as the first octet of a pair.
                 cut -= 1
-            elif encoding is Encoding.UCS2 and 0xD8 <= body[cut - 2] <= 0xDB:
+            elif encoding is _UCS2 and 0xD8 <= body[cut - 2] <= 0xDB:
                 # A high surrogate: keep it with its low half in the next part.
                 cut -= 2
         cuts.append(cut)
@@ -123,12 +132,10 @@ def _cuts(body: bytes, encoding: Encoding, part_octets: int) -> list[int]:
     return cuts
 
 
-def _units(text: str, encoding: Encoding) -> int:
-    if encoding is Encoding.GSM7:
-        return gsm7_length(text)
-    if encoding is Encoding.UCS2:
-        return ucs2_length(text)
-    return len(text)
+def _encode(text: str, encoding: Encoding | None, allow_latin1: bool) -> tuple[Encoding, bytes]:
+    if encoding is None:
+        return encode_auto(text, allow_latin1=allow_latin1)
+    return encoding, encode_text(text, encoding)
 
 
 def count_parts(
@@ -138,25 +145,22 @@ def count_parts(
     allow_latin1: bool = False,
     encoding: Encoding | None = None,
 ) -> PartCount:
-    """Air parts and units for ``text`` without building them (for pricing on the hot path).
+    """Air parts and units for ``text`` (for pricing before sending).
 
     The count is what the handset receives, which is also what a carrier bills
-    when it splits a message_payload or adds the UDH for SAR parts.
+    when it splits a message_payload or adds the UDH for SAR parts.  Units are
+    septets (GSM7), octets (Latin-1) or UTF-16 units (UCS-2).
     """
-    if encoding is None:
-        encoding = choose_encoding(text, allow_latin1=allow_latin1)
-    units = _units(text, encoding)
-    mode = ConcatMode.UDH16 if udh16 else ConcatMode.UDH8
+    encoding, body = _encode(text, encoding, allow_latin1)
+    units = len(body) // _UNIT_OCTETS[encoding]
     if units <= _CAPACITY[encoding][0]:
         parts = 1
-    elif units == len(text):
-        # One unit per character: no ESC or surrogate pair can straddle a cut.
-        parts = -(-units // _CAPACITY[encoding][2 if udh16 else 1])
     else:
-        parts = len(_cuts(encode_text(text, encoding), encoding, _part_octets(encoding, mode)))
+        mode = _UDH16 if udh16 else _UDH8
+        parts = len(_cuts(body, encoding, _part_octets(encoding, mode)))
     if parts > MAX_PARTS:
         raise MessageTooLong(f"{parts} parts; at most {MAX_PARTS}")
-    return PartCount(encoding, encoding.data_coding, parts, units)
+    return PartCount(encoding, DATA_CODING[encoding], parts, units)
 
 
 def split_text(
@@ -173,23 +177,22 @@ def split_text(
     destination) counter: 0..255 for UDH8, 0..65535 for UDH16 and SAR.  A text
     that fits one message is one plain part whatever the mode.
     """
-    if encoding is None:
-        encoding = choose_encoding(text, allow_latin1=allow_latin1)
-    return split_encoded(encode_text(text, encoding), encoding, ref=ref, mode=mode)
+    encoding, body = _encode(text, encoding, allow_latin1)
+    return split_encoded(body, encoding, ref=ref, mode=mode)
 
 
 def split_encoded(
     body: bytes, encoding: Encoding, *, ref: int, mode: ConcatMode = ConcatMode.UDH8
 ) -> tuple[Part, ...]:
     """``split_text`` for a body already encoded in ``encoding``."""
-    dc = encoding.data_coding
+    dc = DATA_CODING[encoding]
     if len(body) <= _CAPACITY[encoding][0] * _UNIT_OCTETS[encoding]:
         return (Part(body, dc),)
-    if mode is ConcatMode.PAYLOAD:
+    if mode is _PAYLOAD:
         if len(body) > MAX_MESSAGE_PAYLOAD:
             raise MessageTooLong(f"{len(body)} octets; message_payload holds {MAX_MESSAGE_PAYLOAD}")
         return (Part(b"", dc, message_payload=body),)
-    limit = 0xFF if mode is ConcatMode.UDH8 else 0xFFFF
+    limit = 0xFF if mode is _UDH8 else 0xFFFF
     if not 0 <= ref <= limit:
         raise ValueError(f"reference {ref} out of range 0..{limit} for {mode.name}")
     cuts = _cuts(body, encoding, _part_octets(encoding, mode))
@@ -201,7 +204,7 @@ def split_encoded(
     for seq, cut in enumerate(cuts, start=1):
         chunk = body[start:cut]
         start = cut
-        if mode is ConcatMode.SAR:
+        if mode is _SAR:
             parts.append(Part(chunk, dc, sar=Sar(ref, total, seq)))
         else:
             parts.append(Part(concat_udh(ref, total, seq, mode) + chunk, dc, esm_class_udhi=True))
@@ -210,6 +213,6 @@ def split_encoded(
 
 def concat_udh(ref: int, total: int, seq: int, mode: ConcatMode = ConcatMode.UDH8) -> bytes:
     """The UDH (with its UDHL octet) of one concatenated part."""
-    if mode is ConcatMode.UDH16:
+    if mode is _UDH16:
         return bytes((6, 0x08, 4, ref >> 8, ref & 0xFF, total, seq))
     return bytes((5, 0x00, 3, ref, total, seq))

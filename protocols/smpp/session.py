@@ -77,6 +77,13 @@ class _Outstanding:
     internal: bool  # an enquire_link the session sent on its own
 
 
+# Enum class attributes cost a metaclass lookup on Python 3.11; the per-PDU
+# paths use these module globals.
+_OPEN, _UNBOUND, _CLOSED = BindState.OPEN, BindState.UNBOUND, BindState.CLOSED
+_SMSC = Role.SMSC
+_GENERIC_NACK, _UNBIND = CommandId.GENERIC_NACK, CommandId.UNBIND
+
+
 class SmppSession:
     """One SMPP connection's protocol state; the glue owns the socket and the clock."""
 
@@ -92,7 +99,7 @@ class SmppSession:
             raise ValueError("sequence numbers run 1..0x7FFFFFFF")
         self.role = role
         self.config = config or SessionConfig()
-        self.state = BindState.OPEN
+        self.state = _OPEN
         self._reader = PduReader(self.config.max_pdu_size)
         self._out = bytearray()
         self._events: deque[Event] = deque()
@@ -120,7 +127,7 @@ class SmppSession:
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes from the transport; every complete PDU is handled now."""
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return
         reader = self._reader
         reader.feed(data)
@@ -149,7 +156,7 @@ class SmppSession:
         Raises NotAllowed when the bind state forbids it and WindowFull when
         ``config.window`` requests are already in flight (check ``window_free``).
         """
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             raise NotAllowed("the session is closed")
         if pdu.command_id & RESPONSE_BIT:
             self._send_response(pdu)
@@ -172,14 +179,14 @@ class SmppSession:
 
     def get_timer(self) -> float | None:
         """The next moment ``handle_timer`` has work to do, or None."""
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return None
         config = self.config
         deadlines: list[float] = []
         first = next(iter(self._outstanding.values()), None)
         if first is not None:
             deadlines.append(first.deadline)
-        if self.state is BindState.OPEN and config.session_init_timeout is not None:
+        if self.state is _OPEN and config.session_init_timeout is not None:
             deadlines.append(self._created + config.session_init_timeout)
         if self._peer_unbind is not None:
             deadlines.append(self._drain_deadline)
@@ -191,14 +198,14 @@ class SmppSession:
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return
         self._expire_requests(now)
         if self.closed:  # a dead link or an unanswered bind/unbind
             return
         config = self.config
         if (
-            self.state is BindState.OPEN
+            self.state is _OPEN
             and config.session_init_timeout is not None
             and now >= self._created + config.session_init_timeout
         ):
@@ -227,7 +234,7 @@ class SmppSession:
 
     @property
     def closed(self) -> bool:
-        return self.state is BindState.CLOSED
+        return self.state is _CLOSED
 
     @property
     def window_free(self) -> int:
@@ -271,7 +278,7 @@ class SmppSession:
         # nothing accepted is left unanswered; the drain is bounded in time.
         self._peer_unbind = pdu
         self._drain_deadline = now + self.config.response_timeout
-        self.state = BindState.UNBOUND
+        self.state = _UNBOUND
         if not self._owed:
             self._finish_peer_unbind()
 
@@ -303,7 +310,7 @@ class SmppSession:
         entry = self._outstanding.get(pdu.sequence_number)
         if entry is None or pdu.command_id not in (
             entry.request.command_id | RESPONSE_BIT,
-            CommandId.GENERIC_NACK,
+            _GENERIC_NACK,
         ):
             self._events.append(StrayResponse(pdu))
             return
@@ -319,13 +326,13 @@ class SmppSession:
         self._events.append(ResponseReceived(request, pdu))
         if request.command_id in BINDS:
             self._bind_answered(request, pdu)
-        elif request.command_id == CommandId.UNBIND:
+        elif request.command_id == _UNBIND:
             self._events.append(Unbound())
             self._close("unbound")
 
     def _bind_answered(self, request: Pdu, response: Pdu) -> None:
         self._pending_bind = None
-        if response.command_status or response.command_id == CommandId.GENERIC_NACK:
+        if response.command_status or response.command_id == _GENERIC_NACK:
             # Section 2.2: the SMSC refused; it closes the link, and so do we.
             self._close(f"bind refused with status 0x{response.command_status:08x}")
             return
@@ -351,8 +358,8 @@ class SmppSession:
                 self._windowed += 1
         if cid in BINDS:
             self._pending_bind = pdu
-        elif cid == CommandId.UNBIND:
-            self.state = BindState.UNBOUND
+        elif cid == _UNBIND:
+            self.state = _UNBOUND
         return pdu
 
     def _send_response(self, pdu: Pdu) -> None:
@@ -361,7 +368,7 @@ class SmppSession:
         self._owed.discard(seq)
         pending = self._pending_bind
         if (
-            self.role is Role.SMSC
+            self.role is _SMSC
             and pending is not None
             and seq == pending.sequence_number
             and pdu.command_id == pending.command_id | RESPONSE_BIT
@@ -397,14 +404,14 @@ class SmppSession:
                 self._close("enquire_link unanswered: the link is dead")
                 return
             self._events.append(ResponseTimeout(entry.request))
-            if cid in BINDS or cid == CommandId.UNBIND:
+            if cid in BINDS or cid == _UNBIND:
                 self._close(f"{type(entry.request).__name__} unanswered")
                 return
 
     def _close(self, reason: str) -> None:
-        if self.state is BindState.CLOSED:
+        if self.state is _CLOSED:
             return
-        self.state = BindState.CLOSED
+        self.state = _CLOSED
         unacknowledged = tuple(
             e.request for e in self._outstanding.values() if e.request.command_id in WINDOWED
         )

@@ -20,12 +20,16 @@ from protocols.smpp.constants import CommandId
 class Role(Enum):
     """Which end of the connection this session is."""
 
+    __hash__ = object.__hash__  # singletons: identity hash, in C (keys of the tables)
+
     ESME = "esme"
     SMSC = "smsc"
 
 
 class BindState(Enum):
     """SMPP 3.4 section 2.3 session states (UNBOUND: unbind sent or received, draining)."""
+
+    __hash__ = object.__hash__  # singletons: identity hash, in C (keys of the tables)
 
     OPEN = "open"
     BOUND_TX = "bound_tx"
@@ -40,6 +44,8 @@ BOUND_STATES = frozenset({BindState.BOUND_TX, BindState.BOUND_RX, BindState.BOUN
 
 class Action(Enum):
     """What the session does with an inbound request."""
+
+    __hash__ = object.__hash__  # singletons: identity hash, in C (keys of the tables)
 
     SURFACE = "surface"  # hand it to the glue as PduReceived; the glue answers
     BIND = "bind"  # hand it to the glue as BindRequested; the glue accepts or refuses

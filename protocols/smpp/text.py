@@ -7,7 +7,8 @@
   section 6.1.2.1.1 (with fill bits after a UDH) for code that needs it.
 * Latin-1 (``data_coding`` 3) and UCS-2 as UTF-16BE (``data_coding`` 8), where
   a character outside the BMP is a surrogate pair worth two UCS-2 units.
-* ``choose_encoding`` picks the cheapest alphabet for a ``str``;
+* ``choose_encoding`` picks the cheapest alphabet for a ``str`` (``encode_auto``
+  also encodes it);
   ``decode_text`` turns any ``data_coding`` back into text, keeping the octets
   of a coding it does not know.
 """
@@ -50,11 +51,17 @@ _ENCODE_TABLE.update({ord(c): "\x1b" + chr(code) for code, c in _EXTENSION.items
 _DECODE_BASIC: dict[int, str] = {i: c for i, c in enumerate(_BASIC)}
 _DECODE_BASIC[ESC] = " "
 
+# ASCII fast path: most traffic is ASCII, and bytes.translate runs at C speed.
+_ASCII_BASIC = bytes(ord(c) for c in GSM7_BASIC_CHARS if c.isascii())
+_ASCII_EXTENSION = bytes(ord(c) for c in GSM7_EXTENSION_CHARS if c.isascii())
+_ASCII_GSM7 = _ASCII_BASIC + _ASCII_EXTENSION
+_ASCII_TO_GSM7 = bytes(
+    ord(_ENCODE_TABLE[i]) if chr(i) in GSM7_BASIC_CHARS else 0 for i in range(256)
+)
+
 _NOT_GSM7 = re.compile(
     "[^" + "".join(re.escape(c) for c in sorted(GSM7_BASIC_CHARS | GSM7_EXTENSION_CHARS)) + "]"
 )
-_EXTENSION_RE = re.compile("[" + "".join(re.escape(c) for c in sorted(GSM7_EXTENSION_CHARS)) + "]")
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _NOT_LATIN1 = re.compile("[^\x00-\xff]")
 
 
@@ -65,9 +72,18 @@ class Encoding(Enum):
     LATIN1 = 0x03
     UCS2 = 0x08
 
+    # Members are singletons, so identity hashing is correct, and it runs in C
+    # where Enum's default hashes the name in Python: these key hot-path tables.
+    __hash__ = object.__hash__
+
     @property
     def data_coding(self) -> int:
-        return self.value
+        return DATA_CODING[self]
+
+
+DATA_CODING = {encoding: encoding.value for encoding in Encoding}
+# Enum class attributes cost a metaclass lookup on Python 3.11: hot paths use these.
+_GSM7, _LATIN1, _UCS2 = Encoding.GSM7, Encoding.LATIN1, Encoding.UCS2
 
 
 class TextError(SmppError):
@@ -79,25 +95,33 @@ class TextError(SmppError):
 
 def fits_gsm7(text: str) -> bool:
     """True when every character is in the GSM 03.38 default or extension table."""
+    if text.isascii():
+        return not text.encode("ascii").translate(None, _ASCII_GSM7)
     return _NOT_GSM7.search(text) is None
 
 
-def gsm7_length(text: str) -> int:
-    """Septets ``text`` takes in GSM7 (extension characters count two); assumes it fits."""
-    return len(text) + len(_EXTENSION_RE.findall(text))
-
-
-def ucs2_length(text: str) -> int:
-    """UTF-16 code units: a character outside the BMP is a surrogate pair (two units)."""
-    return len(text) + len(_ASTRAL.findall(text))
+def _gsm7_or_none(text: str) -> bytes | None:
+    if text.isascii():
+        raw = text.encode("ascii")
+        if not raw.translate(None, _ASCII_BASIC):
+            return raw.translate(_ASCII_TO_GSM7)
+    # The search stops at the first foreign character, so a UCS-2 text costs
+    # almost nothing here before the translate would have walked all of it.
+    if _NOT_GSM7.search(text) is not None:
+        return None
+    return text.translate(_ENCODE_TABLE).encode("latin-1")
 
 
 def encode_gsm7(text: str) -> bytes:
-    """GSM 03.38 septets, unpacked one per octet as SMPP ``data_coding`` 0 carries them."""
-    bad = _NOT_GSM7.search(text)
-    if bad is not None:
-        raise TextError(f"character {bad.group()!r} is not in the GSM 03.38 alphabet")
-    return text.translate(_ENCODE_TABLE).encode("latin-1")
+    """GSM 03.38 septets, unpacked one per octet as SMPP ``data_coding`` 0 carries them.
+
+    The length is the septet count: an extension character is two.
+    """
+    septets = _gsm7_or_none(text)
+    if septets is None:
+        bad = "".join(_NOT_GSM7.findall(text)[:5])
+        raise TextError(f"characters {bad!r} are not in the GSM 03.38 alphabet")
+    return septets
 
 
 def decode_gsm7(data: bytes) -> str:
@@ -182,10 +206,20 @@ def choose_encoding(text: str, *, allow_latin1: bool = False) -> Encoding:
     ``data_coding`` 3; an operator enables it per connector.
     """
     if fits_gsm7(text):
-        return Encoding.GSM7
+        return _GSM7
     if allow_latin1 and _NOT_LATIN1.search(text) is None:
-        return Encoding.LATIN1
-    return Encoding.UCS2
+        return _LATIN1
+    return _UCS2
+
+
+def encode_auto(text: str, *, allow_latin1: bool = False) -> tuple[Encoding, bytes]:
+    """``choose_encoding`` and ``encode_text`` in one pass over ``text``."""
+    septets = _gsm7_or_none(text)
+    if septets is not None:
+        return _GSM7, septets
+    if allow_latin1 and _NOT_LATIN1.search(text) is None:
+        return _LATIN1, text.encode("latin-1")
+    return _UCS2, encode_ucs2(text)
 
 
 def encode_text(text: str, encoding: Encoding) -> bytes:

@@ -19,14 +19,13 @@ from protocols.smpp.text import (
     choose_encoding,
     decode_gsm7,
     decode_text,
+    encode_auto,
     encode_gsm7,
     encode_latin1,
     encode_text,
     encode_ucs2,
     fits_gsm7,
-    gsm7_length,
     pack_septets,
-    ucs2_length,
     udh_fill_bits,
     unpack_septets,
 )
@@ -72,14 +71,12 @@ EXTENSION_VECTORS = [
 def test_basic_table(char: str, code: int) -> None:
     assert encode_gsm7(char) == bytes([code])
     assert decode_gsm7(bytes([code])) == char
-    assert gsm7_length(char) == 1
 
 
 @pytest.mark.parametrize(("char", "code"), EXTENSION_VECTORS)
 def test_extension_costs_two_septets(char: str, code: int) -> None:
     assert encode_gsm7(char) == bytes([0x1B, code])
     assert decode_gsm7(bytes([0x1B, code])) == char
-    assert gsm7_length(char) == 2
 
 
 def test_tables_are_complete() -> None:
@@ -114,7 +111,6 @@ def test_decode_gsm7_refuses_high_octets() -> None:
 @given(gsm_text)
 def test_gsm7_round_trip(text: str) -> None:
     encoded = encode_gsm7(text)
-    assert len(encoded) == gsm7_length(text)
     assert decode_gsm7(encoded) == text
     assert fits_gsm7(text)
 
@@ -151,6 +147,21 @@ def test_pack_errors() -> None:
     assert unpack_septets(bytes(7)) == bytes(8)
 
 
+def test_encode_auto() -> None:
+    assert encode_auto("a{") == (Encoding.GSM7, b"a\x1b\x28")
+    assert encode_auto("aé€") == (Encoding.GSM7, b"a\x05\x1b\x65")
+    assert encode_auto("a`") == (Encoding.UCS2, b"\x00a\x00`")
+    assert encode_auto("ô") == (Encoding.UCS2, b"\x00\xf4")
+    assert encode_auto("ô", allow_latin1=True) == (Encoding.LATIN1, b"\xf4")
+
+
+def test_ascii_outside_gsm_is_refused() -> None:
+    for char in "`\x00\x7f\t":
+        assert not fits_gsm7(char)
+        with pytest.raises(TextError):
+            encode_gsm7("ok" + char)
+
+
 def test_choose_encoding() -> None:
     assert choose_encoding("hello {world}") is Encoding.GSM7
     assert choose_encoding("naïve") is Encoding.UCS2
@@ -161,7 +172,6 @@ def test_choose_encoding() -> None:
 
 def test_ucs2_surrogate_pairs() -> None:
     assert encode_ucs2("😀") == b"\xd8\x3d\xde\x00"
-    assert ucs2_length("a😀") == 3
     with pytest.raises(TextError):
         encode_ucs2("\ud800")
     with pytest.raises(TextError):

@@ -197,7 +197,7 @@ class RtpEnginePool:
 
     async def ping_all(self) -> dict[str, bool]:
         """Ping every instance that is up or due for a re-check; True if it answered."""
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         due = [i for i in self._instances if i.state is InstanceState.UP or i.disabled_until <= now]
         results = await asyncio.gather(*(self._probe(instance) for instance in due))
         return {instance.address.name: ok for instance, ok in zip(due, results, strict=True)}
@@ -206,7 +206,7 @@ class RtpEnginePool:
         """Ping all instances every ``ping_interval`` until cancelled."""
         while True:
             await self.ping_all()
-            self._forget_expired(asyncio.get_running_loop().time())
+            self._forget_expired(self._now())
             await asyncio.sleep(self.settings.ping_interval)
 
     async def _send(self, instance: _Instance, request: Offer | CallRequest) -> Reply:
@@ -217,12 +217,14 @@ class RtpEnginePool:
             raise
 
     async def _probe(self, instance: _Instance) -> bool:
-        # Push the re-check time forward first, so that concurrent calls skip
-        # this instance instead of all pinging it at once.
-        self._disable(instance)
+        if instance.state is InstanceState.DOWN:
+            # Push the re-check time forward first, so that concurrent calls
+            # skip this instance instead of all pinging it at once.
+            instance.disabled_until = self._now() + self.settings.disable_seconds
         try:
             await instance.client.ping()
         except (RtpEngineUnavailable, NgError):
+            self._disable(instance)
             return False
         instance.state = InstanceState.UP
         instance.client.metrics.set_up(True)
@@ -230,14 +232,17 @@ class RtpEnginePool:
 
     def _disable(self, instance: _Instance) -> None:
         instance.state = InstanceState.DOWN
-        now = asyncio.get_running_loop().time()
-        instance.disabled_until = now + self.settings.disable_seconds
+        instance.disabled_until = self._now() + self.settings.disable_seconds
         instance.client.metrics.set_up(False)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
     def _candidates(self, call_id: str) -> list[_Instance]:
         """Up instances, the hash pick first; disabled ones due for a re-check
         only when no instance is up."""
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         up = [i for i in self._instances if i.state is InstanceState.UP]
         due = [
             i for i in self._instances if i.state is InstanceState.DOWN and i.disabled_until <= now
@@ -275,7 +280,7 @@ class RtpEnginePool:
         raise AssertionError("weights sum covers every point")
 
     def _remember(self, call_id: str, instance: _Instance) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         # Re-inserting keeps the dict ordered by expiry (one TTL for all), so
         # expiry scans only the expired head.
         self._calls.pop(call_id, None)

@@ -223,6 +223,15 @@ async def test_sticky_entries_expire(rtpengine_pair: Pair) -> None:
 async def test_monitor_takes_instances_down_and_back_up(
     pool: RtpEnginePool, rtpengine_pair: Pair
 ) -> None:
+    # A routine ping does not take an instance out of service while it runs.
+    pinging = asyncio.create_task(pool.ping_all())
+    for _ in range(2):  # ping_all, then its probes, run up to their awaits
+        await asyncio.sleep(0)
+    assert pool.metrics.registry.get_sample_value(
+        "warpd_rtpengine_requests_total", {"instance": "a", "command": "ping"}
+    )
+    assert set(pool.states().values()) == {InstanceState.UP}
+    assert await pinging == {"a": True, "b": True}
     monitor = asyncio.create_task(pool.monitor())
     try:
         rtpengine_pair[1].stop()

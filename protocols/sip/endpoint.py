@@ -12,6 +12,10 @@ the CANCEL, 487 for the INVITE it cancels, 481 when it cancels nothing.
 Malformed input never raises: a request that can still be answered gets the
 status of its ``SipError`` (400 mostly), anything else is dropped with a
 ``MalformedMessage`` event for the log.
+
+The TU must answer every server transaction it is given (RFC 3261 has no timer
+for a silent TU); ``max_transactions`` bounds the damage when it does not, by
+answering new requests 503 once that many transactions are alive.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from protocols.sip.transaction import (
     TransactionState,
     TransactionTerminated,
     cancel_for,
+    client_key,
+    server_key,
 )
 from protocols.sip.txn_client import (
     ClientTransaction,
@@ -66,24 +72,6 @@ class EndpointConfig:
     timers: TimerConfig = field(default_factory=TimerConfig)
     max_transactions: int = 50_000
     max_message_size: int = MAX_MESSAGE_SIZE
-
-
-def server_key(request: SipRequest) -> TransactionKey:
-    """The 17.2.3 matching key of a request (raises SipError on a bad Via/CSeq)."""
-    via = request.top_via
-    method = "INVITE" if request.method == "ACK" else request.method
-    sent_by = f"{via.host.lower()}:{via.port or ''}"
-    branch = via.branch or ""
-    if not branch.startswith(MAGIC_COOKIE):
-        # An RFC 2543 peer's branch is not unique; approximate its 17.2.3
-        # matching rules with Call-ID, From tag and CSeq number.
-        tag = request.from_.tag or ""
-        branch = f"2543;{request.call_id};{tag};{request.cseq.number};{branch}"
-    return TransactionKey(Role.SERVER, branch, method, sent_by)
-
-
-def client_key(response: SipResponse) -> TransactionKey:
-    return TransactionKey(Role.CLIENT, response.top_via.branch or "", response.cseq.method)
 
 
 def _validate_request(request: SipRequest) -> None:

@@ -207,6 +207,24 @@ class Transaction:
             self.timers.start(name, now + wait)
 
 
+def server_key(request: SipRequest) -> TransactionKey:
+    """The 17.2.3 matching key of a request (raises SipError on a bad Via/CSeq)."""
+    via = request.top_via
+    method = "INVITE" if request.method == "ACK" else request.method
+    sent_by = f"{via.host.lower()}:{via.port or ''}"
+    branch = via.branch or ""
+    if not branch.startswith(MAGIC_COOKIE):
+        # An RFC 2543 peer's branch is not unique; approximate its 17.2.3
+        # matching rules with Call-ID, From tag and CSeq number.
+        tag = request.from_.tag or ""
+        branch = f"2543;{request.call_id};{tag};{request.cseq.number};{branch}"
+    return TransactionKey(Role.SERVER, branch, method, sent_by)
+
+
+def client_key(response: SipResponse) -> TransactionKey:
+    return TransactionKey(Role.CLIENT, response.top_via.branch or "", response.cseq.method)
+
+
 def _copied(request: SipRequest, name: str) -> list[tuple[str, str]]:
     return [(name, value) for value in request.header_values(name)]
 

@@ -17,13 +17,10 @@ from protocols.sip.digest import (
     DigestChallenge,
     DigestClient,
     DigestCredentials,
-    DigestPolicy,
-    DigestServer,
-    NonceCounts,
-    Verdict,
     compute_ha1,
     compute_response,
 )
+from protocols.sip.digest_server import DigestPolicy, DigestServer, NonceCounts, Verdict
 from protocols.sip.errors import SipError
 
 SECRET = b"k" * 32

@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.sip.endpoint import Endpoint, EndpointConfig, server_key
+from protocols.sip.endpoint import Endpoint, EndpointConfig
 from protocols.sip.message import SipRequest, SipResponse, make_response
 from protocols.sip.parser import parse_message
 from protocols.sip.timers import TimerConfig
@@ -20,6 +20,7 @@ from protocols.sip.transaction import (
     TransactionKey,
     TransactionState,
     cancel_for,
+    server_key,
 )
 from protocols.sip.txn_client import InviteClientTransaction
 from tests.protocols.sip.test_flows import A_ADDR, B_ADDR, Wire, ids, invite

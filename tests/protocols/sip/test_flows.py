@@ -18,10 +18,8 @@ from protocols.sip.digest import (
     DigestAlgorithm,
     DigestClient,
     DigestCredentials,
-    DigestPolicy,
-    DigestServer,
-    Verdict,
 )
+from protocols.sip.digest_server import DigestPolicy, DigestServer, Verdict
 from protocols.sip.endpoint import Endpoint, EndpointConfig
 from protocols.sip.message import SipRequest, SipResponse, make_response
 from protocols.sip.parser import parse_message

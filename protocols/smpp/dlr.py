@@ -64,7 +64,12 @@ _KEY = r"(?:submit|done)[ _]date|[A-Za-z][\w-]*"
 # A value may follow its colon after spaces ("id: 123"), unless what follows
 # the spaces is the next key: then the value is empty ("id: stat:DELIVRD").
 _FIELD = re.compile(rf"(?<![\w-])({_KEY})\s*:(?:(?!\s+(?:{_KEY})\s*:)\s*)?(\S*)", re.IGNORECASE)
-_DATE = re.compile(r"[0-9]{10}(?:[0-9]{2})?")
+_APPENDIX_B = re.compile(
+    r"id:(\S+) sub:([0-9]{3}) dlvrd:([0-9]{3})"
+    r" submit date:([0-9]{10}(?:[0-9]{2})?) done date:([0-9]{10}(?:[0-9]{2})?)"
+    r" stat:([A-Za-z]+) err:(\S*)(?: [Tt]ext:(.*))?",
+    re.DOTALL,
+)
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
@@ -147,13 +152,18 @@ def receipt_tlvs(
     return ReceiptTlvs(message_id, state, code)
 
 
-def _parse_date(value: str) -> datetime | None:
-    if _DATE.fullmatch(value) is None:
+def _parse_date(value: str | None) -> datetime | None:
+    if value is None or len(value) not in (10, 12) or not (value.isascii() and value.isdigit()):
         return None
-    yy, mo, dd, hh, mi = (int(value[i : i + 2]) for i in range(0, 10, 2))
-    ss = int(value[10:12] or "0")
     try:
-        return datetime(2000 + yy, mo, dd, hh, mi, ss)
+        return datetime(
+            2000 + int(value[:2]),
+            int(value[2:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12] or 0),
+        )
     except ValueError:
         return None
 
@@ -166,9 +176,28 @@ def _parse_int(value: str | None) -> int | None:
 
 def parse_receipt(data: str | bytes) -> Receipt:
     """Read a receipt's text; raises ReceiptError when it carries no id."""
-    text_value: str | None = None
     if isinstance(data, bytes):
         data = data.decode("latin-1")
+    strict = _APPENDIX_B.fullmatch(data)
+    if strict is None:
+        return _parse_lenient(data)
+    # The exact Appendix B layout (most carriers): one regex, no field scan.
+    message_id, sub, dlvrd, submit, done, stat, err, text = strict.groups()
+    return _receipt(
+        message_id,
+        stat=stat,
+        sub=sub,
+        dlvrd=dlvrd,
+        submit=submit,
+        done=done,
+        err=err,
+        text=text,
+        extras=(),
+    )
+
+
+def _parse_lenient(data: str) -> Receipt:
+    text_value: str | None = None
     found = _TEXT_FIELD.search(data)
     if found is not None:
         text_value = data[found.end() :]
@@ -184,19 +213,44 @@ def parse_receipt(data: str | bytes) -> Receipt:
     message_id = fields.get("id")
     if not message_id:
         raise ReceiptError("delivery receipt without an id")
-    stat = fields.get("stat")
-    stat = stat.upper() if stat else None
-    return Receipt(
-        message_id=message_id,
-        state=STATE_BY_STAT.get(stat or "", MessageState.UNKNOWN),
-        stat=stat,
-        sub=_parse_int(fields.get("sub")),
-        dlvrd=_parse_int(fields.get("dlvrd")),
-        submit_date=_parse_date(fields.get("submit date", "")),
-        done_date=_parse_date(fields.get("done date", "")),
-        err=fields.get("err"),
+    get = fields.get
+    return _receipt(
+        message_id,
+        stat=get("stat"),
+        sub=get("sub"),
+        dlvrd=get("dlvrd"),
+        submit=get("submit date"),
+        done=get("done date"),
+        err=get("err"),
         text=text_value,
         extras=tuple(extras),
+    )
+
+
+def _receipt(
+    message_id: str,
+    *,
+    stat: str | None,
+    sub: str | None,
+    dlvrd: str | None,
+    submit: str | None,
+    done: str | None,
+    err: str | None,
+    text: str | None,
+    extras: tuple[tuple[str, str], ...],
+) -> Receipt:
+    stat = stat.upper() if stat else None
+    return Receipt(
+        message_id,
+        STATE_BY_STAT.get(stat, MessageState.UNKNOWN) if stat else MessageState.UNKNOWN,
+        stat,
+        _parse_int(sub),
+        _parse_int(dlvrd),
+        _parse_date(submit),
+        _parse_date(done),
+        err,
+        text,
+        extras,
     )
 
 

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from protocols.smpp.constants import CommandStatus, MessageState
 from protocols.smpp.dlr import (
+    _APPENDIX_B,
     STAT_BY_STATE,
     Receipt,
     ReceiptError,
     ReceiptTlvs,
+    _parse_lenient,
     format_receipt,
     message_id_keys,
     parse_receipt,
@@ -207,6 +209,30 @@ receipt_like = st.lists(
 def test_receipt_shaped_garbage_never_crashes(data: str) -> None:
     with contextlib.suppress(ReceiptError):
         parse_receipt(data)
+
+
+@given(
+    st.text(alphabet="0123456789abcdefABCDEF-", min_size=1, max_size=20),
+    st.sampled_from(list(MessageState)),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+    st.integers(0, 999),
+    st.text(max_size=30),
+    st.booleans(),
+)
+def test_strict_and_lenient_paths_agree(
+    message_id: str, state: MessageState, when: datetime, err: int, text: str, seconds: bool
+) -> None:
+    receipt = format_receipt(
+        message_id, state, submit_date=when, done_date=when, err=err, text=text
+    )
+    if seconds:
+        receipt = receipt.replace(when.strftime("%y%m%d%H%M"), when.strftime("%y%m%d%H%M%S"))
+    assert _APPENDIX_B.fullmatch(receipt) is not None
+    parsed = parse_receipt(receipt)
+    assert parsed == _parse_lenient(receipt)
+    assert parsed.message_id == message_id
+    assert parsed.state is state
+    assert parsed.text == text[:20]
 
 
 def test_message_id_keys_match_hex_and_decimal() -> None:

@@ -49,6 +49,11 @@ deepest reply, a query's tags/medias/streams/endpoint, is 6 levels)."""
 _MAX_LENGTH_DIGITS = 9
 _MAX_INT_DIGITS = 20
 
+# ng key names repeat in every request: their UTF-8 form is cached, with a
+# bound so that arbitrary caller-supplied keys cannot grow it without limit.
+_STR_KEYS: dict[str, bytes] = {}
+_STR_KEYS_MAX = 512
+
 _INTEGER = re.compile(rb"-?[1-9][0-9]*|0").fullmatch
 
 _DIGIT_0 = 0x30
@@ -225,22 +230,34 @@ def _encode_dict(
 ) -> None:
     if depth > MAX_DEPTH:
         raise NgError(f"cannot encode values nested deeper than {MAX_DEPTH}")
-    items: dict[bytes, Encodable] = {}
+    pairs: list[tuple[bytes, Encodable]] = []
     for key, item in value.items():
         if type(key) is bytes:
-            raw = key
+            pairs.append((key, item))
         elif isinstance(key, str):
-            raw = _utf8(key)
+            raw = _STR_KEYS.get(key)
+            if raw is None:
+                raw = _utf8(key)
+                if len(_STR_KEYS) < _STR_KEYS_MAX:
+                    _STR_KEYS[key] = raw
+            pairs.append((raw, item))
         else:
             raise NgError(f"dictionary key must be str or bytes, not {type(key).__name__}")
-        if raw in items:
-            raise NgError(f"duplicate dictionary key {raw!r}")
-        items[raw] = item
+    pairs.sort(key=_first)
     append(b"d")
-    for raw in sorted(items):
+    previous = None
+    for raw, item in pairs:
+        # Sorted, so a str key and a bytes key that collide are neighbours.
+        if raw == previous:
+            raise NgError(f"duplicate dictionary key {raw!r}")
+        previous = raw
         append(b"%d:%s" % (len(raw), raw))
-        _encode(items[raw], append, depth)
+        _encode(item, append, depth)
     append(b"e")
+
+
+def _first(pair: tuple[bytes, Encodable]) -> bytes:
+    return pair[0]
 
 
 def _utf8(text: str) -> bytes:

@@ -31,6 +31,9 @@ class Result(StrEnum):
     LOAD_LIMIT = "load limit"
 
 
+_RESULTS = {result.value.encode(): result for result in Result}
+
+
 @dataclass(frozen=True, slots=True)
 class Counters:
     packets: int = 0
@@ -97,13 +100,12 @@ def decode_reply(datagram: bytes) -> tuple[bytes, Reply]:
 
 def parse_reply(body: Mapping[bytes, Value]) -> Reply:
     """Type a decoded reply dictionary; ``result: error`` is returned, not raised."""
-    raw_result = _text(body, b"result")
+    raw_result = body.get(b"result")
     if raw_result is None:
         raise NgError("reply has no result")
-    try:
-        result = Result(raw_result)
-    except ValueError:
-        raise NgError(f"unknown result {raw_result!r}") from None
+    result = _RESULTS.get(raw_result) if isinstance(raw_result, bytes) else None
+    if result is None:
+        raise NgError(f"unknown result {raw_result!r}")
     calls = _list(body, b"calls")
     return Reply(
         result=result,

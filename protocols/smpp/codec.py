@@ -209,8 +209,8 @@ def _decode_body(layout: _Layout, data: bytes, status: int, seq: int) -> Pdu:
     return layout.cls(*values, sequence_number=seq, command_status=status, tlvs=tlvs)
 
 
-def decode(frame: bytes) -> Pdu:
-    """The PDU in ``frame`` (one whole PDU, header included), or SmppError."""
+def _read_header(frame: bytes) -> tuple[_Layout, int, int]:
+    """The layout, command_status and sequence_number of ``frame``, or the framing error."""
     size = len(frame)
     if size < HEADER_SIZE:
         raise SmppFramingError(_S.ESME_RINVCMDLEN, f"{size} octets is shorter than a header")
@@ -230,22 +230,33 @@ def decode(frame: bytes) -> Pdu:
             command_id=command_id,
             sequence_number=sequence_number,
         )
-    short_message_cls = _SHORT_MESSAGE_CLASSES.get(command_id)
-    if short_message_cls is not None:
-        pdu = decode_short_message(short_message_cls, frame, command_status, sequence_number)
-        if pdu is not None:
-            return pdu
+    return layout, command_status, sequence_number
+
+
+def _decode_with_layout(layout: _Layout, frame: bytes, status: int, seq: int) -> Pdu:
+    """The reference decoder: every PDU, with the precise error on bad input."""
     try:
-        return _decode_body(layout, frame, command_status, sequence_number)
+        return _decode_body(layout, frame, status, seq)
     except SmppError as error:
-        raise error.with_header(command_id, sequence_number) from None
+        raise error.with_header(layout.cls.command_id, seq) from None
     except (IndexError, struct.error):
         raise SmppError(
             _S.ESME_RINVCMDLEN,
             f"{layout.cls.__name__} body ends inside its mandatory fields",
-            command_id=command_id,
-            sequence_number=sequence_number,
+            command_id=layout.cls.command_id,
+            sequence_number=seq,
         ) from None
+
+
+def decode(frame: bytes) -> Pdu:
+    """The PDU in ``frame`` (one whole PDU, header included), or SmppError."""
+    layout, status, seq = _read_header(frame)
+    short_message_cls = _SHORT_MESSAGE_CLASSES.get(layout.cls.command_id)
+    if short_message_cls is not None:
+        pdu = decode_short_message(short_message_cls, frame, status, seq)
+        if pdu is not None:
+            return pdu
+    return _decode_with_layout(layout, frame, status, seq)
 
 
 def _encode_text(buf: bytearray, value: str, step: tuple[int, int, int]) -> None:
@@ -316,6 +327,11 @@ def encode(pdu: Pdu) -> bytes:
         fast = encode_short_message(pdu)
         if fast is not None:
             return fast
+    return _encode_with_layout(pdu)
+
+
+def _encode_with_layout(pdu: Pdu) -> bytes:
+    """The reference encoder: every PDU, with the precise error on a bad field."""
     layout = _LAYOUTS[pdu.command_id]
     buf = bytearray(HEADER_SIZE)
     status = pdu.command_status

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from protocols.smpp.constants import CommandStatus, MessageState
 from protocols.smpp.errors import SmppError
+from protocols.smpp.tlv import Tag, Tlv
 
 #: Appendix B stat values by message_state; ENROUTE and SKIPPED are what
 #: carriers and SMPP 5.0 write for the states Appendix B leaves out.
@@ -112,6 +113,16 @@ class ReceiptTlvs:
     message_state: MessageState
     #: network_error_code: network type (1 ANSI-136, 2 IS-95, 3 GSM), then a u16 error.
     network_error_code: bytes | None = None
+
+    def tlvs(self) -> tuple[Tlv, ...]:
+        """The values as the deliver_sm's TLVs."""
+        tlvs = (
+            Tlv.c_octet_string(Tag.RECEIPTED_MESSAGE_ID, self.receipted_message_id),
+            Tlv.u8(Tag.MESSAGE_STATE, self.message_state),
+        )
+        if self.network_error_code is None:
+            return tlvs
+        return (*tlvs, Tlv(Tag.NETWORK_ERROR_CODE, self.network_error_code))
 
 
 def _date(value: datetime) -> str:

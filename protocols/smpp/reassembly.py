@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocols.smpp.segment import Sar
+from protocols.smpp.segment import ESM_CLASS_UDHI, Sar
+from protocols.smpp.tlv import Tag, Tlv, tlv_int
 
 IEI_CONCAT_8 = 0x00
 IEI_CONCAT_16 = 0x08
@@ -67,6 +68,25 @@ def concat_from_udh(udh: bytes) -> Concat | None:
             return _checked((value[0] << 8) | value[1], value[2], value[3])
         i += 2 + length
     return None
+
+
+def concat_of(
+    esm_class: int, short_message: bytes, tlvs: tuple[Tlv, ...]
+) -> tuple[Concat | None, bytes]:
+    """(which part, body without UDH) of a deliver_sm / submit_sm's short_message.
+
+    UDHI set: the concatenation IE of the UDH (the body loses the UDH).
+    Otherwise the three SAR TLVs, when all are present.  None: a whole message.
+    """
+    if esm_class & ESM_CLASS_UDHI:
+        udh, body = split_udh(short_message)
+        return concat_from_udh(udh), body
+    ref = tlv_int(tlvs, Tag.SAR_MSG_REF_NUM)
+    total = tlv_int(tlvs, Tag.SAR_TOTAL_SEGMENTS)
+    seqnum = tlv_int(tlvs, Tag.SAR_SEGMENT_SEQNUM)
+    if ref is None or total is None or seqnum is None:
+        return None, short_message
+    return _checked(ref, total, seqnum), short_message
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from protocols.smpp.text import (
     encode_auto,
     encode_text,
 )
+from protocols.smpp.tlv import Tag, Tlv
 
 ESM_CLASS_UDHI = 0x40
 MAX_PARTS = 255
@@ -69,6 +70,19 @@ class Part:
     esm_class_udhi: bool = False
     sar: Sar | None = None
     message_payload: bytes | None = None
+
+    def tlvs(self) -> tuple[Tlv, ...]:
+        """The submit_sm TLVs this part needs: the three SAR values, or message_payload."""
+        if self.message_payload is not None:
+            return (Tlv(Tag.MESSAGE_PAYLOAD, self.message_payload),)
+        sar = self.sar
+        if sar is None:
+            return ()
+        return (
+            Tlv.u16(Tag.SAR_MSG_REF_NUM, sar.msg_ref_num),
+            Tlv.u8(Tag.SAR_TOTAL_SEGMENTS, sar.total_segments),
+            Tlv.u8(Tag.SAR_SEGMENT_SEQNUM, sar.segment_seqnum),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from protocols.smpp.dlr import (
     receipt_tlvs,
 )
 from protocols.smpp.errors import SmppError
+from protocols.smpp.tlv import Tag, Tlv
 
 SUBMIT = datetime(2024, 3, 5, 14, 7, 33)
 DONE = datetime(2024, 3, 5, 14, 8, 1)
@@ -71,6 +72,12 @@ def test_receipt_tlvs() -> None:
     )
     tlvs = receipt_tlvs("abc", MessageState.UNDELIVERABLE, network_error=(3, 0x0101))
     assert tlvs.network_error_code == b"\x03\x01\x01"
+    assert tlvs.tlvs() == (
+        Tlv(Tag.RECEIPTED_MESSAGE_ID, b"abc\x00"),
+        Tlv(Tag.MESSAGE_STATE, b"\x05"),
+        Tlv(Tag.NETWORK_ERROR_CODE, b"\x03\x01\x01"),
+    )
+    assert len(receipt_tlvs("abc", MessageState.DELIVERED).tlvs()) == 2
 
 
 # Receipt texts in the shapes carriers send them (ids and dates anonymised).

@@ -14,9 +14,11 @@ from protocols.smpp.reassembly import (
     Reassembled,
     Reassembler,
     concat_from_udh,
+    concat_of,
     split_udh,
 )
 from protocols.smpp.segment import Sar
+from protocols.smpp.tlv import Tag, Tlv
 
 
 def test_udh_parsing() -> None:
@@ -53,6 +55,22 @@ def test_bad_or_missing_concat_ie(udh: str) -> None:
 def test_split_udh_edge_cases() -> None:
     assert split_udh(b"") == (b"", b"")
     assert split_udh(b"\x09abc") == (b"", b"\x09abc")  # UDHL past the end
+
+
+def test_concat_of_udh_sar_and_plain() -> None:
+    udh = bytes.fromhex("0500030a0302")
+    assert concat_of(0x40, udh + b"hi", ()) == (Concat(0x0A, 3, 2), b"hi")
+    assert concat_of(0x43, b"\x09abc", ()) == (None, b"\x09abc")  # UDHL past the end
+    sar = (
+        Tlv.u16(Tag.SAR_MSG_REF_NUM, 0x1234),
+        Tlv.u8(Tag.SAR_TOTAL_SEGMENTS, 2),
+        Tlv.u8(Tag.SAR_SEGMENT_SEQNUM, 1),
+    )
+    assert concat_of(0, b"body", sar) == (Concat(0x1234, 2, 1), b"body")
+    assert concat_of(0, b"body", sar[:2]) == (None, b"body")
+    assert concat_of(0, b"body", ()) == (None, b"body")
+    bad = (*sar[:2], Tlv.u8(Tag.SAR_SEGMENT_SEQNUM, 3))
+    assert concat_of(0, b"body", bad) == (None, b"body")
 
 
 def test_from_sar() -> None:

@@ -14,9 +14,12 @@ import smpplib.gsm
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocols.smpp.codec import decode, encode
 from protocols.smpp.constants import CommandStatus
-from protocols.smpp.reassembly import Concat, Reassembler, concat_from_udh, split_udh
+from protocols.smpp.pdu import SubmitSm
+from protocols.smpp.reassembly import Reassembler, concat_of, split_udh
 from protocols.smpp.segment import (
+    ESM_CLASS_UDHI,
     ConcatMode,
     MessageTooLong,
     Part,
@@ -33,6 +36,7 @@ from protocols.smpp.text import (
     decode_text,
     encode_text,
 )
+from protocols.smpp.tlv import Tag, Tlv, tlv_bytes
 
 GSM_ALPHABET = "".join(sorted(GSM7_BASIC_CHARS | GSM7_EXTENSION_CHARS))
 
@@ -55,20 +59,31 @@ modes = st.sampled_from([ConcatMode.UDH8, ConcatMode.UDH16, ConcatMode.SAR])
 
 
 def reassemble(parts: tuple[Part, ...], mode: ConcatMode) -> bytes:
+    """Send each part as a submit_sm through the codec, then reassemble what arrives."""
+    pdus = []
+    for part in parts:
+        submit = SubmitSm(
+            esm_class=ESM_CLASS_UDHI if part.esm_class_udhi else 0,
+            data_coding=part.data_coding,
+            short_message=part.short_message,
+            tlvs=part.tlvs(),
+        )
+        decoded = decode(encode(submit))
+        assert isinstance(decoded, SubmitSm)
+        pdus.append(decoded)
     if len(parts) == 1:
-        only = parts[0]
-        return only.message_payload if only.message_payload is not None else only.short_message
+        (only,) = pdus
+        payload = tlv_bytes(only.tlvs, Tag.MESSAGE_PAYLOAD)
+        assert concat_of(only.esm_class, only.short_message, only.tlvs) == (
+            None,
+            only.short_message,
+        )
+        return payload if payload is not None else only.short_message
     reassembler = Reassembler(timeout=10)
     result = None
-    for part in reversed(parts):  # out of order on purpose
-        if mode is ConcatMode.SAR:
-            assert part.sar is not None
-            assert not part.esm_class_udhi
-            concat, body = Concat.from_sar(part.sar), part.short_message
-        else:
-            assert part.esm_class_udhi
-            udh, body = split_udh(part.short_message)
-            concat = concat_from_udh(udh)
+    for pdu in reversed(pdus):  # out of order on purpose
+        assert bool(pdu.esm_class & ESM_CLASS_UDHI) is (mode is not ConcatMode.SAR)
+        concat, body = concat_of(pdu.esm_class, pdu.short_message, pdu.tlvs)
         assert concat is not None
         result = reassembler.add("src", "dst", concat, body, now=0.0)
     assert result is not None
@@ -158,6 +173,12 @@ def test_udh16_and_sar_layout() -> None:
     assert [p.sar for p in sar] == [Sar(0x1234, 2, 1), Sar(0x1234, 2, 2)]
     assert sar[0].short_message == b"x" * 153
     assert not sar[0].esm_class_udhi
+    assert sar[1].tlvs() == (
+        Tlv(Tag.SAR_MSG_REF_NUM, b"\x12\x34"),
+        Tlv(Tag.SAR_TOTAL_SEGMENTS, b"\x02"),
+        Tlv(Tag.SAR_SEGMENT_SEQNUM, b"\x02"),
+    )
+    assert parts[0].tlvs() == ()
 
 
 def test_single_part_has_no_udh_in_any_mode() -> None:

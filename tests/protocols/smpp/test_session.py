@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+import smpplib.smpp
 
 from protocols.smpp.codec import decode, encode
 from protocols.smpp.constants import CommandId, CommandStatus
@@ -524,3 +525,54 @@ def test_config_validation() -> None:
         SessionConfig(window=0)
     with pytest.raises(ValueError, match="timers"):
         SessionConfig(inactivity_timeout=0)
+
+
+class _SmpplibClient:
+    """The two attributes smpplib's PDU factory reads from its client."""
+
+    sequence = 1
+
+    def next_sequence(self) -> int:
+        self.sequence += 1
+        return self.sequence
+
+
+def test_smpplib_client_pdus_against_our_smsc() -> None:
+    """smpplib (an independent ESME) builds the requests and parses our answers."""
+    client = _SmpplibClient()
+    bind = smpplib.smpp.make_pdu("bind_transceiver", client=client, system_id="cust", password="pw")
+    submit = smpplib.smpp.make_pdu(
+        "submit_sm",
+        client=client,
+        source_addr="Acme",
+        destination_addr="447700900123",
+        short_message=b"hello",
+        registered_delivery=1,
+    )
+    smsc = SmppSession(Role.SMSC, NO_TIMERS, now=0)
+    smsc.receive_data(bind.generate(), 0)
+    (requested,) = drain(smsc)
+    assert isinstance(requested, BindRequested)
+    assert isinstance(requested.pdu, BindTransceiver)
+    assert (requested.pdu.system_id, requested.pdu.password) == ("cust", "pw")
+    smsc.send(make_response(requested.pdu, system_id="warpd"), 0)
+    answer = smpplib.smpp.parse_pdu(smsc.data_to_send(), client=client)
+    assert (answer.command, answer.status, answer.system_id) == (
+        "bind_transceiver_resp",
+        0,
+        b"warpd",
+    )
+    drain(smsc)
+    smsc.receive_data(submit.generate(), 0)
+    (received,) = drain(smsc)
+    assert isinstance(received, PduReceived)
+    assert isinstance(received.pdu, SubmitSm)
+    assert received.pdu.destination_addr == "447700900123"
+    assert received.pdu.short_message == b"hello"
+    smsc.send(make_response(received.pdu, message_id="m-1"), 0)
+    answer = smpplib.smpp.parse_pdu(smsc.data_to_send(), client=client)
+    assert (answer.command, answer.sequence, answer.message_id) == (
+        "submit_sm_resp",
+        submit.sequence,
+        b"m-1",
+    )

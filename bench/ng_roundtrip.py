@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import bencodepy  # type: ignore[import-untyped]
+import bencodepy
 import uvloop
 
 from media.client import NgClient

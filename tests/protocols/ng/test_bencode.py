@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import enum
 
-import bencodepy  # type: ignore[import-untyped]  # bencode.py: an independent codec
+import bencodepy  # bencode.py: an independent codec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-import bencodepy  # type: ignore[import-untyped]
+import bencodepy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st

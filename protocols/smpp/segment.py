@@ -113,6 +113,7 @@ _CAPACITY = {
     Encoding.UCS2: (70, 67, 66),
 }
 # Octets per unit in the SMPP body (GSM7 is unpacked: one septet per octet).
+_OCTET = tuple(bytes((i,)) for i in range(256))
 _UNIT_OCTETS = {Encoding.GSM7: 1, Encoding.LATIN1: 1, Encoding.UCS2: 2}
 
 
@@ -213,16 +214,18 @@ def split_encoded(
     total = len(cuts)
     if total > MAX_PARTS:
         raise MessageTooLong(f"{total} parts; at most {MAX_PARTS}")
-    parts: list[Part] = []
-    start = 0
-    for seq, cut in enumerate(cuts, start=1):
-        chunk = body[start:cut]
-        start = cut
-        if mode is _SAR:
-            parts.append(Part(chunk, dc, sar=Sar(ref, total, seq)))
-        else:
-            parts.append(Part(concat_udh(ref, total, seq, mode) + chunk, dc, esm_class_udhi=True))
-    return tuple(parts)
+    starts = [0, *cuts[:-1]]
+    if mode is _SAR:
+        return tuple(
+            Part(body[start:cut], dc, False, Sar(ref, total, seq))
+            for seq, (start, cut) in enumerate(zip(starts, cuts, strict=True), start=1)
+        )
+    # Every UDH is the same but for its last octet (the part's seqnum).
+    head = concat_udh(ref, total, 0, mode)[:-1]
+    return tuple(
+        Part(head + _OCTET[seq] + body[start:cut], dc, True)
+        for seq, (start, cut) in enumerate(zip(starts, cuts, strict=True), start=1)
+    )
 
 
 def concat_udh(ref: int, total: int, seq: int, mode: ConcatMode = ConcatMode.UDH8) -> bytes:

@@ -17,6 +17,19 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 # ``[`` ``]`` ``:`` of IPv6 references (received=, maddr=) and RFC 3261 pvalue
 # (paramchar: unreserved / escaped / "[" / "]" / "/" / ":" / "&" / "+" / "$").
 PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$()=?@]+")
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_QUOTED = r'"(?:[^"\\\r\n]|\\[^\r\n])*"'
+# Beyond RFC 3261's pvalue: UTF-8 is accepted in param values, as RFC 4475's
+# "intmeth" test expects of a tolerant parser.
+_PVALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$()=?@\u0080-\U0010ffff]+"
+# One ``;name[=value]`` with the LWS that SEMI and EQUAL allow around it.
+# No two adjacent ``[ \t]*`` may share the same blanks: that would backtrack
+# exponentially on hostile input.
+_PARAM = r";[ \t]*{g}{name})[ \t]*(?:=[ \t]*{g}{value})[ \t]*)?"
+_PARAM_VALUE = f"{_QUOTED}|{_PVALUE}"
+_PARAM_OR_JUNK_RE = re.compile(
+    _PARAM.format(g="(", name=_TOKEN, value=_PARAM_VALUE) + "|(.)", re.DOTALL
+)
 _ESCAPED_IN_QUOTES = re.compile(r'["\\]')
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
@@ -237,6 +250,9 @@ def split_outside(text: str, sep: str) -> list[str]:
 
 def split_list(value: str) -> list[str]:
     """The elements of a comma-separated header value (empty elements dropped)."""
+    if "," not in value:
+        value = value.strip(" \t")
+        return [value] if value else []
     return [part.strip(" \t") for part in split_outside(value, ",") if part.strip(" \t")]
 
 
@@ -244,29 +260,18 @@ Params = tuple[tuple[str, str | None], ...]
 
 
 def parse_params(text: str) -> Params:
-    """``;name=value;flag`` (text starting after the first ``;``) as ordered pairs.
+    """``name=value;flag`` (the text after the first ``;``) as ordered pairs.
 
     Names keep their case (params compare case-insensitively through
-    ``param``); values keep their quotes so that serialization is exact.
+    ``param``); values keep their quotes so that serialization is exact. One
+    regex pass: anything that is not a well-formed param lands in the last
+    group, one character at a time, and makes the whole value invalid.
     """
-    pieces = text.split(";") if '"' not in text else split_outside(text, ";")
-    out: list[tuple[str, str | None]] = []
-    for piece in pieces:
-        name, eq, value = piece.partition("=")
-        name = name.strip(" \t")
-        if not is_token(name):
-            raise SipError(f"bad parameter name {name!r}")
-        if not eq:
-            out.append((name, None))
-            continue
-        value = value.strip(" \t")
-        if value[:1] == '"':
-            if find_quote_end(value, 0) != len(value):
-                raise SipError(f"bad quoted parameter {name!r}")
-        elif PARAM_VALUE_RE.fullmatch(value) is None:
-            raise SipError(f"bad parameter value for {name!r}")
-        out.append((name, value))
-    return tuple(out)
+    found = _PARAM_OR_JUNK_RE.findall(";" + text)
+    for _, _, junk in found:
+        if junk:
+            raise SipError(f"bad parameters {text[:60]!r}")
+    return tuple([(name, value or None) for name, value, _ in found])
 
 
 def get_param(params: Params, name: str) -> str | None:
@@ -294,6 +299,11 @@ def set_param(params: Params, name: str, value: str | None) -> Params:
 def remove_param(params: Params, name: str) -> Params:
     lname = name.lower()
     return tuple((key, v) for key, v in params if key.lower() != lname)
+
+
+def record_eq(self: tuple[object, ...], other: object) -> bool:
+    """``__eq__`` for NamedTuple records: equal only to the same type, not to tuples."""
+    return type(other) is type(self) and tuple.__eq__(self, other)
 
 
 def format_params(params: Params) -> str:

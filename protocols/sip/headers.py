@@ -9,7 +9,8 @@ returns them unquoted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from protocols.sip.errors import SipError
 from protocols.sip.grammar import (
@@ -21,18 +22,28 @@ from protocols.sip.grammar import (
     is_token,
     parse_params,
     quote,
+    record_eq,
     remove_param,
     set_param,
     split_outside,
     unquote,
 )
-from protocols.sip.uri import Uri, parse_uri, split_hostport
+from protocols.sip.uri import HOST, Uri, parse_uri, port_number
 
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# sent-protocol LWS sent-by *( SEMI via-params ), RFC 3261 section 20.42 / 25.1.
 _VIA_RE = re.compile(
-    r"([^/\s]+)[ \t]*/[ \t]*([^/\s]+)[ \t]*/[ \t]*([^\s;]+)[ \t]+([^;]*?)[ \t]*(?:;(.*))?",
+    rf"({_TOKEN})[ \t]*/[ \t]*({_TOKEN})[ \t]*/[ \t]*({_TOKEN})[ \t]+({HOST})"
+    r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?[ \t]*(?:;(.*))?",
     re.DOTALL,
 )
-_DISPLAY_TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~ \t]*")
+# name-addr = [ display-name ] LAQUOT addr-spec RAQUOT, then the header's params.
+_NAME_ADDR_RE = re.compile(
+    r'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~ \t]*))'
+    r"<([^<>\s]*)>[ \t]*(?:;(.*))?",
+    re.DOTALL,
+)
+_CSEQ_RE = re.compile(rf"([0-9]{{1,10}})[ \t]+({_TOKEN})")
 _MAX_CSEQ = 2**31 - 1
 
 
@@ -44,9 +55,20 @@ def parse_uint(value: str, name: str, limit: int = 2**32 - 1) -> int:
     return int(text)
 
 
-@dataclass(frozen=True, slots=True)
-class Via:
+class Via(NamedTuple):
     """One Via value (RFC 3261 section 20.42; rport of RFC 3581)."""
+
+    # A NamedTuple rather than a frozen dataclass: this record is built on every
+    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
+    # field) costs three times as much. Still immutable; equal only to its own type.
+    def __eq__(self, other: object) -> bool:
+        return record_eq(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not record_eq(self, other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
     transport: str
     host: str
@@ -98,31 +120,41 @@ class Via:
         return get_param(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> Via:
-        return replace(self, params=set_param(self.params, name, value))
+        return self._replace(params=set_param(self.params, name, value))
 
     def without_param(self, name: str) -> Via:
-        return replace(self, params=remove_param(self.params, name))
+        return self._replace(params=remove_param(self.params, name))
 
 
 def parse_via(value: str) -> Via:
     match = _VIA_RE.fullmatch(value.strip(" \t"))
     if match is None:
         raise SipError(f"bad Via {value!r}")
-    protocol, version, transport, sent_by, param_text = match.groups()
-    if not (is_token(protocol) and is_token(version) and is_token(transport)):
-        raise SipError(f"bad Via sent-protocol {value!r}")
-    host, port = split_hostport(sent_by)
+    protocol, version, transport, host, port, param_text = match.groups()
     params = parse_params(param_text) if param_text is not None else ()
-    return Via(transport, host, port, params, protocol, version)
+    return Via(
+        transport, host, None if port is None else port_number(port), params, protocol, version
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class NameAddr:
+class NameAddr(NamedTuple):
     """From, To, Contact, Route, Record-Route, Reply-To... (RFC 3261 section 20.10).
 
     ``display_name`` is unquoted; the value always serializes in name-addr form
     (``<uri>``), which is valid wherever addr-spec is.
     """
+
+    # A NamedTuple rather than a frozen dataclass: this record is built on every
+    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
+    # field) costs three times as much. Still immutable; equal only to its own type.
+    def __eq__(self, other: object) -> bool:
+        return record_eq(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not record_eq(self, other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
     uri: Uri
     display_name: str | None = None
@@ -149,10 +181,10 @@ class NameAddr:
         return get_param(self.params, name)
 
     def with_param(self, name: str, value: str | None = None) -> NameAddr:
-        return replace(self, params=set_param(self.params, name, value))
+        return self._replace(params=set_param(self.params, name, value))
 
     def without_param(self, name: str) -> NameAddr:
-        return replace(self, params=remove_param(self.params, name))
+        return self._replace(params=remove_param(self.params, name))
 
     def with_tag(self, tag: str) -> NameAddr:
         return self.with_param("tag", tag)
@@ -160,38 +192,38 @@ class NameAddr:
 
 def parse_name_addr(value: str) -> NameAddr:
     text = value.strip(" \t")
-    display: str | None = None
-    if text[:1] == '"':
-        end = find_quote_end(text, 0)
-        display = unquote(text[:end])
-        text = text[end:].lstrip(" \t")
-        if text[:1] != "<":
-            raise SipError(f"bad name-addr {value!r}")
-    lt = text.find("<")
-    if lt >= 0:
-        if display is None and lt:
-            name = text[:lt]
-            if _DISPLAY_TOKENS_RE.fullmatch(name) is None:
-                raise SipError(f"bad display name {value!r}")
-            display = name.strip(" \t") or None
-        gt = text.find(">", lt)
-        if gt < 0:
-            raise SipError(f"unterminated <uri> in {value!r}")
-        uri_text, rest = text[lt + 1 : gt], text[gt + 1 :].lstrip(" \t")
-        if rest and rest[0] != ";":
-            raise SipError(f"junk after <uri> in {value!r}")
-        param_text = rest[1:] if rest else None
+    match = _NAME_ADDR_RE.fullmatch(text)
+    if match is not None:
+        quoted, tokens, uri_text, param_text = match.groups()
+        if quoted is not None:
+            display: str | None = unquote(f'"{quoted}"') if "\\" in quoted else quoted
+        else:
+            display = tokens.strip(" \t") or None
+    elif "<" in text:
+        raise SipError(f"bad name-addr {value[:80]!r}")
     else:
         # addr-spec: RFC 3261 20.10, params after the URI belong to the header.
+        display = None
         uri_text, semi, ptext = text.partition(";")
         param_text = ptext if semi else None
     params = parse_params(param_text) if param_text is not None else ()
     return NameAddr(parse_uri(uri_text.strip(" \t")), display, params)
 
 
-@dataclass(frozen=True, slots=True)
-class CSeq:
+class CSeq(NamedTuple):
     """RFC 3261 section 20.16."""
+
+    # A NamedTuple rather than a frozen dataclass: this record is built on every
+    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
+    # field) costs three times as much. Still immutable; equal only to its own type.
+    def __eq__(self, other: object) -> bool:
+        return record_eq(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not record_eq(self, other)
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
     number: int
     method: str
@@ -201,11 +233,10 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
-    number, _, method = value.strip(" \t").partition(" ")
-    method = method.strip(" \t")
-    if not is_token(method):
-        raise SipError(f"bad CSeq {value!r}")
-    return CSeq(parse_uint(number, "CSeq", _MAX_CSEQ), method)
+    match = _CSEQ_RE.fullmatch(value.strip(" \t"))
+    if match is None or int(match[1]) > _MAX_CSEQ:
+        raise SipError(f"bad CSeq {value[:40]!r}")
+    return CSeq(int(match[1]), match[2])
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from protocols.sip.headers import (
     parse_via,
 )
 from protocols.sip.status import reason_phrase
-from protocols.sip.uri import Uri, parse_uri
+from protocols.sip.uri import SipUri, Uri, parse_uri
 
 Header = tuple[str, str]
 HeaderInput = tuple[str, "str | object"]
@@ -41,10 +41,13 @@ _M = TypeVar("_M", bound="SipMessage")
 SIP_VERSION = "SIP/2.0"
 
 
-def _key(name: str) -> str:
-    """Lower-case canonical key of a header name (compact forms folded)."""
-    canon = CANONICAL.get(name.lower())
-    return (canon or name).lower()
+def first_positions(headers: tuple[Header, ...]) -> dict[str, int]:
+    """Header name -> index of its first line (reversed so that the first one wins)."""
+    first: dict[str, int] = {}
+    for i, (name, _) in enumerate(headers):
+        if name not in first:
+            first[name] = i
+    return first
 
 
 def _check_value(value: str) -> str:
@@ -61,14 +64,38 @@ def _normalize(headers: Iterable[HeaderInput]) -> list[Header]:
 class SipMessage:
     """What requests and responses share: headers, body, typed accessors."""
 
-    __slots__ = ("_body", "_cache", "_headers", "_index", "_raw")
+    __slots__ = (
+        "_body",
+        "_cache",
+        "_contact",
+        "_cseq",
+        "_first",
+        "_from",
+        "_headers",
+        "_raw",
+        "_to",
+        "_top_via",
+    )
 
-    def __init__(self, headers: tuple[Header, ...], body: bytes, raw: bytes | None) -> None:
+    def __init__(
+        self,
+        headers: tuple[Header, ...],
+        body: bytes,
+        raw: bytes | None,
+        first: dict[str, int] | None = None,
+    ) -> None:
         self._headers = headers
         self._body = body
         self._raw = raw
-        self._index: dict[str, list[int]] | None = None
-        self._cache: dict[str, object] = {}
+        # Header name as stored -> position of its first line; built on first use.
+        self._first = first
+        # What a proxy reads on every message gets a slot; the rest a dict, made on demand.
+        self._top_via: Via | None = None
+        self._from: NameAddr | None = None
+        self._to: NameAddr | None = None
+        self._cseq: CSeq | None = None
+        self._contact: tuple[NameAddr, ...] | None = None
+        self._cache: dict[str, object] | None = None
 
     # -- start line and copies (defined by the subclasses) ----------------------------
 
@@ -93,39 +120,50 @@ class SipMessage:
     def body(self) -> bytes:
         return self._body
 
+    def _value(self, canon: str) -> str | None:
+        """First value of a header by its exact canonical name (the hot path)."""
+        first = self._first
+        if first is None:
+            first = self._first = first_positions(self._headers)
+        at = first.get(canon)
+        return None if at is None else self._headers[at][1]
+
     def _positions(self, name: str) -> list[int]:
-        index = self._index
-        if index is None:
-            index = {}
-            for i, (hname, _) in enumerate(self._headers):
-                index.setdefault(hname.lower(), []).append(i)
-            self._index = index
-        return index.get(_key(name), [])
+        canon = CANONICAL.get(name.lower())
+        if canon is not None:
+            return [i for i, h in enumerate(self._headers) if h[0] == canon]
+        lname = name.lower()
+        return [i for i, h in enumerate(self._headers) if h[0].lower() == lname]
 
     def has_header(self, name: str) -> bool:
-        return bool(self._positions(name))
+        return self.header(name) is not None
 
     def header(self, name: str) -> str | None:
-        """The value of the first ``name`` line, or None."""
+        """The value of the first ``name`` line (any case, compact or long), or None."""
+        canon = CANONICAL.get(name.lower())
+        if canon is not None:
+            return self._value(canon)
         positions = self._positions(name)
         return self._headers[positions[0]][1] if positions else None
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """All values of ``name``: list headers split on commas, others one per line."""
         values = [self._headers[i][1] for i in self._positions(name)]
-        if canonical_name(name) not in LIST_HEADERS:
+        if CANONICAL.get(name.lower()) not in LIST_HEADERS:
             return tuple(values)
         return tuple(item for value in values for item in split_list(value))
 
-    def _single(self, name: str) -> str:
-        positions = self._positions(name)
-        if not positions:
-            raise SipError(f"missing {name} header")
-        return self._headers[positions[0]][1]
+    def _single(self, canon: str) -> str:
+        value = self._value(canon)
+        if value is None:
+            raise SipError(f"missing {canon} header")
+        return value
 
     def _typed(self, key: str, make: Callable[[], _T]) -> _T:
         cache = self._cache
-        if key in cache:
+        if cache is None:
+            cache = self._cache = {}
+        elif key in cache:
             return cast(_T, cache[key])
         value = cache[key] = make()
         return value
@@ -138,18 +176,29 @@ class SipMessage:
 
     @property
     def top_via(self) -> Via:
-        vias = self.via
-        if not vias:
-            raise SipError("missing Via header")
-        return vias[0]
+        """The first Via value, parsed alone (what a proxy reads on every message)."""
+        via = self._top_via
+        if via is None:
+            value = self._single("Via")
+            if "," in value:
+                items = split_list(value)
+                value = items[0] if items else ""
+            via = self._top_via = parse_via(value)
+        return via
 
     @property
     def from_(self) -> NameAddr:
-        return self._typed("from", lambda: parse_name_addr(self._single("From")))
+        value = self._from
+        if value is None:
+            value = self._from = parse_name_addr(self._single("From"))
+        return value
 
     @property
     def to(self) -> NameAddr:
-        return self._typed("to", lambda: parse_name_addr(self._single("To")))
+        value = self._to
+        if value is None:
+            value = self._to = parse_name_addr(self._single("To"))
+        return value
 
     @property
     def call_id(self) -> str:
@@ -160,7 +209,10 @@ class SipMessage:
 
     @property
     def cseq(self) -> CSeq:
-        return self._typed("cseq", lambda: parse_cseq(self._single("CSeq")))
+        value = self._cseq
+        if value is None:
+            value = self._cseq = parse_cseq(self._single("CSeq"))
+        return value
 
     @property
     def max_forwards(self) -> int | None:
@@ -190,7 +242,10 @@ class SipMessage:
     @property
     def contact(self) -> tuple[NameAddr, ...]:
         """Contact values; empty for ``Contact: *`` (see ``contact_star``)."""
-        return self._typed("contact", lambda: self._name_addrs("Contact"))
+        value = self._contact
+        if value is None:
+            value = self._contact = self._name_addrs("Contact")
+        return value
 
     @property
     def route(self) -> tuple[NameAddr, ...]:
@@ -344,9 +399,11 @@ class SipRequest(SipMessage):
         uri_text: str,
         headers: tuple[Header, ...],
         body: bytes,
+        *,
         raw: bytes | None = None,
+        first: dict[str, int] | None = None,
     ) -> None:
-        SipMessage.__init__(self, headers, body, raw)
+        SipMessage.__init__(self, headers, body, raw, first)
         self._method = method
         self._uri_text = uri_text
 
@@ -381,7 +438,14 @@ class SipRequest(SipMessage):
 
     @property
     def uri(self) -> Uri:
-        return self._typed("uri", lambda: parse_uri(self._uri_text))
+        return self._typed("uri", self._parse_uri)
+
+    def _parse_uri(self) -> Uri:
+        uri = parse_uri(self._uri_text)
+        if isinstance(uri, SipUri) and uri.headers:
+            # RFC 3261 section 19.1.1, table 1: headers are not allowed in a Request-URI.
+            raise SipError("URI headers in the Request-URI")
+        return uri
 
     def start_line(self) -> str:
         return f"{self._method} {self._uri_text} {SIP_VERSION}"
@@ -406,9 +470,11 @@ class SipResponse(SipMessage):
         reason_phrase: str,
         headers: tuple[Header, ...],
         body: bytes,
+        *,
         raw: bytes | None = None,
+        first: dict[str, int] | None = None,
     ) -> None:
-        SipMessage.__init__(self, headers, body, raw)
+        SipMessage.__init__(self, headers, body, raw, first)
         self._status = status
         self._reason_phrase = reason_phrase
 

@@ -1,0 +1,134 @@
+"""SIP parser benchmark: warpd's protocols.sip against the ``sipmessage`` package.
+
+Run: ``.venv/bin/python -m bench.sip_parse [--seconds 1.0]``
+
+The work per message is what a proxy/B2BUA does on most messages: parse, read
+the routing headers (top Via with its branch, From with its tag, To, Call-ID,
+CSeq, Contact) and serialize again. (a) an INVITE with SDP, (b) a 200 OK with
+SDP, both shaped like RFC 3665 section 3.1 messages as a PBX sends them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import sipmessage
+
+from protocols.sip.parser import parse_message
+
+SDP = (
+    b"v=0\r\n"
+    b"o=alice 2890844526 2890844526 IN IP4 192.0.2.101\r\n"
+    b"s=-\r\n"
+    b"c=IN IP4 192.0.2.101\r\n"
+    b"t=0 0\r\n"
+    b"m=audio 49172 RTP/AVP 0 8 101\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\n"
+    b"a=fmtp:101 0-16\r\n"
+    b"a=ptime:20\r\n"
+    b"a=sendrecv\r\n"
+)
+
+INVITE = (
+    b"INVITE sip:+15551234567@gw1.carrier.example:5060;user=phone SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bK74bf9;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b'From: "Alice" <sip:+15550001111@pbx.customer.example>;tag=9fxced76sl\r\n'
+    b"To: <sip:+15551234567@gw1.carrier.example>\r\n"
+    b"Call-ID: 3848276298220188511@pbx.customer.example\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Contact: <sip:+15550001111@192.0.2.101:5060;transport=udp>\r\n"
+    b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, INFO, UPDATE\r\n"
+    b"Supported: replaces, timer\r\n"
+    b"User-Agent: Asterisk PBX 20.5.0\r\n"
+    b"P-Asserted-Identity: <sip:+15550001111@pbx.customer.example>\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n"
+    b"\r\n" + SDP
+)
+
+OK_200 = (
+    b"SIP/2.0 200 OK\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bK74bf9;rport=5060;received=192.0.2.101\r\n"
+    b"Record-Route: <sip:gw1.carrier.example;lr>\r\n"
+    b'From: "Alice" <sip:+15550001111@pbx.customer.example>;tag=9fxced76sl\r\n'
+    b"To: <sip:+15551234567@gw1.carrier.example>;tag=8321234356\r\n"
+    b"Call-ID: 3848276298220188511@pbx.customer.example\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Contact: <sip:+15551234567@198.51.100.7:5060>\r\n"
+    b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE\r\n"
+    b"Server: carrier-sbc 4.2\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n"
+    b"\r\n" + SDP
+)
+
+
+def ours(data: bytes) -> bytes:
+    msg = parse_message(data)
+    via = msg.top_via
+    from_ = msg.from_
+    to = msg.to
+    _ = (via.branch, from_.tag, to.tag, msg.call_id, msg.cseq.number, msg.contact[0].uri)
+    return msg.serialize()
+
+
+def theirs(data: bytes) -> bytes:
+    msg = sipmessage.Message.parse(data)
+    via = msg.via[0]
+    from_ = msg.from_address
+    to = msg.to_address
+    _ = (
+        via.parameters.get("branch"),
+        from_.parameters.get("tag"),
+        to.parameters.get("tag"),
+        msg.call_id,
+        msg.cseq.sequence,
+        msg.contact[0].uri,
+    )
+    return bytes(msg)
+
+
+def rate(work: Callable[[bytes], bytes], data: bytes, seconds: float) -> float:
+    """Messages per second: best of five runs of ``seconds / 5`` each."""
+    best = 0.0
+    for _ in range(5):
+        count = 0
+        start = time.perf_counter()
+        deadline = start + seconds / 5
+        while True:
+            for _ in range(100):
+                work(data)
+            count += 100
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        best = max(best, count / (now - start))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    args = parser.parse_args()
+    for data in (INVITE, OK_200):  # both sides must agree on what they read
+        assert ours(data) == data
+        assert sipmessage.Message.parse(data).call_id == parse_message(data).call_id
+    print("| workload | implementation | messages/s | us/message | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for label, data in (("(a) INVITE+SDP", INVITE), ("(b) 200 OK+SDP", OK_200)):
+        mine = rate(ours, data, args.seconds)
+        peer = rate(theirs, data, args.seconds)
+        print(
+            f"| {label} | warpd protocols.sip | {mine:,.0f} | {1e6 / mine:.1f} | "
+            f"{mine / peer:.1f}x |"
+        )
+        print(f"| {label} | sipmessage 0.7.1 | {peer:,.0f} | {1e6 / peer:.1f} | 1.0x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -59,7 +59,7 @@ _CLIENT = _SmpplibClient()
 # -- (a) submit_sm ---------------------------------------------------------------
 
 
-def warpd_submit() -> object:
+def warpd_submit() -> tuple[object, object]:
     pdu = SubmitSm(
         sequence_number=7,
         source_addr_ton=5,
@@ -75,7 +75,7 @@ def warpd_submit() -> object:
     return got.destination_addr, got.short_message
 
 
-def warpd_submit_text() -> object:
+def warpd_submit_text() -> tuple[object, object]:
     pdu = SubmitSm(
         sequence_number=7,
         source_addr_ton=5,
@@ -91,7 +91,7 @@ def warpd_submit_text() -> object:
     return got.destination_addr, decode_gsm7(got.short_message)
 
 
-def aiosmpplib_submit() -> object:
+def aiosmpplib_submit() -> tuple[object, object]:
     msg = AioSubmitSm(
         sequence_num=7,
         short_message=OTP,
@@ -105,7 +105,7 @@ def aiosmpplib_submit() -> object:
     return got.destination.number, got.short_message
 
 
-def smpplib_submit() -> object:
+def smpplib_submit() -> tuple[object, object]:
     msg = smpplib.smpp.make_pdu(
         "submit_sm",
         client=_CLIENT,
@@ -125,7 +125,7 @@ def smpplib_submit() -> object:
 # -- (b) deliver_sm receipt ------------------------------------------------------------
 
 
-def warpd_receipt() -> object:
+def warpd_receipt() -> tuple[object, object]:
     pdu = DeliverSm(
         sequence_number=9,
         source_addr_ton=1,
@@ -144,7 +144,7 @@ def warpd_receipt() -> object:
     return tlv_str(got.tlvs, Tag.RECEIPTED_MESSAGE_ID), tlv_int(got.tlvs, Tag.MESSAGE_STATE)
 
 
-def aiosmpplib_receipt() -> object:
+def aiosmpplib_receipt() -> tuple[object, object]:
     msg = AioDeliverSm(
         sequence_num=9,
         short_message=RECEIPT,
@@ -163,7 +163,7 @@ def aiosmpplib_receipt() -> object:
     return params[RECEIPTED_MESSAGE_ID], params[MESSAGE_STATE]
 
 
-def smpplib_receipt() -> object:
+def smpplib_receipt() -> tuple[object, object]:
     msg = smpplib.smpp.make_pdu(
         "deliver_sm",
         client=_CLIENT,
@@ -185,7 +185,7 @@ def smpplib_receipt() -> object:
 # -- harness -----------------------------------------------------------------------
 
 
-def rate(work: Callable[[], object], seconds: float) -> float:
+def rate(work: Callable[[], tuple[object, object]], seconds: float) -> float:
     """Rounds per second over about ``seconds``."""
     rounds = 0
     started = time.perf_counter()
@@ -199,7 +199,9 @@ def rate(work: Callable[[], object], seconds: float) -> float:
             return rounds / (now - started)
 
 
-def best_rates(sides: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
+def best_rates(
+    sides: dict[str, Callable[[], tuple[object, object]]], seconds: float
+) -> dict[str, float]:
     """Best rate per side over five interleaved passes.
 
     Taking turns within each pass means a burst of load from elsewhere on the
@@ -215,7 +217,7 @@ def best_rates(sides: dict[str, Callable[[], object]], seconds: float) -> dict[s
 PASSES = 5
 
 
-WORKLOADS: dict[str, dict[str, Callable[[], object]]] = {
+WORKLOADS: dict[str, dict[str, Callable[[], tuple[object, object]]]] = {
     "submit_sm (GSM text, registered_delivery=1)": {
         "warpd codec": warpd_submit,
         "warpd codec + GSM7 text": warpd_submit_text,
@@ -239,7 +241,7 @@ def check() -> None:
             "deliver_sm receipt (receipted_message_id, message_state)": (RECEIPT_ID, 2),
         }[name]
         for label, got in results.items():
-            normalised = (got[0], got[1].decode()) if isinstance(got[1], bytes) else got  # type: ignore[index]
+            normalised = tuple(v.decode() if isinstance(v, bytes) else v for v in got)
             assert normalised == expected, (name, label, got)
 
 

@@ -234,7 +234,7 @@ def find_tlv(tlvs: Iterable[Tlv], tag: int) -> Tlv | None:
 
 
 def has_tag(tlvs: Iterable[Tlv], tag: int) -> bool:
-    return any(tlv.tag == tag for tlv in tlvs)
+    return find_tlv(tlvs, tag) is not None
 
 
 def tlv_int(tlvs: Iterable[Tlv], tag: int) -> int | None:

@@ -161,6 +161,11 @@ EXPECTED: dict[str, Pdu] = {
     "submit_sm_resp_error_with_body": SubmitSmResp(
         sequence_number=1, command_status=CommandStatus.ESME_RMSGQFUL
     ),
+    "submit_sm_resp_congestion": SubmitSmResp(
+        sequence_number=2,
+        message_id="msg-2",
+        tlvs=(Tlv.u8(Tag.CONGESTION_STATE, 80), Tlv.u8(Tag.MESSAGE_STATE, MessageState.ACCEPTED)),
+    ),
     "deliver_sm_receipt": DeliverSm(
         sequence_number=9,
         source_addr_ton=1,

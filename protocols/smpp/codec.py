@@ -63,9 +63,10 @@ _FIELD_STEPS: dict[str, tuple[int, int, int]] = {
     "validity_period": (_TIME, 17, _S.ESME_RINVEXPIRY),
     "final_date": (_TIME, 17, _S.ESME_RQUERYFAIL),
     "message_id": (_CSTR, 65, _S.ESME_RINVMSGID),
-    "short_message": (_SM, 255, _S.ESME_RINVMSGLEN),
-    "dest_address": (_DESTS, 255, _S.ESME_RINVNUMDESTS),
-    "unsuccess_sme": (_UNSUCCESS, 256, _S.ESME_RINVNUMDESTS),
+    # Length-prefixed fields check their own limits and statuses in their branches.
+    "short_message": (_SM, 0, 0),
+    "dest_address": (_DESTS, 0, 0),
+    "unsuccess_sme": (_UNSUCCESS, 0, 0),
 }
 #: data_sm and alert_notification addresses are Var. max 65 (sections 4.7.1, 4.12.1).
 _WIDE_ADDRESSES: dict[type[Pdu], tuple[str, ...]] = {
@@ -73,7 +74,8 @@ _WIDE_ADDRESSES: dict[type[Pdu], tuple[str, ...]] = {
     AlertNotification: ("source_addr",),
 }
 _BASE_FIELDS = frozenset({"sequence_number", "command_status", "tlvs"})
-_INT_STEP = (_U8, 256, _S.ESME_RINVCMDLEN)
+#: Every other field is an Integer(1); a body ending inside one is ESME_RINVCMDLEN.
+_INT_STEP = (_U8, 0, 0)
 
 # Section 7.1.1: YYMMDDhhmmsstnnp, p '+'/'-' (absolute) or 'R' (relative).
 _TIME_FORMAT = re.compile(r"[0-9]{15}[-+R]")

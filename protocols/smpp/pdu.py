@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from protocols.record import fast_init
 from protocols.smpp.constants import (
     INTERFACE_VERSION_34,
     RESPONSE_BIT,
@@ -23,7 +24,8 @@ from protocols.smpp.errors import SmppError
 from protocols.smpp.tlv import Tag, Tlv, find_tlv
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Pdu:
     """Fields every PDU has (section 3.2: the header, and section 3.3: TLVs)."""
 
@@ -39,7 +41,8 @@ class Pdu:
 # -- session management (sections 4.1, 4.2, 4.3, 4.11) ---------------------
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class _Bind(Pdu):
     """bind_transmitter / bind_receiver / bind_transceiver body (section 4.1.1)."""
 
@@ -52,44 +55,52 @@ class _Bind(Pdu):
     address_range: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class _BindResp(Pdu):
     """bind_*_resp body (section 4.1.2); sc_interface_version travels as a TLV."""
 
     system_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class BindTransmitter(_Bind):
     command_id = CommandId.BIND_TRANSMITTER
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class BindTransmitterResp(_BindResp):
     command_id = CommandId.BIND_TRANSMITTER_RESP
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class BindReceiver(_Bind):
     command_id = CommandId.BIND_RECEIVER
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class BindReceiverResp(_BindResp):
     command_id = CommandId.BIND_RECEIVER_RESP
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class BindTransceiver(_Bind):
     command_id = CommandId.BIND_TRANSCEIVER
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class BindTransceiverResp(_BindResp):
     command_id = CommandId.BIND_TRANSCEIVER_RESP
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Outbind(Pdu):
     """Section 4.1.7: the SMSC asks the ESME to bind_receiver."""
 
@@ -98,29 +109,34 @@ class Outbind(Pdu):
     password: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Unbind(Pdu):
     command_id = CommandId.UNBIND
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class UnbindResp(Pdu):
     command_id = CommandId.UNBIND_RESP
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class GenericNack(Pdu):
     """Section 4.3: the answer to a PDU whose header or command_id is unusable."""
 
     command_id = CommandId.GENERIC_NACK
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class EnquireLink(Pdu):
     command_id = CommandId.ENQUIRE_LINK
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class EnquireLinkResp(Pdu):
     command_id = CommandId.ENQUIRE_LINK_RESP
 
@@ -128,7 +144,8 @@ class EnquireLinkResp(Pdu):
 # -- message submission and delivery (sections 4.4, 4.5, 4.6, 4.7) --------
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class ShortMessagePdu(Pdu):
     """submit_sm (4.4.1) and deliver_sm (4.6.1) share this body; sm_length is implied."""
 
@@ -151,17 +168,20 @@ class ShortMessagePdu(Pdu):
     short_message: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class SubmitSm(ShortMessagePdu):
     command_id = CommandId.SUBMIT_SM
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class DeliverSm(ShortMessagePdu):
     command_id = CommandId.DELIVER_SM
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class SubmitSmResp(Pdu):
     """Section 4.4.2: with a non-zero status the body may be absent (message_id "")."""
 
@@ -169,7 +189,8 @@ class SubmitSmResp(Pdu):
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class DeliverSmResp(Pdu):
     """Section 4.6.2: message_id is unused and set to NULL."""
 
@@ -177,7 +198,8 @@ class DeliverSmResp(Pdu):
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class SmeAddress:
     """A submit_multi dest_address with dest_flag 1 (section 4.5.1.1)."""
 
@@ -186,14 +208,16 @@ class SmeAddress:
     destination_addr: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class DistributionList:
     """A submit_multi dest_address with dest_flag 2 (section 4.5.1.2)."""
 
     dl_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class UnsuccessSme:
     """One entry of submit_multi_resp unsuccess_sme (section 4.5.2.1)."""
 
@@ -203,7 +227,8 @@ class UnsuccessSme:
     error_status_code: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class SubmitMulti(Pdu):
     """Section 4.5.1; number_of_dests is len(dest_address), sm_length len(short_message)."""
 
@@ -225,7 +250,8 @@ class SubmitMulti(Pdu):
     short_message: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class SubmitMultiResp(Pdu):
     """Section 4.5.2; no_unsuccess is len(unsuccess_sme)."""
 
@@ -234,7 +260,8 @@ class SubmitMultiResp(Pdu):
     unsuccess_sme: tuple[UnsuccessSme, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class DataSm(Pdu):
     """Section 4.7.1: the payload travels in the message_payload TLV."""
 
@@ -251,7 +278,8 @@ class DataSm(Pdu):
     data_coding: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class DataSmResp(Pdu):
     command_id = CommandId.DATA_SM_RESP
     message_id: str = ""
@@ -260,7 +288,8 @@ class DataSmResp(Pdu):
 # -- ancillary operations (sections 4.8, 4.9, 4.10, 4.12) ------------------
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class QuerySm(Pdu):
     command_id = CommandId.QUERY_SM
     message_id: str = ""
@@ -269,7 +298,8 @@ class QuerySm(Pdu):
     source_addr: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class QuerySmResp(Pdu):
     command_id = CommandId.QUERY_SM_RESP
     message_id: str = ""
@@ -278,7 +308,8 @@ class QuerySmResp(Pdu):
     error_code: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class CancelSm(Pdu):
     command_id = CommandId.CANCEL_SM
     service_type: str = ""
@@ -291,12 +322,14 @@ class CancelSm(Pdu):
     destination_addr: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class CancelSmResp(Pdu):
     command_id = CommandId.CANCEL_SM_RESP
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class ReplaceSm(Pdu):
     command_id = CommandId.REPLACE_SM
     message_id: str = ""
@@ -310,12 +343,14 @@ class ReplaceSm(Pdu):
     short_message: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class ReplaceSmResp(Pdu):
     command_id = CommandId.REPLACE_SM_RESP
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class AlertNotification(Pdu):
     """Section 4.12: no response; ms_availability_status travels as a TLV."""
 

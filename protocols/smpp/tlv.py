@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from protocols.record import fast_init
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 
@@ -159,7 +160,8 @@ def _invalid_value(tag: int, why: str) -> SmppError:
     return SmppError(CommandStatus.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04x}: {why}")
 
 
-@dataclass(frozen=True, slots=True)
+@fast_init
+@dataclass(frozen=True)
 class Tlv:
     """One optional parameter exactly as on the wire: tag and raw value octets."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar, cast
 
 from protocols.sip.errors import SipError
-from protocols.sip.grammar import CANONICAL, LIST_HEADERS, canonical_name, split_list
+from protocols.sip.grammar import CANONICAL, LIST_HEADERS, canonical_name, is_token, split_list
 from protocols.sip.headers import (
     AuthValue,
     ContentType,
@@ -41,13 +41,9 @@ _M = TypeVar("_M", bound="SipMessage")
 SIP_VERSION = "SIP/2.0"
 
 
-def first_positions(headers: tuple[Header, ...]) -> dict[str, int]:
-    """Header name -> index of its first line (reversed so that the first one wins)."""
-    first: dict[str, int] = {}
-    for i, (name, _) in enumerate(headers):
-        if name not in first:
-            first[name] = i
-    return first
+def first_positions(names: list[str]) -> dict[str, int]:
+    """Header name -> index of its first line (built reversed so that the first one wins)."""
+    return dict(zip(reversed(names), range(len(names) - 1, -1, -1), strict=True))
 
 
 def _check_value(value: str) -> str:
@@ -124,7 +120,7 @@ class SipMessage:
         """First value of a header by its exact canonical name (the hot path)."""
         first = self._first
         if first is None:
-            first = self._first = first_positions(self._headers)
+            first = self._first = first_positions([h[0] for h in self._headers])
         at = first.get(canon)
         return None if at is None else self._headers[at][1]
 
@@ -423,7 +419,7 @@ class SipRequest(SipMessage):
             lines.append(("Content-Type", _check_value(str(content_type))))
         uri_text = str(uri)
         parse_uri(uri_text)
-        if " " in uri_text or not method.isalpha():
+        if " " in uri_text or not is_token(method):
             raise ValueError(f"bad request line {method} {uri_text}")
         return cls(method, uri_text, _with_length(lines, body), body)
 

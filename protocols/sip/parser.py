@@ -122,20 +122,22 @@ def parse_head(data: bytes) -> Head:
         raise SipError("bare CR or LF in the header section")
     if crlfs > MAX_HEADERS:
         raise SipError(f"more than {MAX_HEADERS} header lines", 413)
-    lines = text.split("\r\n")
+    start_line, _, rest = text.partition("\r\n")
+    lines = rest.split("\r\n")
     lines.pop()  # the empty string after the last CRLF
     get = CANONICAL.get
     try:
-        pairs = [line.split(":", 1) for line in lines[1:]]
-        headers = tuple([(get(n.lower()) or _other_name(n), v.strip(" \t")) for n, v in pairs])
+        pairs = [line.split(":", 1) for line in lines]
+        names = [get(n.lower()) or _other_name(n) for n, _ in pairs]
     except ValueError:  # a line without a colon does not unpack into two
         raise SipError("header line without a colon") from None
-    first = first_positions(headers)
-    content_length = None
+    values = [v.strip(" \t") for _, v in pairs]
+    first = first_positions(names)
     at = first.get("Content-Length")
-    if at is not None:
-        content_length = _content_length([v for n, v in headers[at:] if n == "Content-Length"])
-    return Head(_parse_start_line(lines[0]), headers, first, content_length)
+    content_length = None if at is None else _content_length(names, values, at)
+    return Head(
+        _parse_start_line(start_line), tuple(zip(names, values, strict=True)), first, content_length
+    )
 
 
 def _other_name(name: str) -> str:
@@ -149,12 +151,14 @@ def _other_name(name: str) -> str:
     return name
 
 
-def _content_length(values: list[str]) -> int:
-    value = values[0]
+def _content_length(names: list[str], values: list[str], at: int) -> int:
+    value = values[at]
     if not value.isdigit() or not value.isascii() or len(value) > 9:
         raise SipError(f"bad Content-Length {value!r}")
-    if any(other != value for other in values[1:]):
-        raise SipError("conflicting Content-Length headers")
+    if names.count("Content-Length") > 1:
+        others = [v for n, v in zip(names, values, strict=True) if n == "Content-Length"]
+        if any(other != value for other in others):
+            raise SipError("conflicting Content-Length headers")
     return int(value)
 
 

@@ -13,12 +13,28 @@ from __future__ import annotations
 import re
 import struct
 
+from protocols.record import make
 from protocols.smpp.errors import SmppError
 from protocols.smpp.pdu import ShortMessagePdu
 from protocols.smpp.tlv import Tag, Tlv, decode_tlvs, encode_tlvs, has_tag
 
 _HEADER = struct.Struct(">IIII")
 _TIME = re.compile(rb"[0-9]{15}[-+R]")
+_TIME_OR_EMPTY = rb"((?:[0-9]{15}[-+R])?)\x00"
+#: The mandatory body from offset 16 up to sm_length, in one match: each
+#: C-octet string within its section 4.4.1 maximum (NUL included), each time
+#: empty or section 7.1.1's 16 characters, the Integer(1) fields in fixed-width
+#: groups unpacked by struct.
+_MANDATORY = re.compile(
+    rb"([^\x00]{0,5})\x00(..)([^\x00]{0,20})\x00(..)([^\x00]{0,20})\x00(...)"
+    + _TIME_OR_EMPTY
+    + _TIME_OR_EMPTY
+    + rb"(.....)",
+    re.DOTALL,
+)
+_U2 = struct.Struct(">BB").unpack
+_U3 = struct.Struct(">BBB").unpack
+_U5 = struct.Struct(">BBBBB").unpack
 # service_type NUL ton npi source_addr NUL ton npi destination_addr NUL esm_class
 # protocol_id priority_flag schedule NUL validity NUL registered_delivery
 # replace_if_present_flag data_coding sm_default_msg_id sm_length short_message
@@ -30,56 +46,57 @@ def decode_short_message(
     cls: type[ShortMessagePdu], data: bytes, status: int, seq: int
 ) -> ShortMessagePdu | None:
     """A well-formed submit_sm/deliver_sm, or None to let the generic path decide."""
-    find = data.find
-    # Each C-octet string is searched within its maximum (NUL included).
-    st_end = find(_NUL, 16, 22)
-    src_end = find(_NUL, st_end + 3, st_end + 24)
-    dst_end = find(_NUL, src_end + 3, src_end + 24)
-    sch_end = find(_NUL, dst_end + 4, dst_end + 21)
-    val_end = find(_NUL, sch_end + 1, sch_end + 18)
-    if st_end < 0 or src_end < 0 or dst_end < 0 or sch_end < 0 or val_end < 0:
+    match = _MANDATORY.match(data, 16)
+    if match is None:
         return None
-    if (sch_end > dst_end + 4 and not _TIME.fullmatch(data, dst_end + 4, sch_end)) or (
-        val_end > sch_end + 1 and not _TIME.fullmatch(data, sch_end + 1, val_end)
-    ):
-        return None
-    sm_start = val_end + 6
-    if sm_start > len(data):
-        return None
-    sm_length = data[val_end + 5]
+    service_type, source, source_addr, dest, destination_addr, middle, schedule, validity, tail = (
+        match.groups()
+    )
+    registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length = _U5(
+        tail
+    )
+    sm_start = match.end()
     sm_end = sm_start + sm_length
-    if sm_length > 254 or sm_end > len(data):
+    size = len(data)
+    if sm_length > 254 or sm_end > size:
         return None
     short_message = data[sm_start:sm_end]
     tlvs: tuple[Tlv, ...] = ()
-    if sm_end < len(data):
+    if sm_end < size:
         try:
             tlvs = decode_tlvs(data, sm_end)
         except SmppError:
             return None
         if short_message and has_tag(tlvs, Tag.MESSAGE_PAYLOAD):
             return None
-    return cls(
-        data[16:st_end].decode("latin-1"),
-        data[st_end + 1],
-        data[st_end + 2],
-        data[st_end + 3 : src_end].decode("latin-1"),
-        data[src_end + 1],
-        data[src_end + 2],
-        data[src_end + 3 : dst_end].decode("latin-1"),
-        data[dst_end + 1],
-        data[dst_end + 2],
-        data[dst_end + 3],
-        data[dst_end + 4 : sch_end].decode("latin-1"),
-        data[sch_end + 1 : val_end].decode("latin-1"),
-        data[val_end + 1],
-        data[val_end + 2],
-        data[val_end + 3],
-        data[val_end + 4],
-        short_message,
-        sequence_number=seq,
-        command_status=status,
-        tlvs=tlvs,
+    source_addr_ton, source_addr_npi = _U2(source)
+    dest_addr_ton, dest_addr_npi = _U2(dest)
+    esm_class, protocol_id, priority_flag = _U3(middle)
+    # Every field is validated above, so the record is built without argument binding.
+    return make(
+        cls,
+        {
+            "sequence_number": seq,
+            "command_status": status,
+            "tlvs": tlvs,
+            "service_type": service_type.decode("latin-1") if service_type else "",
+            "source_addr_ton": source_addr_ton,
+            "source_addr_npi": source_addr_npi,
+            "source_addr": source_addr.decode("latin-1"),
+            "dest_addr_ton": dest_addr_ton,
+            "dest_addr_npi": dest_addr_npi,
+            "destination_addr": destination_addr.decode("latin-1"),
+            "esm_class": esm_class,
+            "protocol_id": protocol_id,
+            "priority_flag": priority_flag,
+            "schedule_delivery_time": schedule.decode("latin-1") if schedule else "",
+            "validity_period": validity.decode("latin-1") if validity else "",
+            "registered_delivery": registered_delivery,
+            "replace_if_present_flag": replace_if_present_flag,
+            "data_coding": data_coding,
+            "sm_default_msg_id": sm_default_msg_id,
+            "short_message": short_message,
+        },
     )
 
 

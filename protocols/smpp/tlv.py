@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from protocols.record import fast_init
+from protocols.record import fast_init, make
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 
@@ -148,6 +148,14 @@ TLV_SPECS: dict[int, TlvSpec] = {
 }
 
 
+#: The same table as ranges of allowed value lengths, for the decode loop (one C-level test).
+_LENGTHS: dict[int, range] = {
+    tag: range(spec.min_length, spec.max_length + 1) for tag, spec in TLV_SPECS.items()
+}
+#: Each one-octet value, so u8 TLVs share immutable bytes instead of building them.
+_OCTETS = tuple(bytes((value,)) for value in range(256))
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkErrorCode:
     """network_error_code value (section 5.3.2.31): network_type then error_code."""
@@ -172,7 +180,7 @@ class Tlv:
     def u8(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFF:
             raise _invalid_value(tag, f"{value} does not fit one octet")
-        return cls(tag, bytes((value,)))
+        return cls(tag, _OCTETS[value])
 
     @classmethod
     def u16(cls, tag: int, value: int) -> Tlv:
@@ -195,13 +203,14 @@ class Tlv:
             raise _invalid_value(tag, "not latin-1 text") from None
         if b"\x00" in raw:
             raise _invalid_value(tag, "NUL inside a C-octet string")
-        spec = TLV_SPECS.get(tag)
-        if spec is not None and len(raw) + 1 > spec.max_length:
+        raw += b"\x00"
+        allowed = _LENGTHS.get(tag)
+        if allowed is not None and len(raw) not in allowed:
             raise SmppError(
                 CommandStatus.ESME_RINVPARLEN,
-                f"TLV 0x{tag:04x}: {len(raw) + 1} octets > {spec.max_length}",
+                f"TLV 0x{tag:04x}: {len(raw)} octets > {allowed.stop - 1}",
             )
-        return cls(tag, raw + b"\x00")
+        return cls(tag, raw)
 
     @classmethod
     def network_error_code(cls, network_type: int, error_code: int) -> Tlv:
@@ -266,21 +275,22 @@ def decode_tlvs(data: bytes, pos: int) -> tuple[Tlv, ...]:
         return ()
     tlvs: list[Tlv] = []
     unpack_tl = _TL.unpack_from
-    specs = TLV_SPECS
+    lengths = _LENGTHS
     while pos < end:
         if end - pos < 4:
             raise SmppError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header")
         tag, length = unpack_tl(data, pos)
-        pos += 4
-        if pos + length > end:
+        start = pos + 4
+        pos = start + length
+        if pos > end:
             raise SmppError(
                 CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04x} runs past the PDU"
             )
-        spec = specs.get(tag)
-        if spec is not None and not spec.min_length <= length <= spec.max_length:
+        allowed = lengths.get(tag)
+        if allowed is not None and length not in allowed:
             raise SmppError(CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} has length {length}")
-        tlvs.append(Tlv(tag, data[pos : pos + length]))
-        pos += length
+        # Both values are checked: build the record without argument binding.
+        tlvs.append(make(Tlv, {"tag": tag, "value": data[start:pos]}))
     return tuple(tlvs)
 
 

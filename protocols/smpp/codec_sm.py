@@ -103,20 +103,32 @@ def decode_short_message(
 def encode_short_message(pdu: ShortMessagePdu) -> bytes | None:
     """The wire form of a well-formed submit_sm/deliver_sm, or None (see the module doc)."""
     try:
-        service_type = pdu.service_type.encode("latin-1")
-        source_addr = pdu.source_addr.encode("latin-1")
-        destination_addr = pdu.destination_addr.encode("latin-1")
-        schedule = pdu.schedule_delivery_time.encode("latin-1")
-        validity = pdu.validity_period.encode("latin-1")
-    except (UnicodeEncodeError, AttributeError):
+        # One encode for the five C-octet strings; split() hands them back, and
+        # a sixth part means one of them held a NUL.
+        texts = (
+            "\x00".join(
+                (
+                    pdu.service_type,
+                    pdu.source_addr,
+                    pdu.destination_addr,
+                    pdu.schedule_delivery_time,
+                    pdu.validity_period,
+                )
+            )
+            .encode("latin-1")
+            .split(_NUL)
+        )
+    except (UnicodeEncodeError, TypeError):
         return None
+    if len(texts) != 5:
+        return None
+    service_type, source_addr, destination_addr, schedule, validity = texts
     short_message = pdu.short_message
     if (
         len(service_type) > 5
         or len(source_addr) > 20
         or len(destination_addr) > 20
         or len(short_message) > 254
-        or _NUL in b"".join((service_type, source_addr, destination_addr, schedule, validity))
         or (schedule and not _TIME.fullmatch(schedule))
         or (validity and not _TIME.fullmatch(validity))
     ):

@@ -28,7 +28,7 @@ from protocols.sip.grammar import (
     split_outside,
     unquote,
 )
-from protocols.sip.uri import HOST, Uri, parse_uri, port_number
+from protocols.sip.uri import HOST, SipUri, Uri, parse_uri, port_number, uri_header_pairs
 
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 # sent-protocol LWS sent-by *( SEMI via-params ), RFC 3261 section 20.42 / 25.1.
@@ -41,6 +41,15 @@ _VIA_RE = re.compile(
 _NAME_ADDR_RE = re.compile(
     r'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~ \t]*))'
     r"<([^<>\s]*)>[ \t]*(?:;(.*))?",
+    re.DOTALL,
+)
+# The common case in one pass: [display-name] <sip:user@host:port;params> ;params.
+# Anything else (other schemes, escapes, addr-spec) takes _parse_any_name_addr.
+_SIP_NAME_ADDR_RE = re.compile(
+    r'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~ \t]*))'
+    r"<([Ss][Ii][Pp][Ss]?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]+)"
+    r"(?::([A-Za-z0-9\-_.!~*'()&=+$,%]*))?@)?"
+    rf"({HOST})(?::([0-9]{{1,5}}))?(?:;([^?<>\s]*))?(?:\?([^<>\s]*))?>[ \t]*(?:;(.*))?",
     re.DOTALL,
 )
 _CSEQ_RE = re.compile(rf"([0-9]{{1,10}})[ \t]+({_TOKEN})")
@@ -192,17 +201,46 @@ class NameAddr(NamedTuple):
 
 def parse_name_addr(value: str) -> NameAddr:
     text = value.strip(" \t")
+    match = _SIP_NAME_ADDR_RE.fullmatch(text)
+    if match is None:
+        return _parse_any_name_addr(text)
+    quoted, tokens, scheme, user, password, host, port, uri_params, uri_headers, params = (
+        match.groups()
+    )
+    if user is not None and "%" in user + (password or ""):
+        return _parse_any_name_addr(text)  # let the general path check the escapes
+    uri = SipUri(
+        scheme,
+        host,
+        user,
+        password,
+        None if port is None else port_number(port),
+        () if uri_params is None else parse_params(uri_params),
+        () if uri_headers is None else uri_header_pairs(uri_headers),
+    )
+    return NameAddr(
+        uri,
+        _display_name(quoted, tokens),
+        () if params is None else parse_params(params),
+    )
+
+
+def _display_name(quoted: str | None, tokens: str) -> str | None:
+    if quoted is not None:
+        return unquote(f'"{quoted}"') if "\\" in quoted else quoted
+    return tokens.strip(" \t") or None
+
+
+def _parse_any_name_addr(text: str) -> NameAddr:
+    """Every form: name-addr with any URI scheme, or addr-spec (RFC 3261 section 20.10)."""
     match = _NAME_ADDR_RE.fullmatch(text)
     if match is not None:
         quoted, tokens, uri_text, param_text = match.groups()
-        if quoted is not None:
-            display: str | None = unquote(f'"{quoted}"') if "\\" in quoted else quoted
-        else:
-            display = tokens.strip(" \t") or None
+        display = _display_name(quoted, tokens)
     elif "<" in text:
-        raise SipError(f"bad name-addr {value[:80]!r}")
+        raise SipError(f"bad name-addr {text[:80]!r}")
     else:
-        # addr-spec: RFC 3261 20.10, params after the URI belong to the header.
+        # addr-spec: params after the URI belong to the header, not to the URI.
         display = None
         uri_text, semi, ptext = text.partition(";")
         param_text = ptext if semi else None

@@ -125,19 +125,24 @@ def parse_head(data: bytes) -> Head:
     start_line, _, rest = text.partition("\r\n")
     lines = rest.split("\r\n")
     lines.pop()  # the empty string after the last CRLF
-    get = CANONICAL.get
-    try:
-        pairs = [line.split(":", 1) for line in lines]
-        names = [get(n.lower()) or _other_name(n) for n, _ in pairs]
-    except ValueError:  # a line without a colon does not unpack into two
-        raise SipError("header line without a colon") from None
-    values = [v.strip(" \t") for _, v in pairs]
+    names, values = _split_fields(lines) if lines else ([], [])
     first = first_positions(names)
     at = first.get("Content-Length")
     content_length = None if at is None else _content_length(names, values, at)
     return Head(
         _parse_start_line(start_line), tuple(zip(names, values, strict=True)), first, content_length
     )
+
+
+def _split_fields(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Canonical names and trimmed values of ``name: value`` lines."""
+    get = CANONICAL.get
+    pairs = [line.split(":", 1) for line in lines]
+    try:
+        names = [get(name.lower()) or _other_name(name) for name, _ in pairs]
+    except ValueError:  # a line without a colon does not unpack into two
+        raise SipError("header line without a colon") from None
+    return names, [value.strip(" \t") for _, value in pairs]
 
 
 def _other_name(name: str) -> str:

@@ -227,13 +227,13 @@ def parse_sip_uri(scheme: str, rest: str) -> SipUri:
         raise SipError(f"bad SIP URI host part {rest[:60]!r}")
     host, port, param_text, header_text = match.groups()
     params = parse_params(param_text) if param_text is not None else ()
-    headers = _uri_headers(header_text) if header_text is not None else ()
+    headers = uri_header_pairs(header_text) if header_text is not None else ()
     return SipUri(
         scheme, host, user, password, None if port is None else port_number(port), params, headers
     )
 
 
-def _uri_headers(text: str) -> tuple[tuple[str, str], ...]:
+def uri_header_pairs(text: str) -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in text.split("&"):
         name, _, value = item.partition("=")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols.sip.errors import SipError
 from protocols.sip.framing import SipStreamFramer
-from protocols.sip.headers import CSeq, NameAddr, Via
+from protocols.sip.headers import CSeq, NameAddr, Via, _parse_any_name_addr, parse_name_addr
 from protocols.sip.message import SipMessage, SipRequest, SipResponse
 from protocols.sip.parser import parse_message
 from protocols.sip.uri import SipUri, TelUri, parse_uri
@@ -120,9 +121,24 @@ def test_sip_uri_round_trip(uri: SipUri) -> None:
 
 @given(name_addrs)
 def test_name_addr_round_trip(value: NameAddr) -> None:
-    from protocols.sip.headers import parse_name_addr
-
     assert parse_name_addr(str(value)) == value
+
+
+@given(
+    name_addrs, st.integers(0, 200), st.sampled_from(["", ";", "%", "<", ">", " ", '"', "@", ":"])
+)
+def test_fast_name_addr_path_agrees_with_the_general_one(
+    value: NameAddr, at: int, insert: str
+) -> None:
+    text = str(value)
+    text = text[: at % (len(text) + 1)] + insert + text[at % (len(text) + 1) :]
+    try:
+        expected = _parse_any_name_addr(text.strip(" \t"))
+    except SipError:
+        with pytest.raises(SipError):
+            parse_name_addr(text)
+    else:
+        assert parse_name_addr(text) == expected
 
 
 @given(messages)

@@ -252,12 +252,17 @@ def _decode_with_layout(layout: _Layout, frame: bytes, status: int, seq: int) ->
 
 def decode(frame: bytes) -> Pdu:
     """The PDU in ``frame`` (one whole PDU, header included), or SmppError."""
+    size = len(frame)
+    if size >= HEADER_SIZE:
+        # submit_sm/deliver_sm (nearly all traffic) go straight to their unrolled
+        # decoder; anything it declines, and every other PDU, takes the checked path.
+        command_length, command_id, status, seq = HEADER.unpack_from(frame)
+        short_message_cls = _SHORT_MESSAGE_CLASSES.get(command_id)
+        if short_message_cls is not None and command_length == size:
+            pdu = decode_short_message(short_message_cls, frame, status, seq)
+            if pdu is not None:
+                return pdu
     layout, status, seq = _read_header(frame)
-    short_message_cls = _SHORT_MESSAGE_CLASSES.get(layout.cls.command_id)
-    if short_message_cls is not None:
-        pdu = decode_short_message(short_message_cls, frame, status, seq)
-        if pdu is not None:
-            return pdu
     return _decode_with_layout(layout, frame, status, seq)
 
 

@@ -298,14 +298,17 @@ def encode_tlvs(tlvs: Iterable[Tlv]) -> bytes:
     """The wire form of ``tlvs``, in order; a value longer than 65535 octets is refused."""
     pack_tl = _TL.pack
     parts: list[bytes] = []
+    append = parts.append
     for tlv in tlvs:
+        tag = tlv.tag
         value = tlv.value
-        if len(value) > 0xFFFF:
+        length = len(value)
+        if length > 0xFFFF:
             raise SmppError(
-                CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tlv.tag:04x} longer than 65535 octets"
+                CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} longer than 65535 octets"
             )
-        if not 0 <= tlv.tag <= 0xFFFF:
-            raise _invalid_value(tlv.tag, "tag does not fit two octets")
-        parts.append(pack_tl(tlv.tag, len(value)))
-        parts.append(value)
+        if not 0 <= tag <= 0xFFFF:
+            raise _invalid_value(tag, "tag does not fit two octets")
+        append(pack_tl(tag, length))
+        append(value)
     return b"".join(parts)

@@ -8,6 +8,8 @@ import pickle
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocols.record import fast_init, make
 from protocols.smpp.codec import decode, encode
@@ -144,3 +146,27 @@ def test_fast_init_refuses_classes_it_cannot_serve() -> None:
     for cls in (Plain, Mutable, Slotted, PostInit, NoInit):
         with pytest.raises(TypeError):
             fast_init(cls)
+
+
+_SUBMIT_FIELDS = dataclasses.fields(SubmitSm)
+
+
+@given(st.data())
+def test_init_agrees_with_dataclass_defaults(data: st.DataObject) -> None:
+    """Any subset of keywords gives the dataclass defaults for the rest."""
+    chosen = data.draw(st.sets(st.sampled_from([f.name for f in _SUBMIT_FIELDS])))
+    values = {name: data.draw(st.integers(0, 255)) for name in chosen}
+    pdu = SubmitSm(**values)  # type: ignore[arg-type]
+    for f in _SUBMIT_FIELDS:
+        assert getattr(pdu, f.name) == values.get(f.name, f.default)
+
+
+def test_positional_order_is_the_section_4_order() -> None:
+    pdu = SubmitSm("CMT", 1, 2, "Acme", 3, 4, "447700900123")
+    assert (pdu.service_type, pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr) == (
+        "CMT",
+        1,
+        2,
+        "Acme",
+    )
+    assert (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr) == (3, 4, "447700900123")

@@ -44,12 +44,14 @@ _NAME_ADDR_RE = re.compile(
     re.DOTALL,
 )
 # The common case in one pass: [display-name] <sip:user@host:port;params> ;params.
-# Anything else (other schemes, escapes, addr-spec) takes _parse_any_name_addr.
+# Anything else (other schemes, escapes, addr-spec, an "@" after the host part,
+# which the general path would take as the end of the userinfo) takes
+# _parse_any_name_addr.
 _SIP_NAME_ADDR_RE = re.compile(
     r'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~ \t]*))'
     r"<([Ss][Ii][Pp][Ss]?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]+)"
     r"(?::([A-Za-z0-9\-_.!~*'()&=+$,%]*))?@)?"
-    rf"({HOST})(?::([0-9]{{1,5}}))?(?:;([^?<>\s]*))?(?:\?([^<>\s]*))?>[ \t]*(?:;(.*))?",
+    rf"({HOST})(?::([0-9]{{1,5}}))?(?:;([^?<>\s@]*))?(?:\?([^<>\s@]*))?>[ \t]*(?:;(.*))?",
     re.DOTALL,
 )
 _CSEQ_RE = re.compile(rf"([0-9]{{1,10}})[ \t]+({_TOKEN})")

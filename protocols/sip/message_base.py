@@ -33,7 +33,7 @@ from protocols.sip.headers import (
 )
 
 Header = tuple[str, str]
-HeaderInput = tuple[str, "str | object"]
+HeaderInput = tuple[str, object]  # a value: str, or a typed value whose str() is its wire form
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="SipMessage")
 

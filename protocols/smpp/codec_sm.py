@@ -24,7 +24,7 @@ _TIME_OR_EMPTY = rb"((?:[0-9]{15}[-+R])?)\x00"
 #: The mandatory body from offset 16 up to sm_length, in one match: each
 #: C-octet string within its section 4.4.1 maximum (NUL included), each time
 #: empty or section 7.1.1's 16 characters, the Integer(1) fields in fixed-width
-#: groups unpacked by struct.
+#: groups (unpacking a bytes object yields its octets as ints).
 _MANDATORY = re.compile(
     rb"([^\x00]{0,5})\x00(..)([^\x00]{0,20})\x00(..)([^\x00]{0,20})\x00(...)"
     + _TIME_OR_EMPTY
@@ -32,9 +32,6 @@ _MANDATORY = re.compile(
     + rb"(.....)",
     re.DOTALL,
 )
-_U2 = struct.Struct(">BB").unpack
-_U3 = struct.Struct(">BBB").unpack
-_U5 = struct.Struct(">BBBBB").unpack
 # service_type NUL ton npi source_addr NUL ton npi destination_addr NUL esm_class
 # protocol_id priority_flag schedule NUL validity NUL registered_delivery
 # replace_if_present_flag data_coding sm_default_msg_id sm_length short_message
@@ -55,9 +52,7 @@ def decode_short_message(
     service_type, source, source_addr, dest, destination_addr, middle, schedule, validity, tail = (
         match.groups()
     )
-    registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length = _U5(
-        tail
-    )
+    registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length = tail
     sm_start = match.end()
     sm_end = sm_start + sm_length
     size = len(data)
@@ -72,9 +67,9 @@ def decode_short_message(
             return None
         if short_message and has_tag(tlvs, _MESSAGE_PAYLOAD):
             return None
-    source_addr_ton, source_addr_npi = _U2(source)
-    dest_addr_ton, dest_addr_npi = _U2(dest)
-    esm_class, protocol_id, priority_flag = _U3(middle)
+    source_addr_ton, source_addr_npi = source
+    dest_addr_ton, dest_addr_npi = dest
+    esm_class, protocol_id, priority_flag = middle
     # Every field is validated above, so the record is built without argument binding.
     return make(
         cls,

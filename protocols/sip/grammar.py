@@ -132,6 +132,13 @@ _CANONICAL_NAMES = [
 CANONICAL: dict[str, str] = {name.lower(): name for name in _CANONICAL_NAMES}
 CANONICAL.update(COMPACT_FORMS)
 CANONICAL_TO_COMPACT: dict[str, str] = {v: k for k, v in COMPACT_FORMS.items()}
+# The spellings seen on the wire (canonical, lower-case, upper-case compact) ->
+# canonical: the parser tries this before lower-casing the name.
+AS_WRITTEN: dict[str, str] = {
+    **CANONICAL,
+    **{name: name for name in _CANONICAL_NAMES},
+    **{short.upper(): name for short, name in COMPACT_FORMS.items()},
+}
 
 # Headers whose grammar is a comma-separated list (RFC 3261 section 7.3.1: "Multiple
 # header field rows ... if and only if the entire field-value ... is defined as a
@@ -278,7 +285,7 @@ def get_param(params: Params, name: str) -> str | None:
     """The unquoted value of param ``name`` (case-insensitive), "" for a flag."""
     lname = name.lower()
     for key, value in params:
-        if key.lower() == lname:
+        if key == name or key.lower() == lname:  # as written, usually: skip the lower()
             return "" if value is None else unquote(value)
     return None
 

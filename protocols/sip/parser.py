@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from protocols.sip.errors import SipError
-from protocols.sip.grammar import CANONICAL, TOKEN_RE
+from protocols.sip.grammar import AS_WRITTEN, CANONICAL, TOKEN_RE
 from protocols.sip.message import (
     SIP_VERSION,
     Header,
@@ -136,17 +136,17 @@ def parse_head(data: bytes) -> Head:
 
 def _split_fields(lines: list[str]) -> tuple[list[str], list[str]]:
     """Canonical names and trimmed values of ``name: value`` lines."""
-    get = CANONICAL.get
+    get = AS_WRITTEN.get
     pairs = [line.split(":", 1) for line in lines]
     try:
-        names = [get(name.lower()) or _other_name(name) for name, _ in pairs]
+        names = [get(name) or _other_name(name) for name, _ in pairs]
     except ValueError:  # a line without a colon does not unpack into two
         raise SipError("header line without a colon") from None
     return names, [value.strip(" \t") for _, value in pairs]
 
 
 def _other_name(name: str) -> str:
-    """A name not found as written: maybe blanks before the colon, else an unknown token."""
+    """A name not found as written: odd case, blanks before the colon, or an unknown token."""
     name = name.rstrip(" \t")
     canon = CANONICAL.get(name.lower())
     if canon is not None:

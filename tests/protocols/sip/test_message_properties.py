@@ -34,7 +34,10 @@ ports = st.none() | st.integers(1, 65535)
 users = st.text(alphabet=ALNUM + "-_.!~*'()&=+$,;?/", min_size=1, max_size=12)
 passwords = st.text(alphabet=ALNUM + "-_.!~*'()&=+$,", max_size=8)
 param_values = st.none() | st.text(alphabet=ALNUM + "-.!%*_+`'~[]/:&$", min_size=1, max_size=10)
-params = st.lists(st.tuples(tokens, param_values), max_size=3).map(tuple)
+# Param names with a typed meaning read by read_everything() (Contact expires) are
+# left out: a random value there is rightly a SipError, not a round-trip failure.
+param_names = tokens.filter(lambda t: t.lower() != "expires")
+params = st.lists(st.tuples(param_names, param_values), max_size=3).map(tuple)
 uri_headers = st.lists(st.tuples(labels, labels), max_size=2).map(tuple)
 
 

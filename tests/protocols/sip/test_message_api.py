@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import pytest
 
 from protocols.sip.errors import SipError
 from protocols.sip.framing import KeepAlive, SipStreamFramer
-from protocols.sip.headers import NameAddr, Via
+from protocols.sip.grammar import parse_params, split_list
+from protocols.sip.headers import NameAddr, Via, parse_auth, parse_name_addr, parse_via
 from protocols.sip.message import SipMessage, SipRequest, SipResponse
 from protocols.sip.parser import MAX_HEADERS, parse_message
-from protocols.sip.uri import SipUri
+from protocols.sip.uri import SipUri, parse_uri
 
 BASE = [
     ("Via", Via("UDP", "192.0.2.1", 5060, (("branch", "z9hG4bKa"),))),
@@ -229,3 +233,28 @@ def test_framer_keepalives_and_compaction() -> None:
     assert framer.buffered == 0
     framer.receive_data(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n")
     assert isinstance(framer.next_message(), SipRequest)
+
+
+_N = 20000
+HOSTILE = {
+    "via blanks": lambda: parse_via("SIP/2.0/UDP " + "a" * _N + " " * _N + "x"),
+    "via params": lambda: parse_via("SIP/2.0/UDP h" + ";a  " * _N + "!"),
+    "quoted param": lambda: parse_params('a="' + "\\x" * _N),
+    "display tokens": lambda: parse_name_addr("a " * _N + "<"),
+    "user without @": lambda: parse_name_addr("<sip:" + "a;" * _N + ">"),
+    "long userinfo": lambda: parse_uri("sip:" + "a" * _N + "@" + "b" * _N + ":"),
+    "auth params": lambda: parse_auth("Digest " + "a=b," * _N + '"'),
+    "list": lambda: split_list('"' + "a," * _N),
+    "folds": lambda: parse_message(
+        b"OPTIONS sip:a@b SIP/2.0\r\nX: y" + b"\r\n z" * 8000 + b"\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_inputs_take_linear_time(name: str) -> None:
+    """No regex here may backtrack super-linearly on what a peer controls."""
+    start = time.perf_counter()
+    with contextlib.suppress(SipError):
+        HOSTILE[name]()
+    assert time.perf_counter() - start < 1.0

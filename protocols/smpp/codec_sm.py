@@ -1,11 +1,12 @@
 """The hot path of the codec: submit_sm and deliver_sm bodies (SMPP 3.4 sections 4.4.1, 4.6.1).
 
 These two PDUs are nearly all of the traffic (an MT and its receipt), so
-their body is unrolled by hand here instead of walking codec.py's generic
-layout. Each function handles only the well-formed case and returns None on
-anything unusual; codec.py then runs the generic path on the same PDU, which
-either succeeds or raises the precise SmppError. The two paths must agree,
-which the tests check on every vector and on Hypothesis-generated PDUs.
+their body is decoded with one precompiled regex and encoded with one bytes
+format here instead of walking codec.py's generic layout. Each function
+handles only the well-formed case and returns None on anything unusual;
+codec.py then runs the generic path on the same PDU, which either succeeds
+or raises the precise SmppError. The two paths must agree, which the tests
+check on every vector and on Hypothesis-generated PDUs.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ the mandatory body fields follow the order of the section 4 tables and all have
 defaults. ``command_id`` is a class attribute. Text fields (C-octet strings) are
 ``str`` holding latin-1 decoded octets, so any octets round-trip; short_message
 is ``bytes`` because GSM 03.38 '@' is 0x00 (it is never a C string).
+
+The records are ``@dataclass(frozen=True)`` under ``protocols.record.fast_init``
+rather than slotted: construction is the codec's main cost, and a PDU lives
+for one round trip (see protocols/record.py). A new PDU class needs both.
 """
 
 from __future__ import annotations

@@ -1,0 +1,78 @@
+"""Run every benchmark and rewrite bench/REPORT.md with their tables.
+
+Run: ``.venv/bin/python -m bench.report [--seconds 2] [--only smpp_codec ...]``
+
+Each benchmark is a module printing markdown tables in which every row names
+what ran (warpd or the peer) and its ratio to the peer measured in the same
+run. This script runs them one after another (never in parallel: they would
+measure each other), records the machine and its load, and keeps the output
+verbatim under one heading per scenario. Run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# (module, heading, what the issue asks of it)
+SCENARIOS: tuple[tuple[str, str, str], ...] = (
+    ("smpp_codec", "SMPP PDU codec", "issue 3: at least 10x aiosmpplib's encode+decode rate"),
+    ("smpp_text", "SMS text, segmentation and receipts", "issue 3"),
+    ("smpp_session", "SMPP session (SMSC side)", "issue 3"),
+    ("sip_parse", "SIP parse, routing headers, serialize",
+     "issue 4: INVITE at least 3x sipmessage"),
+    ("ng_roundtrip", "bencode and RTPEngine ng round trips", "issue 4"),
+)  # fmt: skip
+
+
+def run(module: str, seconds: float) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--seconds", str(seconds)],
+        cwd=HERE.parent, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        return f"**failed** (exit {result.returncode}):\n\n```\n{result.stderr[-3000:]}\n```\n"
+    return result.stdout.strip() + "\n"
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; load average before the run "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--only", nargs="*", help="modules to run (default: all)")
+    args = parser.parse_args()
+    wanted = [s for s in SCENARIOS if not args.only or s[0] in args.only]
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "# Benchmark report\n",
+        f"Latest run: {now}, `python -m bench.report --seconds {args.seconds}`.  \n"
+        f"Machine: {machine()}.\n",
+        "Each table comes from one run of its module: ours and the peer are measured "
+        "in the same process run, alternating, so the ratio holds even when absolute "
+        "figures move with the machine's load.\n",
+    ]
+    for module, heading, target in wanted:
+        print(f"running bench.{module} ...", file=sys.stderr, flush=True)
+        parts.append(f"## {heading}\n\n`python -m bench.{module}` ({target})\n\n")
+        parts.append(run(module, args.seconds))
+    (HERE / "REPORT.md").write_text("\n".join(parts))
+    print(f"wrote {HERE / 'REPORT.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

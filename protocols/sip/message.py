@@ -17,7 +17,6 @@ from protocols.sip.message_base import (
     HeaderInput,
     SipMessage,
     check_value,
-    first_positions,
     normalize,
     with_length,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "SipMessage",
     "SipRequest",
     "SipResponse",
-    "first_positions",
     "make_response",
 ]
 
@@ -47,13 +45,13 @@ class SipRequest(SipMessage):
         self,
         method: str,
         uri_text: str,
-        headers: tuple[Header, ...],
+        headers: tuple[Header, ...] | None,
         body: bytes,
         *,
         raw: bytes | None = None,
-        first: dict[str, int] | None = None,
+        fields: tuple[list[str], list[str]] | None = None,
     ) -> None:
-        SipMessage.__init__(self, headers, body, raw, first)
+        SipMessage.__init__(self, headers, body, raw, fields)
         self._method = method
         self._uri_text = uri_text
 
@@ -103,7 +101,7 @@ class SipRequest(SipMessage):
     def with_uri(self, uri: Uri | str) -> SipRequest:
         uri_text = str(uri)
         parse_uri(uri_text)
-        return SipRequest(self._method, uri_text, self._headers, self._body)
+        return SipRequest(self._method, uri_text, self.headers, self._body)
 
     def _make(self, headers: tuple[Header, ...], body: bytes) -> SipRequest:
         return SipRequest(self._method, self._uri_text, headers, body)
@@ -118,13 +116,13 @@ class SipResponse(SipMessage):
         self,
         status: int,
         reason_phrase: str,
-        headers: tuple[Header, ...],
+        headers: tuple[Header, ...] | None,
         body: bytes,
         *,
         raw: bytes | None = None,
-        first: dict[str, int] | None = None,
+        fields: tuple[list[str], list[str]] | None = None,
     ) -> None:
-        SipMessage.__init__(self, headers, body, raw, first)
+        SipMessage.__init__(self, headers, body, raw, fields)
         self._status = status
         self._reason_phrase = reason_phrase
 

@@ -38,11 +38,6 @@ _T = TypeVar("_T")
 _M = TypeVar("_M", bound="SipMessage")
 
 
-def first_positions(names: list[str]) -> dict[str, int]:
-    """Header name -> index of its first line (built reversed so that the first one wins)."""
-    return dict(zip(reversed(names), range(len(names) - 1, -1, -1), strict=True))
-
-
 def check_value(value: str) -> str:
     # A CR or LF in a value we are asked to write would inject header lines.
     if "\r" in value or "\n" in value:
@@ -62,26 +57,31 @@ class SipMessage:
         "_cache",
         "_contact",
         "_cseq",
-        "_first",
         "_from",
         "_headers",
+        "_names",
         "_raw",
         "_to",
         "_top_via",
+        "_values",
     )
 
     def __init__(
         self,
-        headers: tuple[Header, ...],
+        headers: tuple[Header, ...] | None,
         body: bytes,
         raw: bytes | None,
-        first: dict[str, int] | None = None,
+        fields: tuple[list[str], list[str]] | None = None,
     ) -> None:
+        # Names and values in parallel lists (what the parser makes; list.index()
+        # finds a header in C); the pairs are built only if someone asks.
+        if fields is None:
+            assert headers is not None
+            fields = [h[0] for h in headers], [h[1] for h in headers]
+        self._names, self._values = fields
         self._headers = headers
         self._body = body
         self._raw = raw
-        # Header name as stored -> position of its first line; built on first use.
-        self._first = first
         # What a proxy reads on every message gets a slot; the rest a dict, made on demand.
         self._top_via: Via | None = None
         self._from: NameAddr | None = None
@@ -107,7 +107,10 @@ class SipMessage:
     @property
     def headers(self) -> tuple[Header, ...]:
         """Every header line as (canonical name, value), in wire order."""
-        return self._headers
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = tuple(zip(self._names, self._values, strict=True))
+        return headers
 
     @property
     def body(self) -> bytes:
@@ -115,29 +118,22 @@ class SipMessage:
 
     def _value(self, canon: str) -> str | None:
         """First value of a header by its exact canonical name (the hot path)."""
-        first = self._first
-        if first is None:
-            first = self._first = first_positions([h[0] for h in self._headers])
-        at = first.get(canon)
-        return None if at is None else self._headers[at][1]
+        names = self._names
+        return self._values[names.index(canon)] if canon in names else None
 
     def _positions(self, name: str) -> list[int]:
         canon = CANONICAL.get(name.lower())
         if canon is not None:
             return self._canon_positions(canon)
         lname = name.lower()
-        return [i for i, h in enumerate(self._headers) if h[0].lower() == lname]
+        return [i for i, n in enumerate(self._names) if n.lower() == lname]
 
     def _canon_positions(self, canon: str) -> list[int]:
-        first = self._first
-        if first is None:
-            first = self._first = first_positions([h[0] for h in self._headers])
-        at = first.get(canon)
-        if at is None:
-            return []
-        if len(first) == len(self._headers):  # every name appears once
-            return [at]
-        return [i for i, h in enumerate(self._headers) if h[0] == canon]
+        names = self._names
+        count = names.count(canon)
+        if count < 2:
+            return [names.index(canon)] if count else []
+        return [i for i, n in enumerate(names) if n == canon]
 
     def has_header(self, name: str) -> bool:
         return self.header(name) is not None
@@ -148,17 +144,17 @@ class SipMessage:
         if canon is not None:
             return self._value(canon)
         positions = self._positions(name)
-        return self._headers[positions[0]][1] if positions else None
+        return self._values[positions[0]] if positions else None
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """All values of ``name``: list headers split on commas, others one per line."""
         canon = CANONICAL.get(name.lower())
         if canon is None:
-            return tuple(self._headers[i][1] for i in self._positions(name))
+            return tuple(self._values[i] for i in self._positions(name))
         return self._canon_values(canon)
 
     def _canon_values(self, canon: str) -> tuple[str, ...]:
-        values = [self._headers[i][1] for i in self._canon_positions(canon)]
+        values = [self._values[i] for i in self._canon_positions(canon)]
         if canon not in LIST_HEADERS:
             return tuple(values)
         return tuple(item for value in values for item in split_list(value))
@@ -301,10 +297,10 @@ class SipMessage:
         line = (canon, check_value(str(value)))
         positions = self._positions(canon)
         if not positions:
-            return self._copy((*self._headers, line), self._body)
+            return self._copy((*self.headers, line), self._body)
         first, drop = positions[0], set(positions[1:])
         headers = tuple(
-            line if i == first else h for i, h in enumerate(self._headers) if i not in drop
+            line if i == first else h for i, h in enumerate(self.headers) if i not in drop
         )
         return self._copy(headers, self._body)
 
@@ -312,7 +308,7 @@ class SipMessage:
         drop = set(self._positions(name))
         if not drop:
             return self
-        headers = tuple(h for i, h in enumerate(self._headers) if i not in drop)
+        headers = tuple(h for i, h in enumerate(self.headers) if i not in drop)
         return self._copy(headers, self._body)
 
     def with_added_header(self: _M, name: str, value: object, *, first: bool = False) -> _M:
@@ -321,9 +317,9 @@ class SipMessage:
         line = (canon, check_value(str(value)))
         positions = self._positions(canon)
         if not first or not positions:
-            return self._copy((*self._headers, line), self._body)
+            return self._copy((*self.headers, line), self._body)
         at = positions[0]
-        return self._copy((*self._headers[:at], line, *self._headers[at:]), self._body)
+        return self._copy((*self.headers[:at], line, *self.headers[at:]), self._body)
 
     def without_first_value(self: _M, name: str) -> _M:
         """Remove the first value of a list header (the top Via, the first Route)."""
@@ -331,8 +327,8 @@ class SipMessage:
         if not positions:
             return self
         at = positions[0]
-        rest = split_list(self._headers[at][1])[1:]
-        headers = list(self._headers)
+        rest = split_list(self.headers[at][1])[1:]
+        headers = list(self.headers)
         if rest:
             headers[at] = (headers[at][0], ", ".join(rest))
         else:
@@ -350,7 +346,7 @@ class SipMessage:
         msg = self.without_header("Content-Type") if content_type is None else self
         if content_type is not None:
             msg = msg.with_header("Content-Type", content_type)
-        return msg._copy(msg._headers, body)
+        return msg._copy(msg.headers, body)
 
     # -- serialization -----------------------------------------------------------------
 
@@ -358,7 +354,8 @@ class SipMessage:
         raw = self._raw
         if raw is None:
             lines = [self.start_line()]
-            lines += [f"{name}: {value}" for name, value in self._headers]
+            pairs = zip(self._names, self._values, strict=True)
+            lines += [f"{name}: {value}" for name, value in pairs]
             lines += ["", ""]
             raw = self._raw = "\r\n".join(lines).encode() + self._body
         return raw
@@ -372,12 +369,13 @@ class SipMessage:
         assert isinstance(other, SipMessage)
         return (
             self.start_line() == other.start_line()
-            and self._headers == other._headers
+            and self._names == other._names
+            and self._values == other._values
             and self._body == other._body
         )
 
     def __hash__(self) -> int:
-        return hash((self.start_line(), self._headers, self._body))
+        return hash((self.start_line(), self.headers, self._body))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.start_line()!r}>"

@@ -13,10 +13,8 @@ from protocols.sip.errors import SipError
 from protocols.sip.grammar import AS_WRITTEN, CANONICAL, TOKEN_RE
 from protocols.sip.message import (
     SIP_VERSION,
-    Header,
     SipRequest,
     SipResponse,
-    first_positions,
 )
 
 MAX_MESSAGE_SIZE = 65535
@@ -76,32 +74,32 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> SipReques
 class Head:
     """A parsed start line and header section, waiting for its body."""
 
-    __slots__ = ("content_length", "first", "headers", "start")
+    __slots__ = ("content_length", "names", "start", "values")
 
     def __init__(
         self,
         start: tuple[str, str, int],
-        headers: tuple[Header, ...],
-        first: dict[str, int],
+        names: list[str],
+        values: list[str],
         content_length: int | None,
     ) -> None:
         # (method, Request-URI, -1) for a request, ("", reason phrase, status) for a response
         self.start = start
-        self.headers = headers
-        self.first = first
+        self.names = names
+        self.values = values
         self.content_length = content_length
 
     def message(self, body: bytes, raw: bytes | None) -> SipRequest | SipResponse:
         """The message; ``raw`` is reused by ``serialize()`` when the length is declared."""
-        headers, first = self.headers, self.first
+        names, values = self.names, self.values
         if self.content_length is None:
-            headers = (*headers, ("Content-Length", str(len(body))))
-            first = {**first, "Content-Length": len(headers) - 1}
+            names, values = [*names, "Content-Length"], [*values, str(len(body))]
             raw = None
         method_or_empty, text, status = self.start
+        fields = names, values
         if status < 0:
-            return SipRequest(method_or_empty, text, headers, body, raw=raw, first=first)
-        return SipResponse(status, text, headers, body, raw=raw, first=first)
+            return SipRequest(method_or_empty, text, None, body, raw=raw, fields=fields)
+        return SipResponse(status, text, None, body, raw=raw, fields=fields)
 
 
 def parse_head(data: bytes) -> Head:
@@ -126,12 +124,10 @@ def parse_head(data: bytes) -> Head:
     lines = rest.split("\r\n")
     lines.pop()  # the empty string after the last CRLF
     names, values = _split_fields(lines) if lines else ([], [])
-    first = first_positions(names)
-    at = first.get("Content-Length")
-    content_length = None if at is None else _content_length(names, values, at)
-    return Head(
-        _parse_start_line(start_line), tuple(zip(names, values, strict=True)), first, content_length
-    )
+    content_length = None
+    if "Content-Length" in names:
+        content_length = _content_length(names, values, names.index("Content-Length"))
+    return Head(_parse_start_line(start_line), names, values, content_length)
 
 
 def _split_fields(lines: list[str]) -> tuple[list[str], list[str]]:

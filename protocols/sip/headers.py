@@ -209,7 +209,7 @@ def parse_name_addr(value: str) -> NameAddr:
     quoted, tokens, scheme, user, password, host, port, uri_params, uri_headers, params = (
         match.groups()
     )
-    if user is not None and "%" in user + (password or ""):
+    if user is not None and ("%" in user or (password is not None and "%" in password)):
         return _parse_any_name_addr(text)  # let the general path check the escapes
     uri = SipUri(
         scheme,

@@ -88,6 +88,12 @@ def test_name_addr_forms() -> None:
     assert str(spec.without_param("tag")) == "<sip:carol@chicago.com>"
     assert spec.with_param("lr").params == (("tag", "9"), ("lr", None))
     assert parse_name_addr("<sip:a@b>").display_name is None
+    escaped = parse_name_addr("<sip:%61:p%41ss@h>")  # escapes go through the general path
+    assert (escaped.uri.user, escaped.uri.password) == ("%61", "p%41ss")  # type: ignore[union-attr]
+    assert parse_name_addr("<sip:a:p%41ss@h>").uri.password == "p%41ss"  # type: ignore[union-attr]
+    assert parse_name_addr("<sip:a:pw@h>").uri.password == "pw"  # type: ignore[union-attr]
+    with pytest.raises(SipError):
+        parse_name_addr("<sip:a:p%4@h>")
     assert spec != tuple(spec)
     assert hash(spec) == hash(parse_name_addr(str(spec)))
 

@@ -6,17 +6,25 @@ The work per message is what a proxy/B2BUA does on most messages: parse, read
 the routing headers (top Via with its branch, From with its tag, To, Call-ID,
 CSeq, Contact) and serialize again. (a) an INVITE with SDP, (b) a 200 OK with
 SDP, both shaped like RFC 3665 section 3.1 messages as a PBX sends them.
+
+Then robustness: both parsers (and their typed reads) on the RFC vectors of
+tests/vectors/sip and on random and mutated inputs; "rejected" is the declared
+error (SipError, sipmessage's ValueError), anything else escaped the parser.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import sipmessage
 
+from protocols.sip.errors import SipError
 from protocols.sip.parser import parse_message
+from tests.protocols.sip.test_message_vectors import VECTORS, read_everything
 
 SDP = (
     b"v=0\r\n"
@@ -115,9 +123,58 @@ def compare(data: bytes, seconds: float) -> tuple[float, float]:
     return ours_best, theirs_best
 
 
+def read_theirs(data: bytes) -> None:
+    """sipmessage's parse plus the typed reads it offers for the same headers."""
+    msg = sipmessage.Message.parse(data)
+    _ = (msg.via, msg.from_address, msg.to_address, msg.call_id, msg.cseq, msg.contact)
+    _ = (msg.route, msg.record_route, msg.max_forwards, msg.expires, msg.content_type)
+
+
+def outcome(read: Callable[[bytes], object], data: bytes, declared: type[Exception]) -> str:
+    """ "ok", "rejected" (the parser's declared error) or the name of anything else raised."""
+    try:
+        read(data)
+    except declared:
+        return "rejected"
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+def mutations(rng: random.Random, count: int) -> list[bytes]:
+    """Random bytes and RFC vectors with random cuts, insertions and byte flips."""
+    out = [rng.randbytes(rng.randrange(400)) for _ in range(count // 2)]
+    for _ in range(count - len(out)):
+        data = bytearray(rng.choice(VECTORS).data)
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(len(data) + 1)
+            data[at : at + rng.randrange(4)] = rng.randbytes(rng.randrange(4))
+        out.append(bytes(data))
+    return out
+
+
+def robustness(count: int) -> None:
+    valid = [v.data for v in VECTORS if v.expect is None]
+    invalid = [v.data for v in VECTORS if v.expect is not None]
+    garbage = mutations(random.Random(3261), count)
+    print("\n| input set | implementation | outcomes |\n|---|---|---|")
+    for label, inputs in (
+        (f"{len(valid)} valid RFC vectors", valid),
+        (f"{len(invalid)} invalid RFC 4475 vectors", invalid),
+        (f"{count} random/mutated inputs", garbage),
+    ):
+        ours_seen = Counter(
+            outcome(lambda d: read_everything(parse_message(d)), d, SipError) for d in inputs
+        )
+        theirs_seen = Counter(outcome(read_theirs, d, ValueError) for d in inputs)
+        print(f"| {label} | warpd protocols.sip | {dict(ours_seen.most_common())} |")
+        print(f"| {label} | sipmessage 0.7.1 | {dict(theirs_seen.most_common())} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="time per workload")
+    parser.add_argument("--garbage", type=int, default=20000, help="random/mutated inputs")
     args = parser.parse_args()
     for data in (INVITE, OK_200):  # both sides must agree on what they read
         assert ours(data) == data
@@ -131,6 +188,7 @@ def main() -> None:
             f"| {peer / mine:.1f}x |"
         )
         print(f"| {label} | sipmessage 0.7.1 | {1e6 / peer:,.0f} | {peer:.1f} | 1.0x |")
+    robustness(args.garbage)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar, cast
 
 from protocols.sip.errors import SipError
-from protocols.sip.grammar import CANONICAL, LIST_HEADERS, canonical_name, split_list
+from protocols.sip.grammar import (
+    CANONICAL,
+    CANONICAL_TO_COMPACT,
+    LIST_HEADERS,
+    canonical_name,
+    split_list,
+)
 from protocols.sip.headers import (
     AuthValue,
     ContentType,
@@ -351,14 +357,21 @@ class SipMessage:
     # -- serialization -----------------------------------------------------------------
 
     def serialize(self) -> bytes:
+        """The wire form: the received bytes if unmodified, else built (and kept)."""
         raw = self._raw
         if raw is None:
-            lines = [self.start_line()]
-            pairs = zip(self._names, self._values, strict=True)
-            lines += [f"{name}: {value}" for name, value in pairs]
-            lines += ["", ""]
-            raw = self._raw = "\r\n".join(lines).encode() + self._body
+            raw = self._raw = self._build(self._names)
         return raw
+
+    def serialize_compact(self) -> bytes:
+        """Built with compact header names (RFC 3261 7.3.3), to fit a UDP datagram (18.1.1)."""
+        return self._build([CANONICAL_TO_COMPACT.get(name, name) for name in self._names])
+
+    def _build(self, names: list[str]) -> bytes:
+        lines = [self.start_line()]
+        lines += [f"{name}: {value}" for name, value in zip(names, self._values, strict=True)]
+        lines += ["", ""]
+        return "\r\n".join(lines).encode() + self._body
 
     def __bytes__(self) -> bytes:
         return self.serialize()

@@ -60,6 +60,17 @@ def test_builders_refuse_what_would_corrupt_the_wire() -> None:
         SipRequest.build("INVITE", "sip:a@b", [("Bad Name", "x")])
 
 
+def test_compact_serialization_maps_names_back() -> None:
+    msg = invite(body=b"v=0\r\n", content_type="application/sdp").with_header("X-Other", "1")
+    compact = msg.serialize_compact()
+    assert b"\r\nv: SIP/2.0/UDP" in compact
+    assert b"\r\nf: <sip:alice@a.example>;tag=1\r\n" in compact
+    assert b"\r\ni: c1@a.example\r\nCSeq: 1 INVITE\r\n" in compact
+    assert b"\r\nc: application/sdp\r\nl: 5\r\nX-Other: 1\r\n\r\n" in compact
+    assert len(compact) < len(msg.serialize())
+    assert parse_message(compact) == msg
+
+
 def test_response_build() -> None:
     resp = SipResponse.build(183, headers=BASE, body=b"x", content_type="application/sdp")
     assert (resp.status, resp.reason_phrase, resp.is_provisional) == (183, "Session Progress", True)

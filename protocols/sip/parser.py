@@ -115,14 +115,15 @@ def parse_head(data: bytes) -> Head:
         raise SipError("header section is not UTF-8") from exc
     if "\r\n " in text or "\r\n\t" in text:
         text = _FOLD_RE.sub(" ", text)
-    crlfs = text.count("\r\n")
-    if text.count("\r") != crlfs or text.count("\n") != crlfs or not text.endswith("\r\n"):
-        raise SipError("bare CR or LF in the header section")
+    lines = text.split("\r\n")
+    crlfs = len(lines) - 1
+    if text.count("\r") != crlfs or text.count("\n") != crlfs or lines.pop():
+        raise SipError("bare CR or LF in the header section")  # or no CRLF at the end
     if crlfs > MAX_HEADERS:
         raise SipError(f"more than {MAX_HEADERS} header lines", 413)
-    start_line, _, rest = text.partition("\r\n")
-    lines = rest.split("\r\n")
-    lines.pop()  # the empty string after the last CRLF
+    if not lines:
+        raise SipError("no start line")
+    start_line = lines.pop(0)
     names, values = _split_fields(lines) if lines else ([], [])
     content_length = None
     if "Content-Length" in names:

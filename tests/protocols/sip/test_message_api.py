@@ -12,7 +12,7 @@ from protocols.sip.framing import KeepAlive, SipStreamFramer
 from protocols.sip.grammar import parse_params, split_list
 from protocols.sip.headers import NameAddr, Via, parse_auth, parse_name_addr, parse_via
 from protocols.sip.message import SipMessage, SipRequest, SipResponse
-from protocols.sip.parser import MAX_HEADERS, parse_message
+from protocols.sip.parser import MAX_HEADERS, parse_head, parse_message
 from protocols.sip.uri import SipUri, parse_uri
 
 BASE = [
@@ -193,6 +193,11 @@ def test_parse_errors(data: bytes, status: int) -> None:
     with pytest.raises(SipError) as info:
         parse_message(data)
     assert info.value.status_code == status
+
+
+def test_parse_head_refuses_an_empty_section() -> None:
+    with pytest.raises(SipError):
+        parse_head(b"")
 
 
 def test_datagram_without_content_length_takes_the_rest() -> None:

@@ -30,6 +30,11 @@ _PARAM_VALUE = f"{_QUOTED}|{_PVALUE}"
 _PARAM_OR_JUNK_RE = re.compile(
     _PARAM.format(g="(", name=_TOKEN, value=_PARAM_VALUE) + "|(.)", re.DOTALL
 )
+# Params that need none of the general grammar: tokens, each with an optional
+# value of plain pvalue characters. A strict subset of what _PARAM_OR_JUNK_RE takes.
+_PLAIN_VALUE = r"[A-Za-z0-9\-.!%*_+`'~\[\]/:&$()?@]+"
+_PLAIN_PARAM = f"{_TOKEN}(?:={_PLAIN_VALUE})?"
+_PLAIN_PARAMS_RE = re.compile(f"{_PLAIN_PARAM}(?:;{_PLAIN_PARAM})*")
 _ESCAPED_IN_QUOTES = re.compile(r'["\\]')
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 
@@ -270,8 +275,19 @@ def parse_params(text: str) -> Params:
     """``name=value;flag`` (the text after the first ``;``) as ordered pairs.
 
     Names keep their case (params compare case-insensitively through
-    ``param``); values keep their quotes so that serialization is exact. One
-    regex pass: anything that is not a well-formed param lands in the last
+    ``param``); values keep their quotes so that serialization is exact.
+    """
+    if _PLAIN_PARAMS_RE.fullmatch(text) is not None:
+        # The common case (branch=z9hG4bK..;rport, tag=..): no LWS, quotes or
+        # "=" inside values, so str methods split it exactly as the regex would.
+        return tuple([_plain_param(item) for item in text.split(";")])
+    return parse_params_general(text)
+
+
+def parse_params_general(text: str) -> Params:
+    """``parse_params`` for every form the grammar allows (LWS, quoted values).
+
+    One regex pass: anything that is not a well-formed param lands in the last
     group, one character at a time, and makes the whole value invalid.
     """
     found = _PARAM_OR_JUNK_RE.findall(";" + text)
@@ -279,6 +295,11 @@ def parse_params(text: str) -> Params:
         if junk:
             raise SipError(f"bad parameters {text[:60]!r}")
     return tuple([(name, value or None) for name, value, _ in found])
+
+
+def _plain_param(item: str) -> tuple[str, str | None]:
+    name, eq, value = item.partition("=")
+    return name, value if eq else None
 
 
 def get_param(params: Params, name: str) -> str | None:

@@ -29,6 +29,8 @@ SCENARIOS: tuple[tuple[str, str, str], ...] = (
     ("sip_parse", "SIP parse, routing headers, serialize",
      "issue 4: INVITE at least 3x sipmessage"),
     ("ng_roundtrip", "bencode and RTPEngine ng round trips", "issue 4"),
+    ("instructions", "Instructions per operation (callgrind, independent of load)",
+     "issues 3 and 4, the same work as the timed tables above"),
 )  # fmt: skip
 
 

@@ -8,6 +8,7 @@ paths matter: most values contain no quote and no angle bracket, and then
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from protocols.sip.errors import SipError
 
@@ -269,6 +270,7 @@ def split_list(value: str) -> list[str]:
 
 
 Params = tuple[tuple[str, str | None], ...]
+_R = TypeVar("_R", bound=tuple[object, ...])
 
 
 def parse_params(text: str) -> Params:
@@ -329,9 +331,26 @@ def remove_param(params: Params, name: str) -> Params:
     return tuple((key, v) for key, v in params if key.lower() != lname)
 
 
-def record_eq(self: tuple[object, ...], other: object) -> bool:
-    """``__eq__`` for NamedTuple records: equal only to the same type, not to tuples."""
+def distinct(cls: type[_R]) -> type[_R]:
+    """Make a NamedTuple record equal only to its own type, not to any equal tuple.
+
+    The header and URI records are NamedTuples rather than frozen dataclasses:
+    they are built on every parsed message, and a frozen dataclass's __init__
+    (object.__setattr__ per field) costs three times as much. They stay
+    immutable; this restores dataclass equality on top.
+    """
+    setattr(cls, "__eq__", _record_eq)  # noqa: B010 (mypy refuses a method assignment)
+    setattr(cls, "__ne__", _record_ne)  # noqa: B010
+    setattr(cls, "__hash__", tuple.__hash__)  # noqa: B010
+    return cls
+
+
+def _record_eq(self: tuple[object, ...], other: object) -> bool:
     return type(other) is type(self) and tuple.__eq__(self, other)
+
+
+def _record_ne(self: tuple[object, ...], other: object) -> bool:
+    return not _record_eq(self, other)
 
 
 def format_params(params: Params) -> str:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from protocols.sip.errors import SipError
 from protocols.sip.grammar import (
     Params,
+    distinct,
     find_quote_end,
     format_params,
     get_param,
@@ -22,7 +23,6 @@ from protocols.sip.grammar import (
     is_token,
     parse_params,
     quote,
-    record_eq,
     remove_param,
     set_param,
     split_outside,
@@ -66,20 +66,9 @@ def parse_uint(value: str, name: str, limit: int = 2**32 - 1) -> int:
     return int(text)
 
 
+@distinct
 class Via(NamedTuple):
     """One Via value (RFC 3261 section 20.42; rport of RFC 3581)."""
-
-    # A NamedTuple rather than a frozen dataclass: this record is built on every
-    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
-    # field) costs three times as much. Still immutable; equal only to its own type.
-    def __eq__(self, other: object) -> bool:
-        return record_eq(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not record_eq(self, other)
-
-    def __hash__(self) -> int:
-        return tuple.__hash__(self)
 
     transport: str
     host: str
@@ -148,24 +137,13 @@ def parse_via(value: str) -> Via:
     )
 
 
+@distinct
 class NameAddr(NamedTuple):
     """From, To, Contact, Route, Record-Route, Reply-To... (RFC 3261 section 20.10).
 
     ``display_name`` is unquoted; the value always serializes in name-addr form
     (``<uri>``), which is valid wherever addr-spec is.
     """
-
-    # A NamedTuple rather than a frozen dataclass: this record is built on every
-    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
-    # field) costs three times as much. Still immutable; equal only to its own type.
-    def __eq__(self, other: object) -> bool:
-        return record_eq(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not record_eq(self, other)
-
-    def __hash__(self) -> int:
-        return tuple.__hash__(self)
 
     uri: Uri
     display_name: str | None = None
@@ -250,20 +228,9 @@ def _parse_any_name_addr(text: str) -> NameAddr:
     return NameAddr(parse_uri(uri_text.strip(" \t")), display, params)
 
 
+@distinct
 class CSeq(NamedTuple):
     """RFC 3261 section 20.16."""
-
-    # A NamedTuple rather than a frozen dataclass: this record is built on every
-    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
-    # field) costs three times as much. Still immutable; equal only to its own type.
-    def __eq__(self, other: object) -> bool:
-        return record_eq(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not record_eq(self, other)
-
-    def __hash__(self) -> int:
-        return tuple.__hash__(self)
 
     number: int
     method: str

@@ -14,11 +14,11 @@ from urllib.parse import unquote as _pct_unquote
 from protocols.sip.errors import SipError
 from protocols.sip.grammar import (
     Params,
+    distinct,
     format_params,
     get_param,
     has_param,
     parse_params,
-    record_eq,
     remove_param,
     set_param,
 )
@@ -52,20 +52,9 @@ def port_number(text: str) -> int:
     return port
 
 
+@distinct
 class SipUri(NamedTuple):
     """``sip:`` / ``sips:`` URI; ``host`` keeps IPv6 brackets, ``user`` its escapes."""
-
-    # A NamedTuple rather than a frozen dataclass: this record is built on every
-    # parsed message, and a frozen dataclass's __init__ (object.__setattr__ per
-    # field) costs three times as much. Still immutable; equal only to its own type.
-    def __eq__(self, other: object) -> bool:
-        return record_eq(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not record_eq(self, other)
-
-    def __hash__(self) -> int:
-        return tuple.__hash__(self)
 
     scheme: str
     host: str

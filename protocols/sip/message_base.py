@@ -288,6 +288,12 @@ class SipMessage:
         return tuple(map(parse_auth, self._canon_values("Proxy-Authenticate")))
 
     def _name_addrs(self, name: str) -> tuple[NameAddr, ...]:
+        names = self._names
+        if names.count(name) == 1:
+            # One line with one address: what nearly every Contact is.
+            value = self._values[names.index(name)]
+            if "," not in value and value.strip(" \t") not in ("*", ""):
+                return (parse_name_addr(value),)
         values = self._canon_values(name)
         if name == "Contact" and "*" in values:
             if len(values) != 1:

@@ -274,3 +274,29 @@ def test_hostile_inputs_take_linear_time(name: str) -> None:
     with contextlib.suppress(SipError):
         HOSTILE[name]()
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    "contacts",
+    [
+        ["<sip:a@192.0.2.1:5060;transport=udp>"],
+        ['"Bob" <sip:bob@example.com>;expires=60'],
+        ["<sip:a@h1>, <sip:b@h2>;q=0.5"],
+        ["<sip:a@h1>", "<sip:b@h2>"],
+        ["*"],
+        ["sip:plain@example.com;expires=0"],
+    ],
+)
+def test_contact_fast_path_agrees_with_the_list_path(contacts: list[str]) -> None:
+    msg = SipRequest.build("REGISTER", "sip:example.com", [("Contact", c) for c in contacts], b"")
+    values = [v for c in contacts for v in split_list(c)]
+    expected = () if values == ["*"] else tuple(map(parse_name_addr, values))
+    assert msg.contact == expected
+
+
+def test_an_empty_or_bad_contact_is_not_taken_by_the_fast_path() -> None:
+    msg = SipRequest.build("REGISTER", "sip:example.com", [("Contact", " ")], b"")
+    assert msg.contact == ()
+    bad = SipRequest.build("REGISTER", "sip:example.com", [("Contact", "<sip:a@h1")], b"")
+    with pytest.raises(SipError):
+        _ = bad.contact

@@ -25,6 +25,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+import smpplib.command
 import smpplib.smpp
 from aiosmpplib import DeliverSm as AioDeliverSm
 from aiosmpplib import OptionalParam, PhoneNumber, SmppMessage
@@ -58,11 +59,15 @@ class _SmpplibClient:
 
 _CLIENT = _SmpplibClient()
 
-# -- (a) submit_sm ---------------------------------------------------------------
+# -- the messages, built alike on every side --------------------------------------------
+#
+# Each side has a builder and a round trip (encode, decode, read the fields a
+# consumer needs). The first table times round(build()), the second times
+# round() of an object built once, so both measure the very same message.
 
 
-def warpd_submit() -> tuple[object, object]:
-    pdu = SubmitSm(
+def build_warpd_submit(short_message: bytes = OTP.encode()) -> SubmitSm:
+    return SubmitSm(
         sequence_number=7,
         source_addr_ton=5,
         source_addr=SENDER,
@@ -70,45 +75,22 @@ def warpd_submit() -> tuple[object, object]:
         dest_addr_npi=1,
         destination_addr=HANDSET,
         registered_delivery=1,
-        short_message=b"Your verification code is 493817. Do not share it.",
+        short_message=short_message,
     )
-    got = decode(encode(pdu))
-    assert isinstance(got, SubmitSm)
-    return got.destination_addr, got.short_message
 
 
-def warpd_submit_text() -> tuple[object, object]:
-    pdu = SubmitSm(
-        sequence_number=7,
-        source_addr_ton=5,
-        source_addr=SENDER,
-        dest_addr_ton=1,
-        dest_addr_npi=1,
-        destination_addr=HANDSET,
-        registered_delivery=1,
-        short_message=encode_gsm7(OTP),
-    )
-    got = decode(encode(pdu))
-    assert isinstance(got, SubmitSm)
-    return got.destination_addr, decode_gsm7(got.short_message)
-
-
-def aiosmpplib_submit() -> tuple[object, object]:
-    msg = AioSubmitSm(
+def build_aio_submit() -> AioSubmitSm:
+    return AioSubmitSm(
         sequence_num=7,
         short_message=OTP,
         source=PhoneNumber(SENDER, ton=TON.ALPHANUMERIC),
         destination=PhoneNumber(HANDSET, ton=TON.INTERNATIONAL),
         registered_delivery=1,
     )
-    data = msg.pdu()
-    got = AioSubmitSm.from_pdu(data, SmppMessage.parse_header(data[:16]))
-    assert isinstance(got, AioSubmitSm)
-    return got.destination.number, got.short_message
 
 
-def smpplib_submit() -> tuple[object, object]:
-    msg = smpplib.smpp.make_pdu(
+def build_smpplib_submit() -> smpplib.command.Command:
+    return smpplib.smpp.make_pdu(
         "submit_sm",
         client=_CLIENT,
         sequence=7,
@@ -118,17 +100,12 @@ def smpplib_submit() -> tuple[object, object]:
         dest_addr_npi=1,
         destination_addr=HANDSET,
         registered_delivery=1,
-        short_message=b"Your verification code is 493817. Do not share it.",
+        short_message=OTP.encode(),
     )
-    got = smpplib.smpp.parse_pdu(msg.generate(), client=_CLIENT)
-    return got.destination_addr.decode(), got.short_message
 
 
-# -- (b) deliver_sm receipt ------------------------------------------------------------
-
-
-def warpd_receipt() -> tuple[object, object]:
-    pdu = DeliverSm(
+def build_warpd_receipt() -> DeliverSm:
+    return DeliverSm(
         sequence_number=9,
         source_addr_ton=1,
         source_addr_npi=1,
@@ -142,12 +119,10 @@ def warpd_receipt() -> tuple[object, object]:
             Tlv.u8(Tag.MESSAGE_STATE, MessageState.DELIVERED),
         ),
     )
-    got = decode(encode(pdu))
-    return tlv_str(got.tlvs, Tag.RECEIPTED_MESSAGE_ID), tlv_int(got.tlvs, Tag.MESSAGE_STATE)
 
 
-def aiosmpplib_receipt() -> tuple[object, object]:
-    msg = AioDeliverSm(
+def build_aio_receipt() -> AioDeliverSm:
+    return AioDeliverSm(
         sequence_num=9,
         short_message=RECEIPT,
         source=PhoneNumber(HANDSET, ton=TON.INTERNATIONAL),
@@ -158,15 +133,10 @@ def aiosmpplib_receipt() -> tuple[object, object]:
             OptionalParam(MESSAGE_STATE, 2),
         ],
     )
-    data = msg.pdu()
-    got = AioDeliverSm.from_pdu(data, SmppMessage.parse_header(data[:16]))
-    assert isinstance(got, AioDeliverSm)
-    params = {p.tag: p.value for p in got.optional_params or []}
-    return params[RECEIPTED_MESSAGE_ID], params[MESSAGE_STATE]
 
 
-def smpplib_receipt() -> tuple[object, object]:
-    msg = smpplib.smpp.make_pdu(
+def build_smpplib_receipt() -> smpplib.command.Command:
+    return smpplib.smpp.make_pdu(
         "deliver_sm",
         client=_CLIENT,
         sequence=9,
@@ -180,116 +150,109 @@ def smpplib_receipt() -> tuple[object, object]:
         receipted_message_id=RECEIPT_ID,
         message_state=2,
     )
-    got = smpplib.smpp.parse_pdu(msg.generate(), client=_CLIENT)
-    return got.receipted_message_id.decode(), got.message_state
 
 
-# -- encode+decode of an object built once (second table) -----------------------------
-
-_WARPD_SUBMIT = SubmitSm(
-    sequence_number=7,
-    source_addr_ton=5,
-    source_addr=SENDER,
-    dest_addr_ton=1,
-    dest_addr_npi=1,
-    destination_addr=HANDSET,
-    registered_delivery=1,
-    short_message=OTP.encode(),
-)
-_AIO_SUBMIT = AioSubmitSm(
-    sequence_num=7,
-    short_message=OTP,
-    source=PhoneNumber(SENDER, ton=TON.ALPHANUMERIC),
-    destination=PhoneNumber(HANDSET, ton=TON.INTERNATIONAL),
-    registered_delivery=1,
-)
-_SMPPLIB_SUBMIT = smpplib.smpp.make_pdu(
-    "submit_sm",
-    client=_CLIENT,
-    sequence=7,
-    source_addr_ton=5,
-    source_addr=SENDER,
-    dest_addr_ton=1,
-    dest_addr_npi=1,
-    destination_addr=HANDSET,
-    registered_delivery=1,
-    short_message=OTP.encode(),
-)
-_WARPD_RECEIPT = DeliverSm(
-    sequence_number=9,
-    source_addr_ton=1,
-    source_addr_npi=1,
-    source_addr=HANDSET,
-    dest_addr_ton=5,
-    destination_addr=SENDER,
-    esm_class=0x04,
-    short_message=RECEIPT.encode(),
-    tlvs=(
-        Tlv.c_octet_string(Tag.RECEIPTED_MESSAGE_ID, RECEIPT_ID),
-        Tlv.u8(Tag.MESSAGE_STATE, MessageState.DELIVERED),
-    ),
-)
-_AIO_RECEIPT = AioDeliverSm(
-    sequence_num=9,
-    short_message=RECEIPT,
-    source=PhoneNumber(HANDSET, ton=TON.INTERNATIONAL),
-    destination=PhoneNumber(SENDER, ton=TON.ALPHANUMERIC),
-    esm_class=0x04,
-    optional_params=[
-        OptionalParam(RECEIPTED_MESSAGE_ID, RECEIPT_ID),
-        OptionalParam(MESSAGE_STATE, 2),
-    ],
-)
-_SMPPLIB_RECEIPT = smpplib.smpp.make_pdu(
-    "deliver_sm",
-    client=_CLIENT,
-    sequence=9,
-    source_addr_ton=1,
-    source_addr_npi=1,
-    source_addr=HANDSET,
-    dest_addr_ton=5,
-    destination_addr=SENDER,
-    esm_class=0x04,
-    short_message=RECEIPT.encode(),
-    receipted_message_id=RECEIPT_ID,
-    message_state=2,
-)
-
-
-def warpd_submit_codec() -> tuple[object, object]:
-    got = decode(encode(_WARPD_SUBMIT))
+def warpd_submit_round(pdu: SubmitSm) -> tuple[object, object]:
+    got = decode(encode(pdu))
     assert isinstance(got, SubmitSm)
     return got.destination_addr, got.short_message
 
 
-def aiosmpplib_submit_codec() -> tuple[object, object]:
-    data = _AIO_SUBMIT.pdu()
+def aio_submit_round(msg: AioSubmitSm) -> tuple[object, object]:
+    data = msg.pdu()
     got = AioSubmitSm.from_pdu(data, SmppMessage.parse_header(data[:16]))
     assert isinstance(got, AioSubmitSm)
     return got.destination.number, got.short_message
 
 
-def smpplib_submit_codec() -> tuple[object, object]:
-    got = smpplib.smpp.parse_pdu(_SMPPLIB_SUBMIT.generate(), client=_CLIENT)
+def smpplib_submit_round(msg: smpplib.command.Command) -> tuple[object, object]:
+    got = smpplib.smpp.parse_pdu(msg.generate(), client=_CLIENT)
     return got.destination_addr.decode(), got.short_message
 
 
-def warpd_receipt_codec() -> tuple[object, object]:
-    got = decode(encode(_WARPD_RECEIPT))
+def warpd_receipt_round(pdu: DeliverSm) -> tuple[object, object]:
+    got = decode(encode(pdu))
     return tlv_str(got.tlvs, Tag.RECEIPTED_MESSAGE_ID), tlv_int(got.tlvs, Tag.MESSAGE_STATE)
 
 
-def aiosmpplib_receipt_codec() -> tuple[object, object]:
-    data = _AIO_RECEIPT.pdu()
+def aio_receipt_round(msg: AioDeliverSm) -> tuple[object, object]:
+    data = msg.pdu()
     got = AioDeliverSm.from_pdu(data, SmppMessage.parse_header(data[:16]))
     assert isinstance(got, AioDeliverSm)
     params = {p.tag: p.value for p in got.optional_params or []}
     return params[RECEIPTED_MESSAGE_ID], params[MESSAGE_STATE]
 
 
-def smpplib_receipt_codec() -> tuple[object, object]:
-    got = smpplib.smpp.parse_pdu(_SMPPLIB_RECEIPT.generate(), client=_CLIENT)
+def smpplib_receipt_round(msg: smpplib.command.Command) -> tuple[object, object]:
+    got = smpplib.smpp.parse_pdu(msg.generate(), client=_CLIENT)
     return got.receipted_message_id.decode(), got.message_state
+
+
+# -- first table: build+encode+decode --------------------------------------------------
+
+
+def warpd_submit() -> tuple[object, object]:
+    return warpd_submit_round(build_warpd_submit())
+
+
+def warpd_submit_text() -> tuple[object, object]:
+    destination, short_message = warpd_submit_round(build_warpd_submit(encode_gsm7(OTP)))
+    assert isinstance(short_message, bytes)
+    return destination, decode_gsm7(short_message)
+
+
+def aiosmpplib_submit() -> tuple[object, object]:
+    return aio_submit_round(build_aio_submit())
+
+
+def smpplib_submit() -> tuple[object, object]:
+    return smpplib_submit_round(build_smpplib_submit())
+
+
+def warpd_receipt() -> tuple[object, object]:
+    return warpd_receipt_round(build_warpd_receipt())
+
+
+def aiosmpplib_receipt() -> tuple[object, object]:
+    return aio_receipt_round(build_aio_receipt())
+
+
+def smpplib_receipt() -> tuple[object, object]:
+    return smpplib_receipt_round(build_smpplib_receipt())
+
+
+# -- second table: encode+decode of an object built once --------------------------------
+
+_WARPD_SUBMIT = build_warpd_submit()
+_AIO_SUBMIT = build_aio_submit()
+_SMPPLIB_SUBMIT = build_smpplib_submit()
+_WARPD_RECEIPT = build_warpd_receipt()
+_AIO_RECEIPT = build_aio_receipt()
+_SMPPLIB_RECEIPT = build_smpplib_receipt()
+
+
+def warpd_submit_codec() -> tuple[object, object]:
+    return warpd_submit_round(_WARPD_SUBMIT)
+
+
+def aiosmpplib_submit_codec() -> tuple[object, object]:
+    return aio_submit_round(_AIO_SUBMIT)
+
+
+def smpplib_submit_codec() -> tuple[object, object]:
+    return smpplib_submit_round(_SMPPLIB_SUBMIT)
+
+
+def warpd_receipt_codec() -> tuple[object, object]:
+    return warpd_receipt_round(_WARPD_RECEIPT)
+
+
+def aiosmpplib_receipt_codec() -> tuple[object, object]:
+    return aio_receipt_round(_AIO_RECEIPT)
+
+
+def smpplib_receipt_codec() -> tuple[object, object]:
+    return smpplib_receipt_round(_SMPPLIB_RECEIPT)
 
 
 # -- harness -----------------------------------------------------------------------

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 import smpplib.smpp
 
+from protocols.record import replace
 from protocols.smpp.codec import encode
 from protocols.smpp.framing import PduReader
 from protocols.smpp.pdu import BindTransceiver, SubmitSm, make_response

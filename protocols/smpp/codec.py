@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable
-from dataclasses import fields
-from operator import attrgetter
 from typing import Any
 
+from protocols.record import fields
 from protocols.smpp.codec_sm import decode_short_message, encode_short_message
 from protocols.smpp.constants import RESPONSE_BIT, CommandStatus, DestFlag
 from protocols.smpp.errors import SmppError, SmppFramingError, SmppUnknownCommand
@@ -39,6 +37,8 @@ from protocols.smpp.tlv import Tag, decode_tlvs, encode_tlvs, has_tag
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = 16
 _U32 = struct.Struct(">I")
+#: Every value is validated before a decoded record is built: no argument binding.
+_new_record = tuple.__new__
 
 # Step kinds of a body layout.
 _CSTR = 0  # C-octet string with a maximum length (NUL included)
@@ -73,7 +73,8 @@ _WIDE_ADDRESSES: dict[type[Pdu], tuple[str, ...]] = {
     DataSm: ("source_addr", "destination_addr"),
     AlertNotification: ("source_addr",),
 }
-_BASE_FIELDS = frozenset({"sequence_number", "command_status", "tlvs"})
+#: A PDU record stores sequence_number, command_status, tlvs, then its body (pdu.py).
+_BODY_START = 3
 #: Every other field is an Integer(1); a body ending inside one is ESME_RINVCMDLEN.
 _INT_STEP = (_U8, 0, 0)
 
@@ -84,23 +85,13 @@ _DL_STEP = (_CSTR, 21, _S.ESME_RINVDLNAME)
 _DEST_STEP = _FIELD_STEPS["destination_addr"]
 
 
-def _fields_getter(names: list[str]) -> Callable[[Pdu], tuple[Any, ...]]:
-    """One C-level call that reads every body field of a PDU into a tuple."""
-    if len(names) > 1:
-        return attrgetter(*names)
-    if names:
-        get_one = attrgetter(names[0])
-        return lambda pdu: (get_one(pdu),)
-    return lambda pdu: ()
-
-
 class _Layout:
     """The precompiled body layout of one PDU class."""
 
-    __slots__ = ("cls", "defaults", "getter", "is_response", "steps")
+    __slots__ = ("cls", "defaults", "is_response", "steps")
 
     def __init__(self, cls: type[Pdu]) -> None:
-        names = [f.name for f in fields(cls) if f.name not in _BASE_FIELDS]
+        names = [f.name for f in fields(cls)[_BODY_START:]]
         wide = _WIDE_ADDRESSES.get(cls, ())
         steps = []
         for name in names:
@@ -111,8 +102,7 @@ class _Layout:
         self.cls = cls
         self.steps: tuple[tuple[int, int, int], ...] = tuple(steps)
         self.is_response = bool(cls.command_id & RESPONSE_BIT)
-        self.getter = _fields_getter(names)
-        self.defaults = self.getter(cls())
+        self.defaults = cls()[_BODY_START:]
 
 
 _LAYOUTS: dict[int, _Layout] = {cid: _Layout(cls) for cid, cls in PDU_CLASSES.items()}
@@ -208,7 +198,7 @@ def _decode_body(layout: _Layout, data: bytes, status: int, seq: int) -> Pdu:
     tlvs = decode_tlvs(data, pos)
     if short_message and tlvs and has_tag(tlvs, Tag.MESSAGE_PAYLOAD):
         raise SmppError(_S.ESME_RINVMSGLEN, "both short_message and message_payload")
-    return layout.cls(*values, sequence_number=seq, command_status=status, tlvs=tlvs)
+    return _new_record(layout.cls, (seq, status, tlvs, *values))
 
 
 def _read_header(frame: bytes) -> tuple[_Layout, int, int]:
@@ -305,7 +295,7 @@ def _encode_unsuccess(buf: bytearray, entries: tuple[UnsuccessSme, ...]) -> None
 
 def _encode_body(buf: bytearray, layout: _Layout, pdu: Pdu) -> None:
     short_message = b""
-    for step, value in zip(layout.steps, layout.getter(pdu), strict=True):
+    for step, value in zip(layout.steps, pdu[_BODY_START:], strict=True):
         kind = step[0]
         if kind == _U8:
             buf.append(value)
@@ -345,7 +335,7 @@ def _encode_with_layout(pdu: Pdu) -> bytes:
     # A failed response goes out header-only unless it carries something
     # (section 4.4.2: "not returned if the command_status field contains a non-zero value").
     if not (
-        status and layout.is_response and not pdu.tlvs and layout.getter(pdu) == layout.defaults
+        status and layout.is_response and not pdu.tlvs and pdu[_BODY_START:] == layout.defaults
     ):
         try:
             _encode_body(buf, layout, pdu)

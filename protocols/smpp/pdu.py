@@ -7,17 +7,19 @@ defaults. ``command_id`` is a class attribute. Text fields (C-octet strings) are
 ``str`` holding latin-1 decoded octets, so any octets round-trip; short_message
 is ``bytes`` because GSM 03.38 '@' is 0x00 (it is never a C string).
 
-The records are ``@dataclass(frozen=True)`` under ``protocols.record.fast_init``
-rather than slotted: construction is the codec's main cost, and a PDU lives
-for one round trip (see protocols/record.py). A new PDU class needs both.
+The records are ``protocols.record.Record`` tuples, declared like frozen
+dataclasses: construction and field reads are the codec's main cost
+(protocols/record.py). Each PDU's fields are stored header first
+(sequence_number, command_status, tlvs) then the body in section 4 order,
+which the codec relies on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
-from protocols.record import fast_init
+from protocols.record import Record
 from protocols.smpp.constants import (
     INTERFACE_VERSION_34,
     RESPONSE_BIT,
@@ -28,9 +30,7 @@ from protocols.smpp.errors import SmppError
 from protocols.smpp.tlv import Tag, Tlv, find_tlv
 
 
-@fast_init
-@dataclass(frozen=True)
-class Pdu:
+class Pdu(Record):
     """Fields every PDU has (section 3.2: the header, and section 3.3: TLVs)."""
 
     command_id: ClassVar[CommandId]
@@ -45,8 +45,6 @@ class Pdu:
 # -- session management (sections 4.1, 4.2, 4.3, 4.11) ---------------------
 
 
-@fast_init
-@dataclass(frozen=True)
 class _Bind(Pdu):
     """bind_transmitter / bind_receiver / bind_transceiver body (section 4.1.1)."""
 
@@ -59,52 +57,36 @@ class _Bind(Pdu):
     address_range: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
 class _BindResp(Pdu):
     """bind_*_resp body (section 4.1.2); sc_interface_version travels as a TLV."""
 
     system_id: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
 class BindTransmitter(_Bind):
     command_id = CommandId.BIND_TRANSMITTER
 
 
-@fast_init
-@dataclass(frozen=True)
 class BindTransmitterResp(_BindResp):
     command_id = CommandId.BIND_TRANSMITTER_RESP
 
 
-@fast_init
-@dataclass(frozen=True)
 class BindReceiver(_Bind):
     command_id = CommandId.BIND_RECEIVER
 
 
-@fast_init
-@dataclass(frozen=True)
 class BindReceiverResp(_BindResp):
     command_id = CommandId.BIND_RECEIVER_RESP
 
 
-@fast_init
-@dataclass(frozen=True)
 class BindTransceiver(_Bind):
     command_id = CommandId.BIND_TRANSCEIVER
 
 
-@fast_init
-@dataclass(frozen=True)
 class BindTransceiverResp(_BindResp):
     command_id = CommandId.BIND_TRANSCEIVER_RESP
 
 
-@fast_init
-@dataclass(frozen=True)
 class Outbind(Pdu):
     """Section 4.1.7: the SMSC asks the ESME to bind_receiver."""
 
@@ -113,34 +95,24 @@ class Outbind(Pdu):
     password: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
 class Unbind(Pdu):
     command_id = CommandId.UNBIND
 
 
-@fast_init
-@dataclass(frozen=True)
 class UnbindResp(Pdu):
     command_id = CommandId.UNBIND_RESP
 
 
-@fast_init
-@dataclass(frozen=True)
 class GenericNack(Pdu):
     """Section 4.3: the answer to a PDU whose header or command_id is unusable."""
 
     command_id = CommandId.GENERIC_NACK
 
 
-@fast_init
-@dataclass(frozen=True)
 class EnquireLink(Pdu):
     command_id = CommandId.ENQUIRE_LINK
 
 
-@fast_init
-@dataclass(frozen=True)
 class EnquireLinkResp(Pdu):
     command_id = CommandId.ENQUIRE_LINK_RESP
 
@@ -148,8 +120,6 @@ class EnquireLinkResp(Pdu):
 # -- message submission and delivery (sections 4.4, 4.5, 4.6, 4.7) --------
 
 
-@fast_init
-@dataclass(frozen=True)
 class ShortMessagePdu(Pdu):
     """submit_sm (4.4.1) and deliver_sm (4.6.1) share this body; sm_length is implied."""
 
@@ -172,20 +142,14 @@ class ShortMessagePdu(Pdu):
     short_message: bytes = b""
 
 
-@fast_init
-@dataclass(frozen=True)
 class SubmitSm(ShortMessagePdu):
     command_id = CommandId.SUBMIT_SM
 
 
-@fast_init
-@dataclass(frozen=True)
 class DeliverSm(ShortMessagePdu):
     command_id = CommandId.DELIVER_SM
 
 
-@fast_init
-@dataclass(frozen=True)
 class SubmitSmResp(Pdu):
     """Section 4.4.2: with a non-zero status the body may be absent (message_id "")."""
 
@@ -193,8 +157,6 @@ class SubmitSmResp(Pdu):
     message_id: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
 class DeliverSmResp(Pdu):
     """Section 4.6.2: message_id is unused and set to NULL."""
 
@@ -202,9 +164,7 @@ class DeliverSmResp(Pdu):
     message_id: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
-class SmeAddress:
+class SmeAddress(Record):
     """A submit_multi dest_address with dest_flag 1 (section 4.5.1.1)."""
 
     dest_addr_ton: int = 0
@@ -212,17 +172,13 @@ class SmeAddress:
     destination_addr: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
-class DistributionList:
+class DistributionList(Record):
     """A submit_multi dest_address with dest_flag 2 (section 4.5.1.2)."""
 
     dl_name: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
-class UnsuccessSme:
+class UnsuccessSme(Record):
     """One entry of submit_multi_resp unsuccess_sme (section 4.5.2.1)."""
 
     dest_addr_ton: int = 0
@@ -231,8 +187,6 @@ class UnsuccessSme:
     error_status_code: int = 0
 
 
-@fast_init
-@dataclass(frozen=True)
 class SubmitMulti(Pdu):
     """Section 4.5.1; number_of_dests is len(dest_address), sm_length len(short_message)."""
 
@@ -254,8 +208,6 @@ class SubmitMulti(Pdu):
     short_message: bytes = b""
 
 
-@fast_init
-@dataclass(frozen=True)
 class SubmitMultiResp(Pdu):
     """Section 4.5.2; no_unsuccess is len(unsuccess_sme)."""
 
@@ -264,8 +216,6 @@ class SubmitMultiResp(Pdu):
     unsuccess_sme: tuple[UnsuccessSme, ...] = ()
 
 
-@fast_init
-@dataclass(frozen=True)
 class DataSm(Pdu):
     """Section 4.7.1: the payload travels in the message_payload TLV."""
 
@@ -282,8 +232,6 @@ class DataSm(Pdu):
     data_coding: int = 0
 
 
-@fast_init
-@dataclass(frozen=True)
 class DataSmResp(Pdu):
     command_id = CommandId.DATA_SM_RESP
     message_id: str = ""
@@ -292,8 +240,6 @@ class DataSmResp(Pdu):
 # -- ancillary operations (sections 4.8, 4.9, 4.10, 4.12) ------------------
 
 
-@fast_init
-@dataclass(frozen=True)
 class QuerySm(Pdu):
     command_id = CommandId.QUERY_SM
     message_id: str = ""
@@ -302,8 +248,6 @@ class QuerySm(Pdu):
     source_addr: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
 class QuerySmResp(Pdu):
     command_id = CommandId.QUERY_SM_RESP
     message_id: str = ""
@@ -312,8 +256,6 @@ class QuerySmResp(Pdu):
     error_code: int = 0
 
 
-@fast_init
-@dataclass(frozen=True)
 class CancelSm(Pdu):
     command_id = CommandId.CANCEL_SM
     service_type: str = ""
@@ -326,14 +268,10 @@ class CancelSm(Pdu):
     destination_addr: str = ""
 
 
-@fast_init
-@dataclass(frozen=True)
 class CancelSmResp(Pdu):
     command_id = CommandId.CANCEL_SM_RESP
 
 
-@fast_init
-@dataclass(frozen=True)
 class ReplaceSm(Pdu):
     command_id = CommandId.REPLACE_SM
     message_id: str = ""
@@ -347,14 +285,10 @@ class ReplaceSm(Pdu):
     short_message: bytes = b""
 
 
-@fast_init
-@dataclass(frozen=True)
 class ReplaceSmResp(Pdu):
     command_id = CommandId.REPLACE_SM_RESP
 
 
-@fast_init
-@dataclass(frozen=True)
 class AlertNotification(Pdu):
     """Section 4.12: no response; ms_availability_status travels as a TLV."""
 

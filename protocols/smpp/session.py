@@ -16,8 +16,9 @@ gets BindRequested / PduReceived and answers with ``send``.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from protocols.record import replace
 from protocols.smpp.codec import encode
 from protocols.smpp.constants import RESPONSE_BIT, CommandId, CommandStatus
 from protocols.smpp.errors import SmppError

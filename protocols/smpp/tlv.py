@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from protocols.record import fast_init, make
+from protocols.record import Record
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 
@@ -148,10 +148,14 @@ TLV_SPECS: dict[int, TlvSpec] = {
 }
 
 
-#: The same table as ranges of allowed value lengths, for the decode loop (one C-level test).
+#: The same table as ranges of allowed value lengths, for the decode loop (one C-level
+#: test). Keyed by plain ints: looking up an int among IntEnum keys compares slowly.
 _LENGTHS: dict[int, range] = {
-    tag: range(spec.min_length, spec.max_length + 1) for tag, spec in TLV_SPECS.items()
+    int(tag): range(spec.min_length, spec.max_length + 1) for tag, spec in TLV_SPECS.items()
 }
+#: The constructors below have checked both values: build without argument binding.
+_new_record = tuple.__new__
+_NETWORK_ERROR_CODE = int(Tag.NETWORK_ERROR_CODE)
 #: Each one-octet value, so u8 TLVs share immutable bytes instead of building them.
 _OCTETS = tuple(bytes((value,)) for value in range(256))
 
@@ -168,9 +172,7 @@ def _invalid_value(tag: int, why: str) -> SmppError:
     return SmppError(CommandStatus.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04x}: {why}")
 
 
-@fast_init
-@dataclass(frozen=True)
-class Tlv:
+class Tlv(Record):
     """One optional parameter exactly as on the wire: tag and raw value octets."""
 
     tag: int
@@ -180,19 +182,19 @@ class Tlv:
     def u8(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFF:
             raise _invalid_value(tag, f"{value} does not fit one octet")
-        return cls(tag, _OCTETS[value])
+        return _new_record(cls, (tag, _OCTETS[value]))
 
     @classmethod
     def u16(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFFFF:
             raise _invalid_value(tag, f"{value} does not fit two octets")
-        return cls(tag, _U16.pack(value))
+        return _new_record(cls, (tag, _U16.pack(value)))
 
     @classmethod
     def u32(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFFFFFFFF:
             raise _invalid_value(tag, f"{value} does not fit four octets")
-        return cls(tag, _U32.pack(value))
+        return _new_record(cls, (tag, _U32.pack(value)))
 
     @classmethod
     def c_octet_string(cls, tag: int, value: str) -> Tlv:
@@ -210,13 +212,13 @@ class Tlv:
                 CommandStatus.ESME_RINVPARLEN,
                 f"TLV 0x{tag:04x}: {len(raw)} octets > {allowed.stop - 1}",
             )
-        return cls(tag, raw)
+        return _new_record(cls, (tag, raw))
 
     @classmethod
     def network_error_code(cls, network_type: int, error_code: int) -> Tlv:
         if not (0 <= network_type <= 0xFF and 0 <= error_code <= 0xFFFF):
             raise _invalid_value(Tag.NETWORK_ERROR_CODE, "out of range")
-        return cls(Tag.NETWORK_ERROR_CODE, _NETERR.pack(network_type, error_code))
+        return _new_record(cls, (_NETWORK_ERROR_CODE, _NETERR.pack(network_type, error_code)))
 
     def as_int(self) -> int:
         """The value as a big-endian unsigned integer (u8, u16, u32 tags)."""
@@ -290,7 +292,7 @@ def decode_tlvs(data: bytes, pos: int) -> tuple[Tlv, ...]:
         if allowed is not None and length not in allowed:
             raise SmppError(CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} has length {length}")
         # Both values are checked: build the record without argument binding.
-        tlvs.append(make(Tlv, {"tag": tag, "value": data[start:pos]}))
+        tlvs.append(_new_record(Tlv, (tag, data[start:pos])))
     return tuple(tlvs)
 
 
@@ -299,9 +301,7 @@ def encode_tlvs(tlvs: Iterable[Tlv]) -> bytes:
     pack_tl = _TL.pack
     parts: list[bytes] = []
     append = parts.append
-    for tlv in tlvs:
-        tag = tlv.tag
-        value = tlv.value
+    for tag, value in tlvs:
         length = len(value)
         if length > 0xFFFF:
             raise SmppError(

@@ -6,7 +6,6 @@ here independently of the codec's own tables.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import struct
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocols.record import fields
 from protocols.smpp import codec
 from protocols.smpp.codec_sm import decode_short_message, encode_short_message
 from protocols.smpp.constants import CommandStatus
@@ -102,7 +102,7 @@ def field_strategy(cls: type[Pdu], name: str) -> st.SearchStrategy[Any]:
 def pdus_of(cls: type[Pdu]) -> st.SearchStrategy[Pdu]:
     body = {
         f.name: field_strategy(cls, f.name)
-        for f in dataclasses.fields(cls)
+        for f in fields(cls)
         if f.name not in {"sequence_number", "command_status", "tlvs"}
     }
     return st.builds(cls, sequence_number=u32, command_status=u32, tlvs=tlvs(), **body)

@@ -32,6 +32,7 @@ from aiosmpplib import OptionalParam, PhoneNumber, SmppMessage
 from aiosmpplib import SubmitSm as AioSubmitSm
 from aiosmpplib.state import MESSAGE_STATE, RECEIPTED_MESSAGE_ID, TON
 
+from bench import struct_codec
 from protocols.smpp.codec import decode, encode
 from protocols.smpp.constants import MessageState
 from protocols.smpp.pdu import DeliverSm, SubmitSm
@@ -104,6 +105,13 @@ def build_smpplib_submit() -> smpplib.command.Command:
     )
 
 
+# Module-level ints, as aiosmpplib's constants are: on Python 3.11 reading an
+# IntEnum member costs ~0.1 us, which a consumer's hot loop hoists likewise.
+_RECEIPTED_MESSAGE_ID = int(Tag.RECEIPTED_MESSAGE_ID)
+_MESSAGE_STATE = int(Tag.MESSAGE_STATE)
+_DELIVERED = int(MessageState.DELIVERED)
+
+
 def build_warpd_receipt() -> DeliverSm:
     return DeliverSm(
         sequence_number=9,
@@ -115,8 +123,8 @@ def build_warpd_receipt() -> DeliverSm:
         esm_class=0x04,
         short_message=RECEIPT.encode(),
         tlvs=(
-            Tlv.c_octet_string(Tag.RECEIPTED_MESSAGE_ID, RECEIPT_ID),
-            Tlv.u8(Tag.MESSAGE_STATE, MessageState.DELIVERED),
+            Tlv.c_octet_string(_RECEIPTED_MESSAGE_ID, RECEIPT_ID),
+            Tlv.u8(_MESSAGE_STATE, _DELIVERED),
         ),
     )
 
@@ -152,6 +160,46 @@ def build_smpplib_receipt() -> smpplib.command.Command:
     )
 
 
+def build_struct_submit() -> dict[str, object]:
+    return {
+        "sequence_number": 7,
+        "service_type": "",
+        "source_addr_ton": 5,
+        "source_addr_npi": 0,
+        "source_addr": SENDER,
+        "dest_addr_ton": 1,
+        "dest_addr_npi": 1,
+        "destination_addr": HANDSET,
+        "esm_class": 0,
+        "protocol_id": 0,
+        "priority_flag": 0,
+        "registered_delivery": 1,
+        "data_coding": 0,
+        "short_message": OTP.encode(),
+        "tlvs": [],
+    }
+
+
+def build_struct_receipt() -> dict[str, object]:
+    return {
+        "sequence_number": 9,
+        "service_type": "",
+        "source_addr_ton": 1,
+        "source_addr_npi": 1,
+        "source_addr": HANDSET,
+        "dest_addr_ton": 5,
+        "dest_addr_npi": 0,
+        "destination_addr": SENDER,
+        "esm_class": 0x04,
+        "protocol_id": 0,
+        "priority_flag": 0,
+        "registered_delivery": 0,
+        "data_coding": 0,
+        "short_message": RECEIPT.encode(),
+        "tlvs": [(0x001E, RECEIPT_ID.encode() + b"\x00"), (0x0427, b"\x02")],
+    }
+
+
 def warpd_submit_round(pdu: SubmitSm) -> tuple[object, object]:
     got = decode(encode(pdu))
     assert isinstance(got, SubmitSm)
@@ -170,9 +218,20 @@ def smpplib_submit_round(msg: smpplib.command.Command) -> tuple[object, object]:
     return got.destination_addr.decode(), got.short_message
 
 
+def struct_submit_round(pdu: dict[str, object]) -> tuple[object, object]:
+    got = struct_codec.decode(struct_codec.encode(4, pdu))
+    return got["destination_addr"], got["short_message"]
+
+
+def struct_receipt_round(pdu: dict[str, object]) -> tuple[object, object]:
+    got = struct_codec.decode(struct_codec.encode(5, pdu))
+    tlvs = dict(got["tlvs"])
+    return tlvs[0x001E][:-1].decode(), tlvs[0x0427][0]
+
+
 def warpd_receipt_round(pdu: DeliverSm) -> tuple[object, object]:
     got = decode(encode(pdu))
-    return tlv_str(got.tlvs, Tag.RECEIPTED_MESSAGE_ID), tlv_int(got.tlvs, Tag.MESSAGE_STATE)
+    return tlv_str(got.tlvs, _RECEIPTED_MESSAGE_ID), tlv_int(got.tlvs, _MESSAGE_STATE)
 
 
 def aio_receipt_round(msg: AioDeliverSm) -> tuple[object, object]:
@@ -205,6 +264,10 @@ def aiosmpplib_submit() -> tuple[object, object]:
     return aio_submit_round(build_aio_submit())
 
 
+def struct_submit() -> tuple[object, object]:
+    return struct_submit_round(build_struct_submit())
+
+
 def smpplib_submit() -> tuple[object, object]:
     return smpplib_submit_round(build_smpplib_submit())
 
@@ -215,6 +278,10 @@ def warpd_receipt() -> tuple[object, object]:
 
 def aiosmpplib_receipt() -> tuple[object, object]:
     return aio_receipt_round(build_aio_receipt())
+
+
+def struct_receipt() -> tuple[object, object]:
+    return struct_receipt_round(build_struct_receipt())
 
 
 def smpplib_receipt() -> tuple[object, object]:
@@ -229,6 +296,8 @@ _SMPPLIB_SUBMIT = build_smpplib_submit()
 _WARPD_RECEIPT = build_warpd_receipt()
 _AIO_RECEIPT = build_aio_receipt()
 _SMPPLIB_RECEIPT = build_smpplib_receipt()
+_STRUCT_SUBMIT = build_struct_submit()
+_STRUCT_RECEIPT = build_struct_receipt()
 
 
 def warpd_submit_codec() -> tuple[object, object]:
@@ -237,6 +306,14 @@ def warpd_submit_codec() -> tuple[object, object]:
 
 def aiosmpplib_submit_codec() -> tuple[object, object]:
     return aio_submit_round(_AIO_SUBMIT)
+
+
+def struct_submit_codec() -> tuple[object, object]:
+    return struct_submit_round(_STRUCT_SUBMIT)
+
+
+def struct_receipt_codec() -> tuple[object, object]:
+    return struct_receipt_round(_STRUCT_RECEIPT)
 
 
 def smpplib_submit_codec() -> tuple[object, object]:
@@ -290,15 +367,20 @@ def best_rates(
 PASSES = 5
 
 
+#: bench/struct_codec.py: the issue's own yardstick, without validation or typed records.
+STRUCT = "struct codec, no validation (issue 3's yardstick)"
+
 WORKLOADS: dict[str, dict[str, Callable[[], tuple[object, object]]]] = {
     "submit_sm (GSM text, registered_delivery=1)": {
         "warpd codec": warpd_submit,
         "warpd codec + GSM7 text": warpd_submit_text,
+        STRUCT: struct_submit,
         "aiosmpplib 0.7.4 (text in/out)": aiosmpplib_submit,
         "smpplib 2.2.4": smpplib_submit,
     },
     "deliver_sm receipt (receipted_message_id, message_state)": {
         "warpd codec": warpd_receipt,
+        STRUCT: struct_receipt,
         "aiosmpplib 0.7.4": aiosmpplib_receipt,
         "smpplib 2.2.4": smpplib_receipt,
     },
@@ -308,11 +390,13 @@ WORKLOADS: dict[str, dict[str, Callable[[], tuple[object, object]]]] = {
 CODEC_WORKLOADS: dict[str, dict[str, Callable[[], tuple[object, object]]]] = {
     "submit_sm (GSM text, registered_delivery=1)": {
         "warpd codec": warpd_submit_codec,
+        STRUCT: struct_submit_codec,
         "aiosmpplib 0.7.4 (text in/out)": aiosmpplib_submit_codec,
         "smpplib 2.2.4": smpplib_submit_codec,
     },
     "deliver_sm receipt (receipted_message_id, message_state)": {
         "warpd codec": warpd_receipt_codec,
+        STRUCT: struct_receipt_codec,
         "aiosmpplib 0.7.4": aiosmpplib_receipt_codec,
         "smpplib 2.2.4": smpplib_receipt_codec,
     },

@@ -262,7 +262,7 @@ def _encode_text(buf: bytearray, value: str, step: tuple[int, int, int]) -> None
         raw = value.encode("latin-1")
     except UnicodeEncodeError:
         raise SmppError(status, f"{value!r} is not latin-1 text") from None
-    if len(raw) >= max_length or b"\x00" in raw:
+    if len(raw) >= max_length or 0 in raw:  # an int: a C-level byte scan
         raise SmppError(status, f"{value!r} does not fit a C-octet string of {max_length}")
     if kind == _TIME and raw and not _TIME_FORMAT.fullmatch(value):
         raise SmppError(status, f"malformed time {value!r}")

@@ -12,12 +12,11 @@ loop; C-octet string maxima (NUL included) are those of section 4's tables.
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Any
 
 from protocols.record import fields
-from protocols.smpp.codec_sm import decode_short_message, encode_short_message
+from protocols.smpp.codec_sm import TIME_FORMAT, decode_short_message, encode_short_message
 from protocols.smpp.constants import RESPONSE_BIT, CommandStatus, DestFlag
 from protocols.smpp.errors import SmppError, SmppFramingError, SmppUnknownCommand
 from protocols.smpp.pdu import (
@@ -78,8 +77,6 @@ _BODY_START = 3
 #: Every other field is an Integer(1); a body ending inside one is ESME_RINVCMDLEN.
 _INT_STEP = (_U8, 0, 0)
 
-# Section 7.1.1: YYMMDDhhmmsstnnp, p '+'/'-' (absolute) or 'R' (relative).
-_TIME_FORMAT = re.compile(r"[0-9]{15}[-+R]")
 
 _DL_STEP = (_CSTR, 21, _S.ESME_RINVDLNAME)
 _DEST_STEP = _FIELD_STEPS["destination_addr"]
@@ -119,7 +116,7 @@ def _cstring(data: bytes, pos: int, step: tuple[int, int, int]) -> tuple[str, in
     if end < 0:
         raise SmppError(status, f"C-octet string at {pos} unterminated within {max_length}")
     value = data[pos:end].decode("latin-1")
-    if kind == _TIME and value and not _TIME_FORMAT.fullmatch(value):
+    if kind == _TIME and value and not TIME_FORMAT.fullmatch(value):
         raise SmppError(status, f"malformed time {value!r}")
     return value, end + 1
 
@@ -264,7 +261,7 @@ def _encode_text(buf: bytearray, value: str, step: tuple[int, int, int]) -> None
         raise SmppError(status, f"{value!r} is not latin-1 text") from None
     if len(raw) >= max_length or 0 in raw:  # an int: a C-level byte scan
         raise SmppError(status, f"{value!r} does not fit a C-octet string of {max_length}")
-    if kind == _TIME and raw and not _TIME_FORMAT.fullmatch(value):
+    if kind == _TIME and raw and not TIME_FORMAT.fullmatch(value):
         raise SmppError(status, f"malformed time {value!r}")
     buf += raw
     buf.append(0)

@@ -29,15 +29,16 @@ _MANDATORY = re.compile(
     rb"([^\x00]{0,16})\x00([^\x00]{0,16})\x00(.....)",
     re.DOTALL,
 )
-#: Section 7.1.1: YYMMDDhhmmsstnnp, p '+'/'-' (absolute) or 'R' (relative).
-_TIME = re.compile(rb"[0-9]{15}[-+R]")
+#: Section 7.1.1: YYMMDDhhmmsstnnp, p '+'/'-' (absolute) or 'R' (relative); as
+#: text for encoders (codec.py's too), as octets for the decoder.
+TIME_FORMAT = re.compile(r"[0-9]{15}[-+R]")
+_TIME_OCTETS = re.compile(TIME_FORMAT.pattern.encode())
 # service_type NUL ton npi source_addr NUL ton npi destination_addr NUL esm_class
 # protocol_id priority_flag schedule NUL validity NUL registered_delivery
 # replace_if_present_flag data_coding sm_default_msg_id sm_length short_message,
 # formatted as text (%c: one octet) and encoded once: cheaper than formatting
 # bytes from five separately encoded strings.
 _BODY = "%s\x00%c%c%s\x00%c%c%s\x00%c%c%c%s\x00%s\x00%c%c%c%c%c%s"
-_TIME_TEXT = re.compile(r"[0-9]{15}[-+R]")
 # Python 3.11 reads an enum member through EnumType.__getattr__'s slow path
 # (~0.1 us); the hot path compares against the plain int.
 _MESSAGE_PAYLOAD = int(Tag.MESSAGE_PAYLOAD)
@@ -62,8 +63,8 @@ def decode_short_message(
     if (
         sm_length > 254
         or sm_end > size
-        or (schedule and not _TIME.fullmatch(schedule))
-        or (validity and not _TIME.fullmatch(validity))
+        or (schedule and not _TIME_OCTETS.fullmatch(schedule))
+        or (validity and not _TIME_OCTETS.fullmatch(validity))
     ):
         return None
     short_message = data[sm_start:sm_end]
@@ -141,8 +142,8 @@ def encode_short_message(pdu: ShortMessagePdu) -> bytes | None:
             or "\x00" in service_type
             or "\x00" in source_addr
             or "\x00" in destination_addr
-            or (schedule and not _TIME_TEXT.fullmatch(schedule))
-            or (validity and not _TIME_TEXT.fullmatch(validity))
+            or (schedule and not TIME_FORMAT.fullmatch(schedule))
+            or (validity and not TIME_FORMAT.fullmatch(validity))
         ):
             return None
         body = (

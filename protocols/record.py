@@ -91,6 +91,9 @@ class RecordMeta(type):
         mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
     ) -> RecordMeta:
         namespace.setdefault("__slots__", ())
+        if sum(1 for base in bases if getattr(base, "_record_fields", ())) > 1:
+            # Two tuple layouts cannot be merged into one.
+            raise TypeError(f"{name}: a record can inherit fields from one base only")
         declared = _own_fields(name, namespace)
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         every = (*getattr(cls, "_record_fields", ()), *declared)

@@ -120,6 +120,11 @@ def test_bad_declarations_are_refused() -> None:
         class _Again(_Base):
             required: int = 0
 
+    with pytest.raises(TypeError, match="one base only"):
+
+        class _Both(_Sample, _Other):
+            pass
+
 
 def test_pdu_header_fields_stay_keyword_only() -> None:
     with pytest.raises(TypeError):

@@ -47,7 +47,8 @@ def run(module: str, seconds: float) -> str:
 def machine() -> str:
     load = os.getloadavg()
     return (
-        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()} "
+        f"({sys.base_prefix}), "
         f"{platform.system()} {platform.release()}; load average before the run "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )

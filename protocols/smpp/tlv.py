@@ -19,6 +19,8 @@ from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 
 _TL = struct.Struct(">HH")
+_unpack_tl = _TL.unpack_from
+_pack_tl = _TL.pack
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _NETERR = struct.Struct(">BH")
@@ -276,39 +278,45 @@ def decode_tlvs(data: bytes, pos: int) -> tuple[Tlv, ...]:
     if pos == end:
         return ()
     tlvs: list[Tlv] = []
-    unpack_tl = _TL.unpack_from
-    lengths = _LENGTHS
-    while pos < end:
-        if end - pos < 4:
-            raise SmppError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header")
-        tag, length = unpack_tl(data, pos)
-        start = pos + 4
-        pos = start + length
-        if pos > end:
-            raise SmppError(
-                CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04x} runs past the PDU"
-            )
-        allowed = lengths.get(tag)
-        if allowed is not None and length not in allowed:
-            raise SmppError(CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} has length {length}")
-        # Both values are checked: build the record without argument binding.
-        tlvs.append(_new_record(Tlv, (tag, data[start:pos])))
+    try:
+        while pos < end:
+            tag, length = _unpack_tl(data, pos)  # struct.error: under 4 octets left
+            start = pos + 4
+            pos = start + length
+            if pos > end:
+                raise SmppError(
+                    CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04x} runs past the PDU"
+                )
+            allowed = _LENGTHS.get(tag)
+            if allowed is not None and length not in allowed:
+                raise SmppError(
+                    CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} has length {length}"
+                )
+            # Both values are checked: build the record without argument binding.
+            tlvs.append(_new_record(Tlv, (tag, data[start:pos])))
+    except struct.error:
+        raise SmppError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header") from None
     return tuple(tlvs)
 
 
 def encode_tlvs(tlvs: Iterable[Tlv]) -> bytes:
     """The wire form of ``tlvs``, in order; a value longer than 65535 octets is refused."""
-    pack_tl = _TL.pack
-    parts: list[bytes] = []
-    append = parts.append
+    wire = b""
+    try:
+        for tag, value in tlvs:
+            wire += _pack_tl(tag, len(value)) + value
+    except struct.error:
+        _check_ranges(tlvs)
+        raise  # a tag that is no integer at all
+    return wire
+
+
+def _check_ranges(tlvs: Iterable[Tlv]) -> None:
+    """Raise the SmppError for the first TLV whose length or tag does not fit two octets."""
     for tag, value in tlvs:
-        length = len(value)
-        if length > 0xFFFF:
+        if len(value) > 0xFFFF:
             raise SmppError(
                 CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} longer than 65535 octets"
             )
         if not 0 <= tag <= 0xFFFF:
             raise _invalid_value(tag, "tag does not fit two octets")
-        append(pack_tl(tag, length))
-        append(value)
-    return b"".join(parts)

@@ -299,6 +299,7 @@ ENCODE_CASES: dict[str, tuple[Pdu, int]] = {
         S.ESME_RINVPARLEN,
     ),
     "TLV tag beyond 16 bits": (QuerySm(tlvs=(Tlv(0x10000, b""),)), S.ESME_RINVOPTPARAMVAL),
+    "TLV tag not an integer": (QuerySm(tlvs=(Tlv(1.5, b""),)), S.ESME_RSYSERR),  # type: ignore[arg-type]
     "esme_addr too long": (AlertNotification(esme_addr="9" * 65), S.ESME_RINVDSTADR),
 }
 

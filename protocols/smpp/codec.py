@@ -85,7 +85,7 @@ _DEST_STEP = _FIELD_STEPS["destination_addr"]
 class _Layout:
     """The precompiled body layout of one PDU class."""
 
-    __slots__ = ("cls", "defaults", "is_response", "steps")
+    __slots__ = ("body_end", "cls", "defaults", "is_response", "steps")
 
     def __init__(self, cls: type[Pdu]) -> None:
         names = [f.name for f in fields(cls)[_BODY_START:]]
@@ -99,7 +99,9 @@ class _Layout:
         self.cls = cls
         self.steps: tuple[tuple[int, int, int], ...] = tuple(steps)
         self.is_response = bool(cls.command_id & RESPONSE_BIT)
-        self.defaults = cls()[_BODY_START:]
+        # A subclass may add fields of its own after the body; they stay off the wire.
+        self.body_end = _BODY_START + len(steps)
+        self.defaults = cls()[_BODY_START : self.body_end]
 
 
 _LAYOUTS: dict[int, _Layout] = {cid: _Layout(cls) for cid, cls in PDU_CLASSES.items()}
@@ -255,6 +257,8 @@ def decode(frame: bytes) -> Pdu:
 
 def _encode_text(buf: bytearray, value: str, step: tuple[int, int, int]) -> None:
     kind, max_length, status = step
+    if not isinstance(value, str):
+        raise SmppError(status, f"{value!r} is not text")
     try:
         raw = value.encode("latin-1")
     except UnicodeEncodeError:
@@ -292,7 +296,7 @@ def _encode_unsuccess(buf: bytearray, entries: tuple[UnsuccessSme, ...]) -> None
 
 def _encode_body(buf: bytearray, layout: _Layout, pdu: Pdu) -> None:
     short_message = b""
-    for step, value in zip(layout.steps, pdu[_BODY_START:], strict=True):
+    for step, value in zip(layout.steps, pdu[_BODY_START : layout.body_end], strict=True):
         kind = step[0]
         if kind == _U8:
             buf.append(value)
@@ -332,7 +336,10 @@ def _encode_with_layout(pdu: Pdu) -> bytes:
     # A failed response goes out header-only unless it carries something
     # (section 4.4.2: "not returned if the command_status field contains a non-zero value").
     if not (
-        status and layout.is_response and not pdu.tlvs and pdu[_BODY_START:] == layout.defaults
+        status
+        and layout.is_response
+        and not pdu.tlvs
+        and pdu[_BODY_START : layout.body_end] == layout.defaults
     ):
         try:
             _encode_body(buf, layout, pdu)

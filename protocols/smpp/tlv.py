@@ -299,7 +299,7 @@ def decode_tlvs(data: bytes, pos: int) -> tuple[Tlv, ...]:
     return tuple(tlvs)
 
 
-def encode_tlvs(tlvs: Iterable[Tlv]) -> bytes:
+def encode_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
     """The wire form of ``tlvs``, in order; a value longer than 65535 octets is refused."""
     wire = b""
     try:
@@ -311,7 +311,7 @@ def encode_tlvs(tlvs: Iterable[Tlv]) -> bytes:
     return wire
 
 
-def _check_ranges(tlvs: Iterable[Tlv]) -> None:
+def _check_ranges(tlvs: tuple[Tlv, ...]) -> None:
     """Raise the SmppError for the first TLV whose length or tag does not fit two octets."""
     for tag, value in tlvs:
         if len(value) > 0xFFFF:

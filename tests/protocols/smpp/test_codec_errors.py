@@ -7,6 +7,7 @@ needs to answer, and what the session would send (error_response).
 
 from __future__ import annotations
 
+import enum
 import struct
 
 import pytest
@@ -300,6 +301,8 @@ ENCODE_CASES: dict[str, tuple[Pdu, int]] = {
     ),
     "TLV tag beyond 16 bits": (QuerySm(tlvs=(Tlv(0x10000, b""),)), S.ESME_RINVOPTPARAMVAL),
     "TLV tag not an integer": (QuerySm(tlvs=(Tlv(1.5, b""),)), S.ESME_RSYSERR),  # type: ignore[arg-type]
+    "Integer(1) given as text": (SubmitSm(esm_class="@"), S.ESME_RSYSERR),  # type: ignore[arg-type]
+    "C-octet string given as bytes": (DeliverSm(source_addr=b"1"), S.ESME_RINVSRCADR),  # type: ignore[arg-type]
     "esme_addr too long": (AlertNotification(esme_addr="9" * 65), S.ESME_RINVDSTADR),
 }
 
@@ -310,6 +313,34 @@ def test_encode_refuses(case: str) -> None:
     with pytest.raises(SmppError) as info:
         codec.encode(pdu)
     assert info.value.command_status == status
+
+
+class _ServiceType(str, enum.Enum):  # noqa: UP042 (StrEnum's __str__ is its text)
+    CMT = "CMT"
+
+
+class _Text(str):
+    def __str__(self) -> str:
+        return "not what goes on the wire"
+
+
+def test_str_subclasses_are_encoded_by_their_text() -> None:
+    # %s formatting would write __str__ (the enum's "_ServiceType.CMT"), not the text.
+    odd = SubmitSm(service_type=_ServiceType.CMT, source_addr=_Text("1"), destination_addr="2")
+    plain = SubmitSm(service_type="CMT", source_addr="1", destination_addr="2")
+    assert codec.encode(odd) == codec.encode(plain) == codec._encode_with_layout(odd)
+
+
+class _Tagged(SubmitSm):
+    note: str = ""
+
+
+def test_a_subclass_keeps_its_own_fields_off_the_wire() -> None:
+    tagged = _Tagged(source_addr="1", note="internal", sequence_number=3)
+    wire = codec.encode(tagged)
+    assert wire == codec.encode(SubmitSm(source_addr="1", sequence_number=3))
+    failed = type("_FailedResp", (SubmitSmResp,), {"__annotations__": {"note": "str"}, "note": ""})
+    assert len(codec.encode(failed(sequence_number=1, command_status=8, note="x"))) == 16
 
 
 def test_error_response_keeps_a_body_that_carries_something() -> None:

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 from typing import Any, ClassVar, NamedTuple, TypeVar, dataclass_transform
 
 R = TypeVar("R", bound="Record")
 
 _tuple_new = tuple.__new__
+_CLASS_VAR = re.compile(r"(?:\w+\.)*ClassVar\b")
 #: tuple's own methods, which a field of the same name would hide.
 _RESERVED = frozenset(dir(tuple))
 
@@ -44,8 +46,8 @@ def _own_fields(name: str, namespace: dict[str, Any]) -> list[RecordField]:
     """The fields a class body declares, removing their defaults from ``namespace``."""
     declared: list[RecordField] = []
     for field_name, hint in namespace.get("__annotations__", {}).items():
-        # Annotations are strings here (PEP 563 in every module of ours).
-        if str(hint).startswith(("ClassVar", "typing.ClassVar")):
+        # Strings under PEP 563 (every module of ours), typing objects otherwise.
+        if _CLASS_VAR.match(str(hint)):
             continue
         if field_name in _RESERVED or field_name.startswith("_"):
             raise TypeError(f"{name}.{field_name}: reserved name for a record field")
@@ -54,6 +56,8 @@ def _own_fields(name: str, namespace: dict[str, Any]) -> list[RecordField]:
         if isinstance(default, dataclasses.Field):
             if default.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{name}.{field_name}: records hold immutable defaults only")
+            if not (default.init and default.repr and default.compare) or default.metadata:
+                raise TypeError(f"{name}.{field_name}: a record field takes default and kw_only")
             kw_only = default.kw_only is True
             default = default.default
         declared.append(RecordField(field_name, default, kw_only))
@@ -65,9 +69,15 @@ def _constructor(cls_name: str, fields: tuple[RecordField, ...]) -> Any:
     namespace: dict[str, Any] = {"_tuple_new": _tuple_new}
     positional: list[str] = []
     keyword: list[str] = []
+    positional_default = False
     for field in fields:
         parameter = field.name
-        if field.default is not dataclasses.MISSING:
+        required = field.default is dataclasses.MISSING
+        if not field.kw_only:
+            if required and positional_default:
+                raise TypeError(f"{cls_name}.{field.name}: a required field follows a default")
+            positional_default = not required
+        if not required:
             namespace[f"_default_{field.name}"] = field.default
             parameter = f"{field.name}=_default_{field.name}"
         (keyword if field.kw_only else positional).append(parameter)
@@ -91,6 +101,9 @@ class RecordMeta(type):
         mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
     ) -> RecordMeta:
         namespace.setdefault("__slots__", ())
+        for generated in ("__new__", "__init__", "__post_init__"):
+            if generated in namespace:
+                raise TypeError(f"{name}.{generated}: a record is built by its generated __new__")
         if sum(1 for base in bases if getattr(base, "_record_fields", ())) > 1:
             # Two tuple layouts cannot be merged into one.
             raise TypeError(f"{name}: a record can inherit fields from one base only")
@@ -121,10 +134,15 @@ class Record(tuple[Any, ...], metaclass=RecordMeta):
     __match_args__: ClassVar[tuple[str, ...]] = ()
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and tuple.__eq__(self, other)
+        if type(other) is type(self):
+            return tuple.__eq__(self, other)
+        # A plain tuple or another record type is never equal; anything else
+        # (mock.ANY, say) decides for itself, as with a dataclass.
+        return False if isinstance(other, tuple) else NotImplemented
 
     def __ne__(self, other: object) -> bool:
-        return not (type(other) is type(self) and tuple.__eq__(self, other))
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     __hash__ = tuple.__hash__
 

@@ -6,10 +6,11 @@ import copy
 import dataclasses
 import pickle
 from typing import ClassVar
+from unittest import mock
 
 import pytest
 
-from protocols.record import Record, fields, replace
+from protocols.record import Record, RecordMeta, fields, replace
 from protocols.smpp.codec import decode, encode
 from protocols.smpp.pdu import PDU_CLASSES, DeliverSm, Pdu, SmeAddress, SubmitSm
 from protocols.smpp.tlv import Tag, Tlv
@@ -70,6 +71,9 @@ def test_equality_is_per_type_and_hash_follows_it() -> None:
     assert _Sample(1) != _Sample(2)
     assert not _Sample(1) != _Sample(1)  # noqa: SIM202 (__ne__ itself under test)
     assert {Tlv(1, b"a"), Tlv(1, b"a"), Tlv(2, b"a")} == {Tlv(1, b"a"), Tlv(2, b"a")}
+    # Anything that is not a tuple decides for itself, as with a dataclass.
+    assert _Sample(1) == mock.ANY
+    assert not _Sample(1) != mock.ANY  # noqa: SIM202 (__ne__ itself under test)
 
 
 def test_repr_names_every_field_in_storage_order() -> None:
@@ -86,6 +90,18 @@ def test_replace_changes_named_fields_only() -> None:
     assert sample == _Sample(1, "y", flag=True)
     with pytest.raises(TypeError, match="no field 'nope'"):
         replace(sample, nope=1)
+
+
+def test_class_vars_are_recognised_without_pep_563() -> None:
+    namespace: dict[str, object] = {}
+    exec(  # a module without `from __future__ import annotations`
+        "import typing\nimport typing as t\nfrom protocols.record import Record\n"
+        "class Plain(Record):\n"
+        "    a: typing.ClassVar[int] = 1\n    b: t.ClassVar[int] = 2\n    value: int = 0\n",
+        namespace,
+    )
+    plain = namespace["Plain"]
+    assert [f.name for f in fields(plain)] == ["value"]  # type: ignore[arg-type]
 
 
 def test_pattern_matching_uses_the_positional_fields() -> None:
@@ -119,6 +135,21 @@ def test_bad_declarations_are_refused() -> None:
 
         class _Again(_Base):
             required: int = 0
+
+    with pytest.raises(TypeError, match="default and kw_only"):
+
+        class _Hidden(Record):
+            secret: str = dataclasses.field(default="", repr=False)
+
+    with pytest.raises(TypeError, match="follows a default"):
+
+        class _Order(Record):
+            first: int = 0
+            second: int  # type: ignore[misc]
+
+    for generated in ("__new__", "__init__", "__post_init__"):
+        with pytest.raises(TypeError, match="generated __new__"):
+            RecordMeta("_Custom", (Record,), {generated: lambda *args: None})
 
     with pytest.raises(TypeError, match="one base only"):
 

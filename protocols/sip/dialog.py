@@ -98,12 +98,10 @@ class Dialog:
         cls, request: SipRequest, response: SipResponse, config: TimerConfig | None = None
     ) -> Dialog:
         """12.1.2: from the INVITE we sent and a 101-299 response carrying a To tag."""
-        tag = response.to.tag
-        if tag is None or not 100 < response.status < 300:
-            raise SipError("a dialog needs a 101-299 response with a To tag")
+        tag, state = _established_by(response)
         return cls(
             DialogId(request.call_id, request.from_.tag or "", tag),
-            state=DialogState.CONFIRMED if response.status >= 200 else DialogState.EARLY,
+            state=state,
             local=request.from_,
             remote=response.to,
             local_contact=_first_contact(request),
@@ -120,12 +118,10 @@ class Dialog:
         cls, request: SipRequest, response: SipResponse, config: TimerConfig | None = None
     ) -> Dialog:
         """12.1.1: from the INVITE received and our 101-299 response (with our To tag)."""
-        tag = response.to.tag
-        if tag is None or not 100 < response.status < 300:
-            raise SipError("a dialog needs a 101-299 response with a To tag")
+        tag, state = _established_by(response)
         return cls(
             DialogId(request.call_id, tag, request.from_.tag or ""),
-            state=DialogState.CONFIRMED if response.status >= 200 else DialogState.EARLY,
+            state=state,
             local=response.to,
             remote=request.from_,
             local_contact=_first_contact(response),
@@ -281,6 +277,14 @@ class Dialog:
 
     def next_event(self) -> AckTimeout | None:
         return self._events.popleft() if self._events else None
+
+
+def _established_by(response: SipResponse) -> tuple[str, DialogState]:
+    """12.1: the remote or local To tag, and the state, of a dialog ``response`` creates."""
+    tag = response.to.tag
+    if tag is None or not 100 < response.status < 300:
+        raise SipError("a dialog needs a 101-299 response with a To tag")
+    return tag, DialogState.CONFIRMED if response.status >= 200 else DialogState.EARLY
 
 
 def _first_contact(message: SipRequest | SipResponse) -> NameAddr:

@@ -198,6 +198,10 @@ class Transaction:
         self.timers.clear()
         self.events.append(TransactionTerminated(self.key))
 
+    def _end(self, message: SipMessage | None, now: float) -> None:
+        """A table handler for the timers (D, I, J, K, L, M) that only end the transaction."""
+        self._terminate()
+
     def _wait_then_terminate(self, name: TimerName, wait: float, now: float) -> None:
         # A zero wait (Timers D, I, J, K over a reliable transport) ends the
         # transaction now rather than on the next handle_timer call.

@@ -68,9 +68,6 @@ class ClientTransaction(Transaction):
         self.events.append(TransactionTimeout(self.key, self.TIMEOUT_TIMER))
         self._terminate()
 
-    def _end(self, message: SipMessage | None, now: float) -> None:
-        self._terminate()
-
 
 class InviteClientTransaction(ClientTransaction):
     """Figure 5 of RFC 3261 as amended by RFC 6026 Figure 3."""

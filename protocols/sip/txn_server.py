@@ -74,9 +74,6 @@ class ServerTransaction(Transaction):
         if self.last_response is not None:
             self.outbox.append(self.last_response)
 
-    def _end(self, message: SipMessage | None, now: float) -> None:
-        self._terminate()
-
 
 class InviteServerTransaction(ServerTransaction):
     """Figure 7 of RFC 3261 as amended by RFC 6026 Figure 5."""

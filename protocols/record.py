@@ -157,6 +157,11 @@ class Record(tuple[Any, ...], metaclass=RecordMeta):
         return _rebuild, (type(self), tuple(self))
 
 
+#: ``new_record(cls, values)``: a record of ``cls`` holding ``values`` in storage
+#: order, without argument binding or checks, for code that has validated them.
+new_record = _tuple_new
+
+
 def _rebuild(cls: type[R], values: tuple[Any, ...]) -> R:
     return _tuple_new(cls, values)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from protocols.record import fields
+from protocols.record import fields, new_record
 from protocols.smpp.codec_sm import TIME_FORMAT, decode_short_message, encode_short_message
 from protocols.smpp.constants import RESPONSE_BIT, CommandStatus, DestFlag
 from protocols.smpp.errors import SmppError, SmppFramingError, SmppUnknownCommand
@@ -36,8 +36,6 @@ from protocols.smpp.tlv import Tag, decode_tlvs, encode_tlvs, has_tag
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = 16
 _U32 = struct.Struct(">I")
-#: Every value is validated before a decoded record is built: no argument binding.
-_new_record = tuple.__new__
 
 # Step kinds of a body layout.
 _CSTR = 0  # C-octet string with a maximum length (NUL included)
@@ -197,7 +195,7 @@ def _decode_body(layout: _Layout, data: bytes, status: int, seq: int) -> Pdu:
     tlvs = decode_tlvs(data, pos)
     if short_message and tlvs and has_tag(tlvs, Tag.MESSAGE_PAYLOAD):
         raise SmppError(_S.ESME_RINVMSGLEN, "both short_message and message_payload")
-    return _new_record(layout.cls, (seq, status, tlvs, *values))
+    return new_record(layout.cls, (seq, status, tlvs, *values))
 
 
 def _read_header(frame: bytes) -> tuple[_Layout, int, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import struct
 
+from protocols.record import new_record
 from protocols.smpp.errors import SmppError
 from protocols.smpp.pdu import ShortMessagePdu
 from protocols.smpp.tlv import Tag, Tlv, decode_tlvs, encode_tlvs, has_tag
@@ -40,8 +41,6 @@ _BODY = b"%b\x00%c%c%b\x00%c%c%b\x00%c%c%c%b\x00%b\x00%c%c%c%c%c%b"
 # Python 3.11 reads an enum member through EnumType.__getattr__'s slow path
 # (~0.1 us); the hot path compares against the plain int.
 _MESSAGE_PAYLOAD = int(Tag.MESSAGE_PAYLOAD)
-#: Every value is validated before the record is built: no argument binding.
-_new_record = tuple.__new__
 
 
 def decode_short_message(
@@ -77,8 +76,8 @@ def decode_short_message(
     source_addr_ton, source_addr_npi = source
     dest_addr_ton, dest_addr_npi = dest
     esm_class, protocol_id, priority_flag = middle
-    # In storage order (pdu.py): header, then the section 4.4.1 body.
-    return _new_record(
+    # Validated above, so no argument binding; storage order (pdu.py): header, then body.
+    return new_record(
         cls,
         (
             seq,

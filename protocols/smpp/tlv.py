@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
-from protocols.record import Record
+from protocols.record import Record, new_record
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 
@@ -155,9 +155,6 @@ TLV_SPECS: dict[int, TlvSpec] = {
 _LENGTHS: dict[int, range] = {
     int(tag): range(spec.min_length, spec.max_length + 1) for tag, spec in TLV_SPECS.items()
 }
-#: The constructors below have checked both values: build without argument binding.
-_new_record = tuple.__new__
-_NETWORK_ERROR_CODE = int(Tag.NETWORK_ERROR_CODE)
 #: Each one-octet value, so u8 TLVs share immutable bytes instead of building them.
 _OCTETS = tuple(bytes((value,)) for value in range(256))
 
@@ -175,7 +172,10 @@ def _invalid_value(tag: int, why: str) -> SmppError:
 
 
 class Tlv(Record):
-    """One optional parameter exactly as on the wire: tag and raw value octets."""
+    """One optional parameter exactly as on the wire: tag and raw value octets.
+
+    The constructors check their values and build with ``new_record``.
+    """
 
     tag: int
     value: bytes
@@ -184,19 +184,19 @@ class Tlv(Record):
     def u8(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFF:
             raise _invalid_value(tag, f"{value} does not fit one octet")
-        return _new_record(cls, (tag, _OCTETS[value]))
+        return new_record(cls, (tag, _OCTETS[value]))
 
     @classmethod
     def u16(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFFFF:
             raise _invalid_value(tag, f"{value} does not fit two octets")
-        return _new_record(cls, (tag, _U16.pack(value)))
+        return new_record(cls, (tag, _U16.pack(value)))
 
     @classmethod
     def u32(cls, tag: int, value: int) -> Tlv:
         if not 0 <= value <= 0xFFFFFFFF:
             raise _invalid_value(tag, f"{value} does not fit four octets")
-        return _new_record(cls, (tag, _U32.pack(value)))
+        return new_record(cls, (tag, _U32.pack(value)))
 
     @classmethod
     def c_octet_string(cls, tag: int, value: str) -> Tlv:
@@ -214,13 +214,13 @@ class Tlv(Record):
                 CommandStatus.ESME_RINVPARLEN,
                 f"TLV 0x{tag:04x}: {len(raw)} octets > {allowed.stop - 1}",
             )
-        return _new_record(cls, (tag, raw))
+        return new_record(cls, (tag, raw))
 
     @classmethod
     def network_error_code(cls, network_type: int, error_code: int) -> Tlv:
         if not (0 <= network_type <= 0xFF and 0 <= error_code <= 0xFFFF):
             raise _invalid_value(Tag.NETWORK_ERROR_CODE, "out of range")
-        return _new_record(cls, (_NETWORK_ERROR_CODE, _NETERR.pack(network_type, error_code)))
+        return new_record(cls, (Tag.NETWORK_ERROR_CODE, _NETERR.pack(network_type, error_code)))
 
     def as_int(self) -> int:
         """The value as a big-endian unsigned integer (u8, u16, u32 tags)."""
@@ -293,7 +293,7 @@ def decode_tlvs(data: bytes, pos: int) -> tuple[Tlv, ...]:
                     CommandStatus.ESME_RINVPARLEN, f"TLV 0x{tag:04x} has length {length}"
                 )
             # Both values are checked: build the record without argument binding.
-            tlvs.append(_new_record(Tlv, (tag, data[start:pos])))
+            tlvs.append(new_record(Tlv, (tag, data[start:pos])))
     except struct.error:
         raise SmppError(CommandStatus.ESME_RINVOPTPARSTREAM, "truncated TLV header") from None
     return tuple(tlvs)

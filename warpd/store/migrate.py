@@ -2,7 +2,9 @@
 
 Files are ``migrations/NNNN_name.sql``; ``schema_migrations`` records each
 applied version with a checksum, so an edited migration is caught rather than
-silently diverging. A PostgreSQL advisory lock serialises instances that
+silently diverging. Versions only have to increase: a gap lets work on separate
+subsystems claim its own numbers, and a migration that is missing from the
+database, even below the newest applied one, counts as pending. A PostgreSQL advisory lock serialises instances that
 migrate at the same moment.
 """
 
@@ -53,10 +55,12 @@ class Migration:
 class SchemaStatus:
     current: int
     latest: int
+    #: Versions this warpd ships that the database has not applied.
+    pending: tuple[int, ...] = ()
 
     @property
     def up_to_date(self) -> bool:
-        return self.current == self.latest
+        return not self.pending and self.current <= self.latest
 
     @property
     def newer(self) -> bool:
@@ -71,18 +75,22 @@ def load_migrations() -> tuple[Migration, ...]:
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    expected = list(range(1, len(found) + 1))
-    if [m.version for m in found] != expected:
-        raise StorageError(f"migrations must be numbered 1..n without gaps, found {found}")
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+        raise StorageError(f"migrations must start at 1 with unique versions, found {versions}")
     return tuple(found)
 
 
 async def status(conn: Conn, migrations: tuple[Migration, ...]) -> SchemaStatus:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    current = 0
+    applied: set[int] = set()
     if exists:
-        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
-    return SchemaStatus(current=current, latest=migrations[-1].version if migrations else 0)
+        applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return SchemaStatus(
+        current=max(applied, default=0),
+        latest=migrations[-1].version if migrations else 0,
+        pending=tuple(m.version for m in migrations if m.version not in applied),
+    )
 
 
 async def migrate(conn: Conn, migrations: tuple[Migration, ...]) -> list[Migration]:

@@ -1,0 +1,1 @@
+"""Credentials: password hashes (SMPP users) and API keys (HTTP customers)."""

@@ -167,3 +167,27 @@ def test_check_config_prints_the_effective_config(tmp_path: Path) -> None:
 def test_version_and_usage() -> None:
     assert run_cli("version").stdout.startswith("warpd ")
     assert run_cli("frobnicate").returncode == 2
+
+
+def test_the_cli_applies_the_process_environment(tmp_path: Path) -> None:
+    # The README tells operators to keep secrets in WARPD_<TABLE>_<KEY>; the
+    # command line must honour them, not only the parser.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "WARPD_DAEMON_STATE_DIR": str(tmp_path / "state"),
+        "WARPD_DATABASE_DSN": "postgresql://warpd:s3cret@db/warpd",
+        "WARPD_SMS_BATCH_MAX": "77",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "warpd", "--config", str(EXAMPLE), "check-config"],
+        env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert f'state_dir = "{tmp_path / "state"}"' in out
+    assert "batch_max = 77" in out
+    assert 'dsn = "********"' in out and "s3cret" not in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "warpd", "--config", str(EXAMPLE), "check-config"],
+        env={**env, "WARPD_SMS_BATCH_MAX": "many"}, capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "WARPD_SMS_BATCH_MAX" in bad.stderr

@@ -9,6 +9,7 @@ scalar keys; that is how secrets such as the DSN stay out of the file.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -24,7 +25,10 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Read, override from ``env`` and validate; a missing default file means defaults."""
+    """Read, override from ``env`` (the process environment unless given) and validate.
+
+    A missing default file means defaults; a missing explicit file is an error.
+    """
     explicit = path is not None
     path = path or DEFAULT_PATH
     try:
@@ -37,7 +41,7 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Conf
         raise ConfigError(str(path), "-", f"cannot read: {exc.strerror}") from None
     else:
         source = str(path)
-    return parse(text, source, env or {})
+    return parse(text, source, os.environ if env is None else env)
 
 
 def parse(text: str, source: str, env: Mapping[str, str]) -> Config:
@@ -123,10 +127,18 @@ def _cross_check(config: Config) -> None:
         raise ConfigError(
             config.source, "database.pool_min", f"{db.pool_min} exceeds pool_max {db.pool_max}"
         )
-    try:
-        parse_listen(config.http.listen)
-    except ValueError as exc:
-        raise ConfigError(config.source, "http.listen", str(exc)) from None
+    listeners = {"http.listen": config.http.listen}
+    listeners.update({"smpp.listen": config.smpp.listen, "smpp.tls_listen": config.smpp.tls_listen})
+    for key, text in listeners.items():
+        if not text and key != "http.listen":
+            continue  # an empty SMPP listener is off
+        try:
+            parse_listen(text)
+        except ValueError as exc:
+            raise ConfigError(config.source, key, str(exc)) from None
+    smpp = config.smpp
+    if smpp.tls_listen and not (smpp.tls_cert and smpp.tls_key):
+        raise ConfigError(config.source, "smpp.tls_listen", "needs smpp.tls_cert and smpp.tls_key")
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -67,12 +67,75 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    # Names this instance in claims and leases; stable across restarts, so a
+    # restarted instance takes its own unfinished work back at once. Empty:
+    # the host name.
+    instance_id: str = opt("")
+    # How long a claim on a queued message lasts without renewal; another
+    # instance takes the work over once it lapses.
+    lease_seconds: float = opt(60.0, min=5.0, max=3600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SmppConfig:
+    # Customer SMPP listener, host:port or [v6]:port; empty turns it off.
+    listen: str = opt("0.0.0.0:2775")
+    # TLS listener; it needs tls_cert and tls_key. Empty turns it off.
+    tls_listen: str = opt("")
+    # PEM files, re-read on SIGHUP (reload).
+    tls_cert: str = opt("", reload=True)
+    tls_key: str = opt("", reload=True)
+    # Seconds from connect to a completed bind (session_init_timer).
+    session_init_timeout: float = opt(30.0, min=1.0, max=600.0)
+    # Seconds without a received PDU before warpd sends enquire_link.
+    enquire_link_interval: float = opt(30.0, min=1.0, max=3600.0)
+    # Seconds without traffic (enquire_link aside) before warpd unbinds; 0: never.
+    inactivity_timeout: float = opt(0.0, min=0.0, max=86400.0)
+    # Seconds a deliver_sm waits for its deliver_sm_resp.
+    response_timeout: float = opt(30.0, min=1.0, max=600.0)
+    # Submits a bind may have awaiting their commit; past it warpd stops
+    # reading that socket (TCP back-pressure).
+    window: int = opt(100, min=1, max=10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsConfig:
+    # Most messages in one group commit; a commit starts as soon as the one
+    # before it ends, so batches grow with load and latency stays one commit.
+    batch_max: int = opt(2000, min=1, max=100_000)
+    # Accepted messages waiting for a commit before new ones get ESME_RMSGQFUL / 503.
+    queue_max: int = opt(20_000, min=1, max=10_000_000)
+    # Messages a connector holds in memory; the rest wait in PostgreSQL.
+    connector_queue_max: int = opt(50_000, min=100, max=10_000_000)
+    # Default validity when the sender gives none, in seconds.
+    default_validity: float = opt(172_800.0, min=60.0, max=2_592_000.0)
+    # How long a receipt or MO waits for the customer to bind and take it, in seconds.
+    delivery_ttl: float = opt(259_200.0, min=60.0, max=2_592_000.0)
+    # Seconds between reloads of routes, rates and accounts from the database.
+    reload_interval: float = opt(5.0, min=0.5, max=3600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    # Provision the demo account, user, connector and route, and run the SMSC
+    # simulator in-process as that connector's carrier (the README's run command).
+    enabled: bool = opt(False)
+    # Where the in-process simulator listens.
+    simulator_port: int = opt(2776, min=1, max=65535)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     log: LogConfig = field(default_factory=LogConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     embedded_postgres: EmbeddedPostgresConfig = field(default_factory=EmbeddedPostgresConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    smpp: SmppConfig = field(default_factory=SmppConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
     # Where the values came from, for messages; not a TOML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
 

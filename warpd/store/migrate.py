@@ -4,8 +4,8 @@ Files are ``migrations/NNNN_name.sql``; ``schema_migrations`` records each
 applied version with a checksum, so an edited migration is caught rather than
 silently diverging. Versions only have to increase: a gap lets work on separate
 subsystems claim its own numbers, and a migration that is missing from the
-database, even below the newest applied one, counts as pending. A PostgreSQL advisory lock serialises instances that
-migrate at the same moment.
+database, even below the newest applied one, counts as pending. A PostgreSQL
+advisory lock serialises instances that migrate at the same moment.
 """
 
 from __future__ import annotations

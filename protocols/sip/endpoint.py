@@ -9,9 +9,22 @@ What matches nothing new goes to the TU as an event; retransmissions are
 absorbed by their transaction. CANCEL is answered here (section 9.2): 200 for
 the CANCEL, 487 for the INVITE it cancels, 481 when it cancels nothing.
 
-Malformed input never raises: a request that can still be answered gets the
-status of its ``SipError`` (400 mostly), anything else is dropped with a
-``MalformedMessage`` event for the log.
+Malformed input never raises: a request that can still be answered (its
+top Via parses, its CSeq too, From, To and Call-ID are there) gets the status
+of its ``SipError`` (400 mostly, 505 for a version, 416 for a URI scheme, 413
+for a size) with the error's detail in the reason phrase; anything else is
+dropped. Either way a ``MalformedMessage`` event tells the TU. The parser
+hands over what it read with the error, so nothing is parsed twice.
+
+RFC 2543 peers are served: a From without a tag is accepted (8.1.1.3 binds
+the client, not us), and a branch without the 3261 cookie, or with nothing
+after it, is matched by 17.2.3's older rules (``transaction.server_key``).
+Responses go where 18.2.2 and RFC 3581 say (``transaction.response_address``):
+the Via's sent-by port unless the client asked for ``rport``.
+
+``build_response`` gives every response of one server transaction the same To
+tag (8.2.6.2); ``protocols.sip.uas`` holds the checks a UAS makes before it
+accepts a request (501, 420, 415, 483), for the TU to call.
 
 The TU must answer every server transaction it is given (RFC 3261 has no timer
 for a silent TU); ``max_transactions`` bounds the damage when it does not, by
@@ -22,13 +35,19 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from protocols.sip.errors import SipError
-from protocols.sip.headers import parse_via
-from protocols.sip.message import SipMessage, SipRequest, SipResponse, make_response
-from protocols.sip.parser import MAX_MESSAGE_SIZE, parse_head, parse_message
+from protocols.sip.headers import ContentType, NameAddr, parse_via
+from protocols.sip.message import (
+    HeaderInput,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    make_response,
+)
+from protocols.sip.parser import MAX_MESSAGE_SIZE, parse_message
 from protocols.sip.timers import TimerConfig
 from protocols.sip.transaction import (
     MAGIC_COOKIE,
@@ -45,6 +64,7 @@ from protocols.sip.transaction import (
     TransactionTerminated,
     cancel_for,
     client_key,
+    response_address,
     server_key,
 )
 from protocols.sip.txn_client import (
@@ -57,6 +77,7 @@ from protocols.sip.txn_server import (
     NonInviteServerTransaction,
     ServerTransaction,
 )
+from protocols.sip.uri import Uri
 
 # 8.2.2.2: a request is merged when From tag, Call-ID and CSeq equal another's.
 MergeKey = tuple[str, str, int, str]
@@ -75,15 +96,36 @@ class EndpointConfig:
 
 
 def _validate_request(request: SipRequest) -> None:
-    """Touch what the layer and any TU rely on, so a bad value is a 400 here."""
+    """Touch what the layer and any TU rely on, so a bad value is a 400 here.
+
+    A From without a tag passes: 8.1.1.3's "MUST contain a new tag" binds the
+    client, and RFC 2543 clients send none (their transactions and dialogs
+    are matched with an empty tag).
+    """
     request.uri  # noqa: B018 - parses the Request-URI
     request.to  # noqa: B018
+    request.from_  # noqa: B018
     request.call_id  # noqa: B018
-    if request.from_.tag is None and request.method != "ACK":
-        # 8.1.1.3: "the From field MUST contain a new "tag" parameter".
-        raise SipError("From without tag")
+    request.max_forwards  # noqa: B018
     if request.cseq.method != request.method:
         raise SipError(f"CSeq method {request.cseq.method} is not {request.method}")
+
+
+def _answerable(request: SipRequest) -> bool:
+    """Whether a refused request can be answered (8.2.6.2, 17.2.3, 18.2.2).
+
+    The response needs the top Via (where it goes, how the client matches
+    it), the CSeq (its method matches it too), and From, To and Call-ID to
+    copy, parsed or not.
+    """
+    try:
+        request.top_via  # noqa: B018
+        request.cseq  # noqa: B018
+        for name in ("From", "To", "Call-ID"):
+            request._single(name)
+    except SipError:
+        return False
+    return request.method != "ACK"  # 17: an ACK is never answered
 
 
 class Endpoint:
@@ -245,9 +287,24 @@ class Endpoint:
         try:
             message = parse_message(data, max_size=self.config.max_message_size)
         except SipError as exc:
-            self._refuse_unparsed(data, addr, exc)
+            self.refuse(exc, addr)
             return
         self.receive_message(message, addr, now)
+
+    def refuse(self, error: SipError, addr: Addr) -> None:
+        """Answer input the parser or a stream framer refused, from what it read.
+
+        ``error.message`` is the header section the parser got through; a
+        request among it is answered with the error's status when it can be,
+        and the TU hears a ``MalformedMessage`` either way.
+        """
+        message = error.message
+        if isinstance(message, SipRequest):
+            self._answer_malformed(message, addr, error)
+        else:
+            self._events.append(
+                MalformedMessage(addr, str(error), False, error.status_code, message)
+            )
 
     def receive_message(self, message: SipRequest | SipResponse, addr: Addr, now: float) -> None:
         """A whole message, from ``receive_datagram`` or a stream framer."""
@@ -256,37 +313,13 @@ class Endpoint:
         else:
             self._receive_request(message, addr, now)
 
-    def _refuse_unparsed(self, data: bytes, addr: Addr, exc: SipError) -> None:
-        # The header section may still parse when the body or size is what is
-        # wrong; then the sender learns why (413, 400...).
-        start = len(data) - len(data.lstrip(b"\r\n"))
-        end = data.find(b"\r\n\r\n", start)
-        request: SipRequest | None = None
-        if start < end and len(data) <= MAX_MESSAGE_SIZE:
-            try:
-                head = parse_head(data[start : end + 2]).message(b"", None)
-            except SipError:
-                head = None
-            if isinstance(head, SipRequest):
-                request = head
-        if request is None:
-            self._events.append(MalformedMessage(addr, str(exc), answered=False))
-            return
-        self._answer_malformed(request, addr, exc)
-
     def _answer_malformed(self, request: SipRequest, addr: Addr, exc: SipError) -> None:
-        answered = False
-        if request.method != "ACK":  # 17: an ACK is never answered
-            try:
-                response = make_response(
-                    request, exc.status_code, exc.reason, to_tag=self.make_tag()
-                )
-            except SipError:
-                pass
-            else:
-                self.send_stateless(response, addr)
-                answered = True
-        self._events.append(MalformedMessage(addr, str(exc), answered=answered))
+        answered = _answerable(request)
+        if answered:
+            reply = response_address(request.top_via, addr, reliable=self.config.reliable)
+            response = make_response(request, exc.status_code, exc.reason, to_tag=self.make_tag())
+            self.send_stateless(response, reply)
+        self._events.append(MalformedMessage(addr, str(exc), answered, exc.status_code, request))
 
     def _receive_response(self, response: SipResponse, addr: Addr, now: float) -> None:
         try:
@@ -318,10 +351,12 @@ class Endpoint:
             self._settle(txn, now)
         elif request.method == "ACK":
             self._events.append(RequestReceived(request, addr, None))
-        elif request.method == "CANCEL":
-            self._receive_cancel(request, key, addr, now)
         else:
-            self._new_request(request, key, addr, now)
+            reply = response_address(request.top_via, addr, reliable=self.config.reliable)
+            if request.method == "CANCEL":
+                self._receive_cancel(request, key, addr, reply, now)
+            else:
+                self._new_request(request, key, addr, reply, now)
 
     def _stamp_via(self, request: SipRequest, addr: Addr) -> SipRequest:
         """18.2.1 received and RFC 3581 rport, so responses can follow the Via."""
@@ -336,14 +371,14 @@ class Endpoint:
         return request.without_top_via().with_top_via(stamped)
 
     def _new_request(
-        self, request: SipRequest, key: TransactionKey, addr: Addr, now: float
+        self, request: SipRequest, key: TransactionKey, addr: Addr, reply: Addr, now: float
     ) -> None:
         if len(self._txns) >= self.config.max_transactions:
             self._answer_malformed(request, addr, SipError("transaction limit", 503))
             return
         merge = self._merge_key(request)
         merged_with = None if merge is None else self._merge.get(merge)
-        txn = self._create_server(request, key, addr, now)
+        txn = self._create_server(request, key, reply, now)
         if merged_with is not None and merged_with != key:
             # 8.2.2.2: the same request arrived by another path; answer only one.
             txn.respond(self._response(request, 482, txn), now)
@@ -361,44 +396,80 @@ class Endpoint:
         return (request.from_.tag or "", request.call_id, cseq.number, cseq.method)
 
     def _create_server(
-        self, request: SipRequest, key: TransactionKey, addr: Addr, now: float
+        self, request: SipRequest, key: TransactionKey, reply: Addr, now: float
     ) -> ServerTransaction:
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
-        txn = cls(key, request, addr, now, reliable=self.config.reliable, config=self.config.timers)
+        config = self.config
+        txn = cls(key, request, reply, now, reliable=config.reliable, config=config.timers)
         self._txns[key] = txn
         return txn
 
     def _response(self, request: SipRequest, status: int, txn: ServerTransaction) -> SipResponse:
-        # Reuse the To tag of an earlier provisional response (a 180 with a tag,
-        # then the 487), else mint one (8.2.6.2).
-        tag = None
-        if txn.last_response is not None:
-            tag = txn.last_response.to.tag
-        return make_response(request, status, to_tag=tag or self.make_tag())
+        return make_response(request, status, to_tag=self._to_tag(txn))
+
+    def _to_tag(self, txn: ServerTransaction) -> str:
+        """The one To tag of every response in ``txn`` but 100 (8.2.6.2), minted once.
+
+        The tag of a response the TU already sent through ``respond`` is kept.
+        """
+        tag = txn.to_tag
+        if tag is None:
+            last = txn.last_response
+            tag = None if last is None or last.status == 100 else last.to.tag
+            tag = txn.to_tag = tag or self.make_tag()
+        return tag
+
+    def build_response(
+        self,
+        key: TransactionKey,
+        status: int,
+        reason: str | None = None,
+        *,
+        contact: NameAddr | Uri | str | None = None,
+        headers: Iterable[HeaderInput] = (),
+        body: bytes = b"",
+        content_type: str | ContentType | None = None,
+        record_route: bool = False,
+    ) -> SipResponse:
+        """A response to the request of server transaction ``key``, for ``respond``.
+
+        It carries the transaction's To tag (the same on the 18x and the 200:
+        one dialog), or the request's own in a dialog; the other arguments are
+        ``make_response``'s. KeyError when ``key`` names no server transaction.
+        """
+        txn = self._txns.get(key)
+        if not isinstance(txn, ServerTransaction):
+            raise KeyError(key)
+        return make_response(
+            txn.request,
+            status,
+            reason,
+            to_tag=None if status == 100 else self._to_tag(txn),
+            contact=contact,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+            record_route=record_route,
+        )
 
     def _receive_cancel(
-        self, cancel: SipRequest, key: TransactionKey, addr: Addr, now: float
+        self, cancel: SipRequest, key: TransactionKey, addr: Addr, reply: Addr, now: float
     ) -> None:
         invite_key = TransactionKey(Role.SERVER, key.branch, "INVITE", key.sent_by)
         invite = self._txns.get(invite_key)
-        txn = self._create_server(cancel, key, addr, now)
+        txn = self._create_server(cancel, key, reply, now)
         if not isinstance(invite, InviteServerTransaction):
             txn.respond(self._response(cancel, 481, txn), now)
             self._settle(txn, now)
             return
         # 9.2: answer the CANCEL with 200 and, if the INVITE has no final response
         # yet, the INVITE with 487; the TU hears about it either way.
-        txn.respond(make_response(cancel, 200, to_tag=self._invite_tag(invite)), now)
+        txn.respond(make_response(cancel, 200, to_tag=self._to_tag(invite)), now)
         if not invite.final_sent:
             invite.respond(self._response(invite.request, 487, invite), now)
         self._events.append(CancelReceived(invite_key, cancel))
         self._settle(txn, now)
         self._settle(invite, now)
-
-    def _invite_tag(self, invite: InviteServerTransaction) -> str:
-        last = invite.last_response
-        tag = None if last is None else last.to.tag
-        return tag or self.make_tag()
 
     # -- bookkeeping -----------------------------------------------------------------
 

@@ -30,7 +30,8 @@ class SipStreamFramer:
     """Bytes in, ``SipRequest``/``SipResponse``/``KeepAlive`` out.
 
     After a ``SipError`` the stream cannot be resynchronized: the framer keeps
-    raising it and the connection should answer (400/413) and close.
+    raising it and the connection should answer (400/413: ``Endpoint.refuse``
+    answers from the header section the error carries) and close.
     """
 
     def __init__(self, max_size: int = MAX_MESSAGE_SIZE) -> None:
@@ -109,7 +110,9 @@ class SipStreamFramer:
             raise SipError("header section too large", 413)
         head = parse_head(bytes(buf[self._pos : end + 2]))
         if (end + 4 - self._pos) + (head.content_length or 0) > self._max_size:
-            raise SipError(f"message larger than {self._max_size} bytes", 413)
+            raise SipError(
+                f"message larger than {self._max_size} bytes", 413, message=head.partial()
+            )
         self._head = head
         self._body_start = end + 4
         return True

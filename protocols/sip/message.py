@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from protocols.sip.errors import SipError
 from protocols.sip.grammar import is_token
-from protocols.sip.headers import ContentType
+from protocols.sip.headers import ContentType, NameAddr
 from protocols.sip.message_base import (
     Header,
     HeaderInput,
@@ -169,6 +169,7 @@ def make_response(
     reason: str | None = None,
     *,
     to_tag: str | None = None,
+    contact: NameAddr | Uri | str | None = None,
     headers: Iterable[HeaderInput] = (),
     body: bytes = b"",
     content_type: str | ContentType | None = None,
@@ -176,17 +177,36 @@ def make_response(
 ) -> SipResponse:
     """A response to ``request`` per RFC 3261 section 8.2.6.
 
-    Via (all, in order), From, Call-ID and CSeq are copied; To too, with
-    ``to_tag`` added when the request's To has none. ``record_route`` copies
-    Record-Route into 101-299 responses (section 12.1.1, a UAS building a dialog).
+    Via (all, in order), From, Call-ID and CSeq are copied as received; To
+    too, with ``to_tag`` added when the request's To has none (a To that does
+    not parse is copied as it is: the peer still learns why it is refused).
+    ``contact`` adds the Contact a dialog-creating response needs (12.1.1; a
+    URI is written ``<uri>``). ``record_route`` copies Record-Route into
+    101-299 responses (section 12.1.1, a UAS building a dialog).
     """
     copied: list[Header] = [h for h in request.headers if h[0] == "Via"]
     copied += [("From", request._single("From"))]
     to_value = request._single("To")
-    if to_tag is not None and request.to.tag is None:
-        to_value = str(request.to.with_tag(to_tag))
+    if to_tag is not None:
+        to_value = _with_to_tag(request, to_value, to_tag)
     copied += [("To", to_value), ("Call-ID", request._single("Call-ID"))]
     copied += [("CSeq", request._single("CSeq"))]
     if record_route and 100 < status < 300:
         copied += [h for h in request.headers if h[0] == "Record-Route"]
+    if contact is not None:
+        copied.append(("Contact", _contact_value(contact)))
     return SipResponse.build(status, reason, [*copied, *headers], body, content_type)
+
+
+def _with_to_tag(request: SipRequest, raw: str, tag: str) -> str:
+    try:
+        to = request.to
+    except SipError:
+        return raw  # answering a request refused for its To: copy it back unchanged
+    return raw if to.tag is not None else str(to.with_tag(tag))
+
+
+def _contact_value(contact: NameAddr | Uri | str) -> str:
+    if isinstance(contact, str | NameAddr):
+        return str(contact)
+    return f"<{contact}>"

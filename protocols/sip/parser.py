@@ -2,7 +2,14 @@
 
 One pass: decode the header section, unfold continuation lines, split lines,
 canonicalize names. Values are left as text; ``SipMessage`` parses them when
-asked. Any malformed input raises ``SipError`` with the status to answer.
+asked. Any malformed input raises ``SipError`` with the status to answer, and,
+once the header lines are read, the message as far as it was read
+(``SipError.message``): a UAS answers from its Via, From, To, Call-ID and CSeq
+(RFC 3261 section 8.2) without parsing the bytes a second time.
+
+A header that the grammar allows only once (section 7.3.1: To, From, Call-ID,
+CSeq, Max-Forwards, Content-Length) appearing twice is refused with 400: two
+readers of the same message could otherwise act on different values.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from protocols.sip.message import (
 
 MAX_MESSAGE_SIZE = 65535
 MAX_HEADERS = 256
+# Headers whose grammar has one value (RFC 3261 section 20) and that a UAS and
+# the transaction layer act on: a second one is a 400, not silently ignored.
+SINGLE_HEADERS = ("To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
 
 _FOLD_RE = re.compile(r"\r\n[ \t]+")
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
@@ -52,7 +62,7 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> SipReques
     larger than what arrived: 400. Bytes after the body are discarded.
     """
     if len(data) > max_size:
-        raise SipError(f"message of {len(data)} bytes", 413)
+        _refuse_oversized(data, max_size)
     start = 0
     while data.startswith(b"\r\n", start):  # 7.5: ignore CRLFs before the start line
         start += 2
@@ -65,10 +75,30 @@ def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> SipReques
     if length is None:
         return head.message(data[body_start:], None)
     if body_start + length > len(data):
-        raise SipError(f"Content-Length {length} exceeds the {len(data) - body_start} body bytes")
+        raise SipError(
+            f"Content-Length {length} exceeds the {len(data) - body_start} body bytes",
+            message=head.partial(),
+        )
     stop = body_start + length
     raw = data if start == 0 and stop == len(data) else data[start:stop]
     return head.message(data[body_start:stop], raw)
+
+
+def _refuse_oversized(data: bytes, max_size: int) -> None:
+    """413, with the header section when one is found (so it can be answered).
+
+    The search and the parse stop at what a message may hold at most, so a
+    flood of large datagrams costs no more than one of the largest accepted.
+    """
+    error = SipError(f"message of {len(data)} bytes", 413)
+    start = len(data) - len(data.lstrip(b"\r\n"))
+    end = data.find(b"\r\n\r\n", start, start + max(max_size, MAX_MESSAGE_SIZE))
+    if end >= 0:
+        try:
+            error.message = parse_head(data[start : end + 2]).partial()
+        except SipError as exc:
+            error.message = exc.message
+    raise error
 
 
 class Head:
@@ -101,6 +131,10 @@ class Head:
             return SipRequest(method_or_empty, text, None, body, raw=raw, fields=fields)
         return SipResponse(status, text, None, body, raw=raw, fields=fields)
 
+    def partial(self) -> SipRequest | SipResponse:
+        """The message without its body, for answering a refused one."""
+        return self.message(b"", None)
+
 
 def parse_head(data: bytes) -> Head:
     """Start line and header lines: ``data`` runs up to the CRLF ending the last one.
@@ -125,10 +159,37 @@ def parse_head(data: bytes) -> Head:
         raise SipError("no start line")
     start_line = lines.pop(0)
     names, values = _split_fields(lines) if lines else ([], [])
-    content_length = None
-    if "Content-Length" in names:
-        content_length = _content_length(names, values, names.index("Content-Length"))
-    return Head(_parse_start_line(start_line), names, values, content_length)
+    try:
+        start = _parse_start_line(start_line)
+        if len(set(names)) != len(names):  # one C pass; repeats are rare but for Via
+            _check_single(names)
+        content_length = None
+        if "Content-Length" in names:
+            content_length = _content_length(values[names.index("Content-Length")])
+    except SipError as exc:
+        exc.message = _partial(start_line, names, values)
+        raise
+    return Head(start, names, values, content_length)
+
+
+def _check_single(names: list[str]) -> None:
+    for name in SINGLE_HEADERS:
+        if names.count(name) > 1:
+            raise SipError(f"duplicate {name} header")
+
+
+def _partial(start_line: str, names: list[str], values: list[str]) -> SipRequest | None:
+    """A request as far as it was read, whatever its start line says, or None.
+
+    A start line refused for its version, its Request-URI or its method still
+    names a request whose headers can be answered; a status line is never
+    answered.
+    """
+    if start_line[:4].upper() == "SIP/":
+        return None
+    method, _, rest = start_line.partition(" ")
+    uri = rest.rpartition(" ")[0] or rest
+    return SipRequest(method, uri, None, b"", fields=(names, values))
 
 
 def _split_fields(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -153,14 +214,9 @@ def _other_name(name: str) -> str:
     return name
 
 
-def _content_length(names: list[str], values: list[str], at: int) -> int:
-    value = values[at]
+def _content_length(value: str) -> int:
     if not value.isdigit() or not value.isascii() or len(value) > 9:
         raise SipError(f"bad Content-Length {value!r}")
-    if names.count("Content-Length") > 1:
-        others = [v for n, v in zip(names, values, strict=True) if n == "Content-Length"]
-        if any(other != value for other in others):
-            raise SipError("conflicting Content-Length headers")
     return int(value)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
+from protocols.sip.headers import Via
 from protocols.sip.message import SipMessage, SipRequest, SipResponse
 from protocols.sip.timers import TimerConfig, TimerName, Timers
 
@@ -130,11 +131,17 @@ class TransactionTerminated:
 
 @dataclass(frozen=True, slots=True)
 class MalformedMessage:
-    """Input refused: answered with a 4xx/5xx when ``answered``, else dropped."""
+    """Input refused: answered with ``status`` when ``answered``, else dropped.
+
+    ``message`` is the message as far as it was read (its header section),
+    None when not even that parsed.
+    """
 
     addr: Addr
     detail: str
     answered: bool
+    status: int = 400
+    message: SipRequest | SipResponse | None = None
 
 
 Event = (
@@ -217,12 +224,28 @@ def server_key(request: SipRequest) -> TransactionKey:
     method = "INVITE" if request.method == "ACK" else request.method
     sent_by = f"{via.host.lower()}:{via.port or ''}"
     branch = via.branch or ""
-    if not branch.startswith(MAGIC_COOKIE):
-        # An RFC 2543 peer's branch is not unique; approximate its 17.2.3
-        # matching rules with Call-ID, From tag and CSeq number.
+    if not branch.startswith(MAGIC_COOKIE) or len(branch) == len(MAGIC_COOKIE):
+        # An RFC 2543 peer's branch is not unique (nor is a bare cookie, which
+        # every request of a broken client carries); approximate 17.2.3's
+        # RFC 2543 matching rules with Call-ID, From tag and CSeq number.
         tag = request.from_.tag or ""
         branch = f"2543;{request.call_id};{tag};{request.cseq.number};{branch}"
     return TransactionKey(Role.SERVER, branch, method, sent_by)
+
+
+def response_address(via: Via, source: Addr, *, reliable: bool) -> Addr:
+    """Where the responses to a request go (RFC 3261 section 18.2.2, RFC 3581 section 4).
+
+    Over a reliable transport, back where the request came from (the glue
+    keeps the connection). Over UDP: with ``rport``, the source address and
+    port; else the ``maddr`` host or the source address (what ``received``
+    holds, or the sent-by host itself when they are equal), at the sent-by
+    port, 5060 when it has none. The source address rather than a
+    ``received`` the client wrote itself: only ours can be trusted.
+    """
+    if reliable or via.has_rport:
+        return source
+    return ((via.maddr or "").strip("[]") or source[0], via.port or 5060)
 
 
 def client_key(response: SipResponse) -> TransactionKey:

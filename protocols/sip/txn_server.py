@@ -38,7 +38,11 @@ T = TimerName
 
 
 class ServerTransaction(Transaction):
-    """Holds the request it was created for and the last response the TU sent."""
+    """Holds the request it was created for and the last response the TU sent.
+
+    ``addr`` is where its responses go (``transaction.response_address``),
+    which is not always where the request came from.
+    """
 
     def __init__(
         self,
@@ -52,6 +56,8 @@ class ServerTransaction(Transaction):
     ) -> None:
         super().__init__(key, request, addr, reliable=reliable, config=config, state=state)
         self.last_response: SipResponse | None = None
+        # The To tag of this transaction's responses, once the endpoint chose it.
+        self.to_tag: str | None = None
         self.ack_source: Addr = addr
 
     def receive_request(self, request: SipRequest, addr: Addr, now: float) -> None:

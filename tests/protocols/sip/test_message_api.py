@@ -144,9 +144,11 @@ def test_contact_star_and_auth_headers() -> None:
         _ = mixed.contact
 
 
-def test_duplicate_content_length_is_collapsed() -> None:
-    msg = parse_message(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 2\r\nl: 2\r\n\r\nhi")
-    assert msg.body == b"hi"
+def test_duplicate_content_length_is_refused_on_input_and_collapsed_on_output() -> None:
+    with pytest.raises(SipError, match="duplicate Content-Length"):
+        parse_message(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 2\r\nl: 2\r\n\r\nhi")
+    msg = SipRequest.build("OPTIONS", "sip:a@b", [("Content-Length", "2"), ("l", "2")], b"hi")
+    assert msg.header_values("Content-Length") == ("2",)
     rebuilt = msg.with_body("text/plain", b"hello")
     assert rebuilt.header_values("Content-Length") == ("5",)
     assert rebuilt.content_type is not None

@@ -1,0 +1,66 @@
+"""Account balances held in memory, so accepting a message makes no round trip.
+
+PostgreSQL stays the authority: the ledger trigger refuses a batch of SMS
+charges that would take an account past its credit limit, and every commit
+reads back the balances it changed. Between commits this instance holds
+what its own uncommitted messages will cost, so it never promises more than
+the last known balance allows; other instances' charges arrive with the next
+commit or reload, and the database refuses what slips through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Account:
+    balance: int
+    credit_limit: int
+    held: int = 0
+
+
+class Balances:
+    def __init__(self) -> None:
+        self._accounts: dict[int, _Account] = {}
+
+    def load(self, rows: Iterable[tuple[int, int, int]]) -> None:
+        """(account_id, balance_micros, credit_limit_micros) as the database has them now."""
+        for account_id, balance, credit_limit in rows:
+            entry = self._accounts.get(account_id)
+            if entry is None:
+                self._accounts[account_id] = _Account(balance, credit_limit)
+            else:
+                entry.balance, entry.credit_limit = balance, credit_limit
+
+    def available(self, account_id: int) -> int:
+        entry = self._accounts.get(account_id)
+        if entry is None:
+            return 0
+        return entry.balance + entry.credit_limit - entry.held
+
+    def hold(self, account_id: int, amount: int) -> bool:
+        """Set ``amount`` aside for an uncommitted charge; False when it does not fit."""
+        entry = self._accounts.get(account_id)
+        if entry is None or entry.balance + entry.credit_limit - entry.held < amount:
+            return False
+        entry.held += amount
+        return True
+
+    def release(self, account_id: int, amount: int) -> None:
+        """An uncommitted charge that will not happen."""
+        entry = self._accounts.get(account_id)
+        if entry is not None:
+            entry.held -= amount
+
+    def settle(self, account_id: int, amount: int, balance: int) -> None:
+        """A held charge committed; ``balance`` is what the database reads after it."""
+        entry = self._accounts.get(account_id)
+        if entry is not None:
+            entry.held -= amount
+            entry.balance = balance
+
+    def balance(self, account_id: int) -> int | None:
+        entry = self._accounts.get(account_id)
+        return None if entry is None else entry.balance

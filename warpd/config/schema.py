@@ -126,6 +126,51 @@ class DemoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SipConfig:
+    # Run the voice B2BUA (SIP trunks, calls through RTPEngine, voice CDRs).
+    enabled: bool = opt(False)
+    # UDP listener, host:port or [v6]:port.
+    listen: str = opt("127.0.0.1:5060")
+    # host:port written in Via, Contact and From; empty: the listen address.
+    advertised: str = opt("")
+    # SO_RCVBUF/SO_SNDBUF of the SIP socket: bursts of 800+ calls/s overflow
+    # the kernel's default (~208 KB) and datagrams are dropped.
+    socket_buffer_bytes: int = opt(8_388_608, min=65_536, max=268_435_456)
+    # Seconds without any answer from a gateway before the next one is tried.
+    gateway_timeout: float = opt(4.0, min=0.1, max=64.0)
+    # Seconds a call may ring unanswered before the PBX gets 480.
+    ring_timeout: float = opt(120.0, min=1.0, max=600.0)
+    # Longest call, in seconds; then warpd hangs up both legs.
+    max_duration: float = opt(14_400.0, min=1.0, max=86_400.0)
+    # What a trunk at its channel limit answers: 503 or 486 (Busy Here).
+    channel_limit_status: int = opt(503, choices=(503, 486))
+    # SIP datagrams per second (and twice that as burst) one source address
+    # may send before the rest are dropped; 0 turns the limit off.
+    source_rate: float = opt(5000.0, min=0.0, max=1_000_000.0)
+    # Seconds between reloads of trunks, gateways, routes, rates and DIDs.
+    reload_interval: float = opt(10.0, min=0.5, max=3600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RtpEngineConfig:
+    # Start and own a local userspace rtpengine (Debian rtpengine-daemon) on
+    # loopback; off, use the instances listed in `instances`.
+    embedded: bool = opt(True)
+    # ng control addresses (host:port) of external rtpengines.
+    instances: tuple[str, ...] = opt(())
+    # The embedded rtpengine: binary (empty: from PATH), ng port, media
+    # address and port range.
+    binary: str = opt("")
+    ng_port: int = opt(2223, min=1, max=65535)
+    media_address: str = opt("127.0.0.1")
+    port_min: int = opt(30000, min=1024, max=65535)
+    port_max: int = opt(39999, min=1024, max=65535)
+    # Seconds before an ng request is resent (same cookie), and sends per request.
+    timeout: float = opt(0.5, min=0.05, max=10.0)
+    attempts: int = opt(3, min=1, max=10)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -136,6 +181,8 @@ class Config:
     smpp: SmppConfig = field(default_factory=SmppConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
+    rtpengine: RtpEngineConfig = field(default_factory=RtpEngineConfig)
     # Where the values came from, for messages; not a TOML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
 

@@ -126,6 +126,48 @@ class DemoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiConfig:
+    # Seconds a verified API key stays cached; a revocation made on another
+    # instance takes effect within this (on this instance, at once). (reload)
+    key_cache_seconds: float = opt(5.0, min=0.0, max=300.0, reload=True)
+    # Per-key token bucket for keys without their own rate: requests per
+    # second and burst; beyond it 429 with Retry-After. (reload)
+    default_rate_per_s: float = opt(100.0, min=0.1, max=1_000_000.0, reload=True)
+    default_burst: int = opt(200, min=1, max=1_000_000, reload=True)
+    # Most messages in one POST /v1/sms/batch.
+    batch_max: int = opt(1000, min=1, max=10_000)
+    # Seconds an Idempotency-Key's first answer is replayed.
+    idempotency_ttl: float = opt(86_400.0, min=60.0, max=2_592_000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    # SHA-256 (hex) of the admin API token; empty turns the admin API off.
+    # The example config shows how to make a token and its hash.
+    token_hash: str = opt("", secret=True, reload=True)
+    # Addresses (CIDR) the admin API answers; others get 403. (reload)
+    allowed_ips: tuple[str, ...] = opt(("127.0.0.0/8", "::1/128"), reload=True)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    # Seconds a receipt or MO is retried before it expires (24 h).
+    max_retry: float = opt(86_400.0, min=60.0, max=2_592_000.0)
+    # Exponential back-off: the first retry waits backoff_initial seconds, each
+    # next one twice as long, never more than backoff_max.
+    backoff_initial: float = opt(5.0, min=0.1, max=3600.0)
+    backoff_max: float = opt(3600.0, min=1.0, max=86_400.0)
+    # Seconds for one POST (connect and answer) when the webhook sets none.
+    timeout: float = opt(5.0, min=0.1, max=60.0)
+    # POSTs in flight to one URL's host, and in all.
+    per_endpoint: int = opt(4, min=1, max=1000)
+    max_in_flight: int = opt(200, min=1, max=100_000)
+    # Deliver to URLs resolving to loopback, private or link-local addresses
+    # (tests and the demo); off, such URLs are refused when set and when sent.
+    allow_private: bool = opt(False)
+
+
+@dataclass(frozen=True, slots=True)
 class SipConfig:
     # Run the voice B2BUA (SIP trunks, calls through RTPEngine, voice CDRs).
     enabled: bool = opt(False)
@@ -181,6 +223,9 @@ class Config:
     smpp: SmppConfig = field(default_factory=SmppConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     sip: SipConfig = field(default_factory=SipConfig)
     rtpengine: RtpEngineConfig = field(default_factory=RtpEngineConfig)
     # Where the values came from, for messages; not a TOML key.

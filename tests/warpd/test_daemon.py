@@ -13,7 +13,10 @@ import pytest_asyncio
 from warpd.config import parse
 from warpd.daemon import Daemon
 from warpd.errors import StorageError
+from warpd.store.migrate import load_migrations
 from warpd.systemd import Notifier
+
+LATEST = load_migrations()[-1].version
 
 
 def daemon_config(dsn: str, extra: str = "") -> str:
@@ -54,14 +57,14 @@ async def test_health_ready_metrics(running: tuple[Daemon, str]) -> None:
     assert await get(base + "/ready") == (
         200,
         "application/json",
-        '{"ready":true,"schema_version":1}',
+        f'{{"ready":true,"schema_version":{LATEST}}}',
     )
     status, content_type, body = await get(base + "/metrics")
     assert status == 200
     assert content_type == "text/plain"
     for line in (
         "warpd_ready 1.0",
-        "warpd_schema_version 1.0",
+        f"warpd_schema_version {LATEST}.0",
         'warpd_db_pool_connections{state="max"} 3.0',
         'warpd_http_requests_total{route="/ready",status="200"} 1.0',
         "process_resident_memory_bytes",
@@ -72,10 +75,17 @@ async def test_health_ready_metrics(running: tuple[Daemon, str]) -> None:
 
 async def test_unknown_routes_and_methods_answer_json(running: tuple[Daemon, str]) -> None:
     _, base = running
-    assert await get(base + "/nope") == (404, "application/json", '{"error":"Not Found"}')
+    assert await get(base + "/nope") == (
+        404,
+        "application/json",
+        '{"code":"not_found","message":"Not Found"}',
+    )
     async with aiohttp.ClientSession() as session, session.post(base + "/health") as response:
         assert response.status == 405
-        assert await response.json() == {"error": "Method Not Allowed"}
+        assert await response.json() == {
+            "code": "method_not_allowed",
+            "message": "Method Not Allowed",
+        }
     _, _, body = await get(base + "/metrics")
     assert 'warpd_http_requests_total{route="unmatched",status="404"} 1.0' in body
 
@@ -89,7 +99,7 @@ async def test_ready_turns_503_when_the_database_goes_away(
         await conn.execute("DROP TABLE schema_migrations")
     status, _, body = await get(base + "/ready")
     assert status == 503
-    assert "schema version 0, expected 1" in body
+    assert f"schema version 0, expected {LATEST}" in body
 
 
 async def test_sighup_reload_applies_log_level_and_refuses_a_broken_file(

@@ -6,6 +6,8 @@ import asyncio
 
 from aiohttp import web
 
+from warpd.api.auth import AdminGate, KeyStore
+from warpd.config import Config
 from warpd.metrics import Metrics
 from warpd.store import Database
 
@@ -13,3 +15,9 @@ DATABASE = web.AppKey("database", Database)
 METRICS = web.AppKey("metrics", Metrics)
 # Set when shutdown begins: /ready turns 503 so load balancers move away first.
 DRAINING = web.AppKey("draining", asyncio.Event)
+CONFIG = web.AppKey("config", Config)
+KEY_STORE = web.AppKey("key_store", KeyStore)
+ADMIN_GATE = web.AppKey("admin_gate", AdminGate)
+# The OpenAPI document and its HTML page, rendered once at start-up.
+OPENAPI_JSON = web.AppKey("openapi_json", bytes)
+DOCS_HTML = web.AppKey("docs_html", bytes)

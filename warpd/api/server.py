@@ -1,7 +1,9 @@
 """The HTTP server inside the daemon (aiohttp AppRunner/TCPSite).
 
-Every error leaves as JSON (``{"error": ...}``) with its status, so API
-clients never parse an HTML error page, and every request is counted.
+Every error leaves as JSON (``{"code": ..., "message": ...}``) with its status,
+so API clients never parse an HTML error page, and every request is counted.
+Bad input is always a 4xx: a database constraint that still trips after the
+schema checks is a 409, an unreachable database a 503, and only a bug is a 500.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 
-from warpd.api import ops
-from warpd.api.keys import DATABASE, DRAINING, METRICS
+from warpd.api import admin, openapi, ops, v1_account, v1_webhooks
+from warpd.api.auth import AdminGate, KeyStore
+from warpd.api.endpoints import Endpoint, mount
+from warpd.api.errors import ApiError, error_response, from_http_exception
+from warpd.api.keys import ADMIN_GATE, CONFIG, DATABASE, DRAINING, KEY_STORE, METRICS
 from warpd.config import Config, parse_listen
 from warpd.metrics import Metrics
 from warpd.store import Database
@@ -22,6 +28,14 @@ from warpd.store import Database
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 def _route_name(request: web.Request) -> str:
@@ -37,16 +51,36 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.code, exc.message, exc.headers)
     except web.HTTPException as exc:
-        response = ops.json_response({"error": exc.reason}, status=exc.status)
+        response = from_http_exception(exc)
     except asyncio.CancelledError:
         raise
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        response = error_response(409, "conflict", exc.args[0] if exc.args else "conflict")
+    except asyncpg.DataError as exc:
+        response = error_response(400, "invalid_request", str(exc))
+    except _UNAVAILABLE as exc:
+        log.warning("http_unavailable", route=route, error=repr(exc))
+        response = error_response(503, "unavailable", "the database is unavailable; retry")
     except Exception:
         log.exception("http_handler_failed", route=route, method=request.method)
-        response = ops.json_response({"error": "internal error"}, status=500)
+        response = error_response(500, "internal", "internal error")
     metrics.http_requests.labels(route, str(response.status)).inc()
     metrics.http_latency.labels(route).observe(time.perf_counter() - started)
     return response
+
+
+def endpoints() -> list[Endpoint]:
+    """Every route the API serves, in the order the document lists them."""
+    return [
+        *ops.endpoints(),
+        *openapi.ENDPOINTS,
+        *v1_account.ENDPOINTS,
+        *v1_webhooks.ENDPOINTS,
+        *admin.ENDPOINTS,
+    ]
 
 
 def make_app(config: Config, database: Database, metrics: Metrics) -> web.Application:
@@ -54,8 +88,19 @@ def make_app(config: Config, database: Database, metrics: Metrics) -> web.Applic
     app[DATABASE] = database
     app[METRICS] = metrics
     app[DRAINING] = asyncio.Event()
-    ops.add_routes(app)
+    app[CONFIG] = config
+    app[KEY_STORE] = KeyStore(database, config.api)
+    app[ADMIN_GATE] = AdminGate(config.admin)
+    routes = endpoints()
+    mount(app, routes)
+    openapi.publish(app, routes)
     return app
+
+
+async def apply_config(app: web.Application, config: Config) -> None:
+    """SIGHUP: key cache, rate defaults and admin access change without a restart."""
+    app[KEY_STORE].config = config.api
+    app[ADMIN_GATE].configure(config.admin)
 
 
 class HttpServer:

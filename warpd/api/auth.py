@@ -1,0 +1,186 @@
+"""Who is calling: API keys for customers, one admin token for operators.
+
+API keys are looked up by their visible prefix and cached for
+``[api] key_cache_seconds`` so the send path does not ask PostgreSQL on every
+request; the hash comparison runs on every request, cached or not. Each key
+has its own token bucket (``api_keys.rate_per_s``/``burst`` or the config's
+defaults). Client addresses are the TCP peer's: warpd does not trust
+X-Forwarded-For, so put no proxy in front of a key with an allow-list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from warpd.api.errors import ApiError
+from warpd.api.ratelimit import Bucket, retry_after_header, take
+from warpd.auth import apikeys
+from warpd.config.schema import AdminConfig, ApiConfig
+from warpd.errors import ConfigError
+from warpd.store import Database
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SCOPES = ("sms:send", "sms:read", "account:read", "webhooks", "otp")
+# Unknown prefixes are cached too, so a flood of made-up keys costs one query
+# per prefix per TTL; past this many entries the cache starts over.
+_CACHE_MAX = 100_000
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    account_id: int
+    prefix: str
+    key_hash: bytes
+    scopes: frozenset[str]
+    networks: tuple[Network, ...]
+    rate_per_s: float | None
+    burst: int | None
+    expires_at: dt.datetime | None
+    revoked: bool
+
+
+def bearer(header: str | None) -> str | None:
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def allowed(remote: str | None, networks: Iterable[Network]) -> bool:
+    """True for an empty allow-list; else the peer must be inside one network."""
+    nets = tuple(networks)
+    if not nets:
+        return True
+    if remote is None:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return any(address in net for net in nets)
+
+
+class KeyStore:
+    def __init__(
+        self,
+        database: Database,
+        config: ApiConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._database = database
+        self.config = config
+        self._clock = clock
+        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._buckets: dict[int, Bucket] = {}
+
+    def forget(self, prefix: str) -> None:
+        """Drop a cached key at once (revocation on this instance)."""
+        self._cache.pop(prefix, None)
+
+    async def authenticate(self, header: str | None, remote: str | None, scope: str) -> ApiKey:
+        token = bearer(header)
+        if token is None:
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>")
+        prefix = apikeys.prefix_of(token)
+        key = await self._lookup(prefix) if prefix is not None else None
+        now_wall = dt.datetime.now(dt.UTC)
+        if (
+            key is None
+            or not apikeys.matches(token, key.key_hash)
+            or key.revoked
+            or (key.expires_at is not None and key.expires_at <= now_wall)
+        ):
+            raise ApiError(401, "unauthorized", "unknown, revoked or expired API key")
+        if not allowed(remote, key.networks):
+            raise ApiError(403, "ip_not_allowed", f"this key is not allowed from {remote}")
+        if scope not in key.scopes:
+            raise ApiError(403, "missing_scope", f"this key lacks the {scope!r} scope")
+        return key
+
+    def charge(self, key: ApiKey, cost: int = 1) -> None:
+        """Take ``cost`` tokens from the key's bucket, or raise 429 with Retry-After."""
+        now = self._clock()
+        rate = key.rate_per_s or self.config.default_rate_per_s
+        burst = key.burst or self.config.default_burst
+        bucket = self._buckets.get(key.id)
+        if bucket is None or bucket.rate != rate or bucket.burst != burst:
+            bucket = Bucket.full(rate, burst, now)
+        bucket, wait = take(bucket, now, cost)
+        self._buckets[key.id] = bucket
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"over this key's limit of {rate:g}/s (burst {burst})",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+
+    async def _lookup(self, prefix: str) -> ApiKey | None:
+        now = self._clock()
+        cached = self._cache.get(prefix)
+        if cached is not None and now - cached[1] < self.config.key_cache_seconds:
+            return cached[0]
+        async with self._database.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT id, account_id, prefix, key_hash, scopes, allowed_ips, rate_per_s,"
+                " burst, expires_at, revoked_at IS NOT NULL AS revoked"
+                " FROM api_keys WHERE prefix = $1",
+                prefix,
+            )
+            if row is not None:
+                # Once per cache refresh, not per request: "used within the TTL".
+                await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row[0])
+        key = None
+        if row is not None:
+            key = ApiKey(
+                id=row["id"],
+                account_id=row["account_id"],
+                prefix=row["prefix"],
+                key_hash=bytes(row["key_hash"]),
+                scopes=frozenset(row["scopes"]),
+                networks=tuple(row["allowed_ips"]),
+                rate_per_s=float(row["rate_per_s"]) if row["rate_per_s"] is not None else None,
+                burst=row["burst"],
+                expires_at=row["expires_at"],
+                revoked=row["revoked"],
+            )
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[prefix] = (key, now)
+        return key
+
+
+class AdminGate:
+    """The admin token (compared by its SHA-256, constant-time) and address allow-list."""
+
+    def __init__(self, config: AdminConfig) -> None:
+        self.configure(config)
+
+    def configure(self, config: AdminConfig) -> None:
+        if config.token_hash and not _SHA256_HEX.match(config.token_hash):
+            raise ConfigError("[admin]", "admin.token_hash", "must be 64 hex digits (SHA-256)")
+        self._hash = bytes.fromhex(config.token_hash) if config.token_hash else None
+        self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in config.allowed_ips)
+
+    def check(self, header: str | None, remote: str | None) -> str:
+        """The actor name for the audit log, or raise 401/403."""
+        if not allowed(remote, self._networks):
+            raise ApiError(403, "ip_not_allowed", f"the admin API does not answer {remote}")
+        if self._hash is None:
+            raise ApiError(403, "admin_disabled", "the admin API is off: set [admin] token_hash")
+        token = bearer(header)
+        if token is None or not hmac.compare_digest(
+            hashlib.sha256(token.encode()).digest(), self._hash
+        ):
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <admin token>")
+        return f"admin@{remote}"

@@ -1,0 +1,200 @@
+"""Customer reads: ``/v1/balance``, ``/v1/usage`` (statements) and ``/v1/cdr``.
+
+Amounts are what the ledger says, not what the message rows hoped: a refund
+for a failed message lowers the usage total, so a statement always adds up
+to the balance's movements. CSV answers carry the same columns as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from warpd.api import accounts
+from warpd.api.endpoints import Call, Endpoint, Param
+from warpd.api.errors import invalid
+from warpd.api.keys import DATABASE
+from warpd.api.ops import json_response
+
+TIME = {"type": "string", "format": "date-time"}
+FORMAT = Param("format", {"type": "string", "enum": ["json", "csv"]}, "answer as JSON or CSV")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+USAGE_SQL = """
+SELECT {key} AS key, count(*) AS messages, sum(m.parts)::bigint AS parts,
+       coalesce(-sum(l.net), 0)::bigint AS amount_micros
+  FROM messages m
+  LEFT JOIN LATERAL (SELECT sum(amount_micros) AS net FROM ledger
+                      WHERE message_id = m.id AND kind IN ('sms_charge', 'sms_refund')) l ON true
+ WHERE m.account_id = $1 AND m.created_at >= $2 AND m.created_at < $3
+ GROUP BY 1 ORDER BY 1
+"""
+USAGE_KEYS = {
+    "day": "to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "destination": "coalesce(m.mcc_mnc, 'unknown')",
+}
+CDR_COLUMNS = (
+    "id", "client_ref", "source_addr", "destination_addr", "mcc_mnc", "parts", "state",
+    "price_micros", "currency", "error_code", "created_at", "submitted_at", "done_at",
+)  # fmt: skip
+
+
+async def balance(call: Call) -> web.Response:
+    async with call.app[DATABASE].pool.acquire() as conn:
+        row = await accounts.get(conn, call.account_id)
+    return json_response(
+        {
+            "account_id": row["id"],
+            "currency": row["currency"],
+            "balance_micros": row["balance_micros"],
+            "credit_limit_micros": row["credit_limit_micros"],
+            "available_micros": row["balance_micros"] + row["credit_limit_micros"],
+            "status": row["status"],
+        }
+    )
+
+
+async def usage(call: Call) -> web.StreamResponse:
+    start, end = _window(call)
+    group_by = call.params.get("group_by", "day")
+    async with call.app[DATABASE].pool.acquire() as conn:
+        rows = await conn.fetch(
+            USAGE_SQL.format(key=USAGE_KEYS[group_by]), call.account_id, start, end
+        )
+        currency = (await accounts.get(conn, call.account_id))["currency"]
+    items = [
+        {group_by: r["key"], **{k: r[k] for k in ("messages", "parts", "amount_micros")}}
+        for r in rows
+    ]
+    if call.params.get("format") == "csv":
+        return _csv((group_by, "messages", "parts", "amount_micros"), items)
+    totals = {k: sum(i[k] for i in items) for k in ("messages", "parts", "amount_micros")}
+    return json_response(
+        {
+            "from": start,
+            "to": end,
+            "group_by": group_by,
+            "currency": currency,
+            "items": items,
+            "totals": totals,
+        }
+    )
+
+
+async def cdr(call: Call) -> web.StreamResponse:
+    start, end = _window(call)
+    limit = call.params.get("limit", 100)
+    after_time, after_id = decode_cursor(call.params.get("cursor"))
+    async with call.app[DATABASE].pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {', '.join(CDR_COLUMNS)} FROM messages"
+            " WHERE account_id = $1 AND created_at >= $2 AND created_at < $3"
+            " AND ($4::text IS NULL OR state = $4) AND ($5::text IS NULL OR client_ref = $5)"
+            " AND (created_at, id) > ($6, $7) ORDER BY created_at, id LIMIT $8",
+            call.account_id,
+            start,
+            end,
+            call.params.get("state"),
+            call.params.get("client_ref"),
+            after_time,
+            after_id,
+            limit,
+        )
+    items = [dict(r) for r in rows]
+    if call.params.get("format") == "csv":
+        return _csv(CDR_COLUMNS, items)
+    cursor = _encode_cursor(items[-1]) if len(items) == limit else None
+    return json_response({"cdrs": items, "next_cursor": cursor})
+
+
+def _window(call: Call) -> tuple[dt.datetime, dt.datetime]:
+    now = dt.datetime.now(dt.UTC)
+    end: dt.datetime = call.params.get("to") or now
+    start: dt.datetime = call.params.get("from") or end - dt.timedelta(days=30)
+    if start >= end:
+        raise invalid("from must be before to")
+    return start, end
+
+
+def _encode_cursor(row: dict[str, Any]) -> str:
+    text = f"{row['created_at'].isoformat()}|{row['id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str | None) -> tuple[dt.datetime, uuid.UUID]:
+    """A keyset cursor (created_at, id); garbage is a 400, never a 500."""
+    if not text:
+        return _EPOCH, uuid.UUID(int=0)
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        moment = dt.datetime.fromisoformat(when)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid("cursor: not a cursor this API gave") from None
+
+
+def _csv(columns: Sequence[str], items: Iterable[dict[str, Any]]) -> web.Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for item in items:
+        writer.writerow(
+            ""
+            if item[c] is None
+            else item[c].isoformat()
+            if isinstance(item[c], dt.datetime)
+            else item[c]
+            for c in columns
+        )
+    return web.Response(text=out.getvalue(), content_type="text/csv")
+
+
+WINDOW = (
+    Param("from", TIME, "start, inclusive (default: 30 days before to)"),
+    Param("to", TIME, "end, exclusive (default: now)"),
+)
+MESSAGE_STATES = [
+    "queued",
+    "submitted",
+    "delivered",
+    "undeliverable",
+    "expired",
+    "rejected",
+    "deleted",
+    "unknown",
+    "failed",
+]
+
+ENDPOINTS = (
+    Endpoint("GET", "/v1/balance", balance, "The account's balance and credit", "account",
+             scope="account:read",
+             response={"type": "object", "properties": {
+                 "account_id": {"type": "integer"}, "currency": {"type": "string"},
+                 "balance_micros": {"type": "integer"}, "credit_limit_micros": {"type": "integer"},
+                 "available_micros": {"type": "integer"}, "status": {"type": "string"}},
+                 "required": ["account_id", "currency", "balance_micros"]}),
+    Endpoint("GET", "/v1/usage", usage, "Messages, parts and amounts per day or destination",
+             "account", scope="account:read",
+             params=(*WINDOW, Param("group_by", {"type": "string", "enum": ["day", "destination"]}),
+                     FORMAT),
+             produces=("application/json", "text/csv")),
+    Endpoint("GET", "/v1/cdr", cdr, "SMS CDRs, oldest first, with a cursor", "account",
+             scope="account:read",
+             params=(*WINDOW, Param("state", {"type": "string", "enum": MESSAGE_STATES}),
+                     Param("client_ref", {"type": "string", "maxLength": 255}),
+                     Param("cursor", {"type": "string", "maxLength": 200}),
+                     Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                     FORMAT),
+             produces=("application/json", "text/csv")),
+)  # fmt: skip

@@ -227,14 +227,14 @@ def _decode_with_layout(layout: _Layout, frame: bytes, status: int, seq: int) ->
     try:
         return _decode_body(layout, frame, status, seq)
     except SmppError as error:
-        raise error.with_header(layout.cls.command_id, seq) from None
+        raise error.with_header(layout.cls.command_id, seq, status) from None
     except (IndexError, struct.error):
         raise SmppError(
             _S.ESME_RINVCMDLEN,
             f"{layout.cls.__name__} body ends inside its mandatory fields",
             command_id=layout.cls.command_id,
             sequence_number=seq,
-        ) from None
+        ).with_header(layout.cls.command_id, seq, status) from None
 
 
 def decode(frame: bytes) -> Pdu:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+#: SMPP 3.3; also what a bind_resp without sc_interface_version implies (section 5.3.2.25).
+INTERFACE_VERSION_33 = 0x33
 INTERFACE_VERSION_34 = 0x34
 #: SMPP 5.0 interface_version, accepted in binds by peers that speak it.
 INTERFACE_VERSION_50 = 0x50

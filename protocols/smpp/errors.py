@@ -23,6 +23,9 @@ class SmppError(ProtocolError):
     #: True when the byte stream can no longer be framed (bad command_length):
     #: the session answers generic_nack and closes the connection.
     stream_unusable: bool = False
+    #: The command_status field of the PDU that failed to decode (0 if unread):
+    #: a malformed response's own error status, kept for the request it settles.
+    received_status: int = 0
 
     def __init__(
         self,
@@ -37,12 +40,15 @@ class SmppError(ProtocolError):
         self.sequence_number = sequence_number
         self.command_id = command_id
 
-    def with_header(self, command_id: int, sequence_number: int) -> SmppError:
+    def with_header(
+        self, command_id: int, sequence_number: int, received_status: int = 0
+    ) -> SmppError:
         """Record the header of the PDU being decoded (kept if already set)."""
         if self.command_id is None:
             self.command_id = command_id
         if self.sequence_number is None:
             self.sequence_number = sequence_number
+        self.received_status = received_status
         return self
 
 

@@ -87,6 +87,10 @@ class BindTransceiverResp(_BindResp):
     command_id = CommandId.BIND_TRANSCEIVER_RESP
 
 
+BindRequest = BindTransmitter | BindReceiver | BindTransceiver
+BindResponse = BindTransmitterResp | BindReceiverResp | BindTransceiverResp
+
+
 class Outbind(Pdu):
     """Section 4.1.7: the SMSC asks the ESME to bind_receiver."""
 
@@ -341,6 +345,14 @@ RESPONSE_CLASSES: dict[int, type[Pdu]] = {
     if not cid & RESPONSE_BIT and cid | RESPONSE_BIT in PDU_CLASSES
 }
 
+_BIND_RESPONSE_CLASSES: dict[
+    int, type[BindTransmitterResp] | type[BindReceiverResp] | type[BindTransceiverResp]
+] = {
+    CommandId.BIND_TRANSMITTER: BindTransmitterResp,
+    CommandId.BIND_RECEIVER: BindReceiverResp,
+    CommandId.BIND_TRANSCEIVER: BindTransceiverResp,
+}
+_SC_INTERFACE_VERSION = (Tlv.u8(Tag.SC_INTERFACE_VERSION, INTERFACE_VERSION_34),)
 _BIND_RESPONSES = frozenset(
     {
         CommandId.BIND_TRANSMITTER_RESP,
@@ -357,8 +369,8 @@ def is_response(pdu: Pdu) -> bool:
 def make_response(request: Pdu, command_status: int = 0, **fields: Any) -> Pdu:
     """The response to ``request`` echoing its sequence_number (section 2.4).
 
-    A successful bind_*_resp gets sc_interface_version 0x34 unless ``tlvs`` is
-    given (section 5.3.2.25: the SMSC announces the version it supports).
+    A bind's response follows ``bind_response``'s rule for sc_interface_version
+    unless ``tlvs`` is given.
     """
     cls = RESPONSE_CLASSES.get(request.command_id)
     if cls is None:
@@ -368,9 +380,31 @@ def make_response(request: Pdu, command_status: int = 0, **fields: Any) -> Pdu:
             command_id=request.command_id,
             sequence_number=request.sequence_number,
         )
-    if cls.command_id in _BIND_RESPONSES and command_status == 0 and "tlvs" not in fields:
-        fields["tlvs"] = (Tlv.u8(Tag.SC_INTERFACE_VERSION, INTERFACE_VERSION_34),)
+    if cls.command_id in _BIND_RESPONSES and "tlvs" not in fields and isinstance(request, _Bind):
+        fields["tlvs"] = _bind_response_tlvs(request, command_status)
     return cls(sequence_number=request.sequence_number, command_status=command_status, **fields)
+
+
+def bind_response(request: BindRequest, command_status: int, system_id: str) -> BindResponse:
+    """The bind_*_resp for ``request``, carrying our ``system_id``.
+
+    Section 5.3.2.25: the SMSC announces the version it supports in
+    sc_interface_version, but only to a peer that speaks 3.4 or later and only
+    on success; an ESME that binds with interface_version 0x33 expects a 3.3
+    bind_resp, which has no TLVs.
+    """
+    return _BIND_RESPONSE_CLASSES[request.command_id](
+        sequence_number=request.sequence_number,
+        command_status=command_status,
+        tlvs=_bind_response_tlvs(request, command_status),
+        system_id=system_id,
+    )
+
+
+def _bind_response_tlvs(request: _Bind, command_status: int) -> tuple[Tlv, ...]:
+    if command_status == 0 and request.interface_version >= INTERFACE_VERSION_34:
+        return _SC_INTERFACE_VERSION
+    return ()
 
 
 def generic_nack(sequence_number: int, command_status: int) -> GenericNack:
@@ -383,11 +417,16 @@ def error_response(error: SmppError) -> Pdu | None:
     A known request gets its own response with the error status (section 2.8);
     an unknown command or a broken frame gets generic_nack echoing whatever
     sequence number was readable (0 if none). A response is never answered, so
-    two peers cannot nack each other forever.
+    two peers cannot nack each other forever: that includes a command_id with
+    the response bit set that SMPP 3.4 does not define (section 5.1.2.1).
     """
     command_id = error.command_id
     sequence_number = error.sequence_number or 0
-    if error.stream_unusable or command_id not in PDU_CLASSES:
+    if error.stream_unusable:
+        return generic_nack(sequence_number, error.command_status)
+    if command_id not in PDU_CLASSES:
+        if command_id is not None and command_id & RESPONSE_BIT:
+            return None
         return generic_nack(sequence_number, error.command_status)
     cls = RESPONSE_CLASSES.get(command_id)
     if cls is None:  # a response, or outbind / alert_notification

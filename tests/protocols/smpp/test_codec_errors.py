@@ -116,7 +116,7 @@ def test_command_length_disagreeing_with_the_frame_is_a_framing_error() -> None:
     assert error_response(error) == generic_nack(9, S.ESME_RINVCMDLEN)
 
 
-@pytest.mark.parametrize("command_id", [0x0, 0x0A, 0x111, 0x80000015 | 0x100, 0xFFFFFFFF])
+@pytest.mark.parametrize("command_id", [0x0, 0x0A, 0x111, 0x7FFFFFFF])
 def test_unknown_command_id_asks_for_generic_nack_with_the_same_sequence(command_id: int) -> None:
     error = refused(frame(command_id, b"whatever", seq=1234))
     assert isinstance(error, SmppUnknownCommand)
@@ -125,6 +125,14 @@ def test_unknown_command_id_asks_for_generic_nack_with_the_same_sequence(command
     assert error_response(error) == GenericNack(
         sequence_number=1234, command_status=S.ESME_RINVCMDID
     )
+
+
+@pytest.mark.parametrize("command_id", [0x80000015 | 0x100, 0x8000000A, 0xFFFFFFFF])
+def test_unknown_response_command_id_is_never_answered(command_id: int) -> None:
+    error = refused(frame(command_id, b"whatever", seq=1234))
+    assert isinstance(error, SmppUnknownCommand)
+    assert (error.command_id, error.sequence_number) == (command_id, 1234)
+    assert error_response(error) is None  # bit 31: a response, even one SMPP lacks
 
 
 # -- mandatory fields ----------------------------------------------------------------

@@ -1,22 +1,29 @@
 """The sans-I/O SMPP 3.4 session, for either end (SMPP 3.4 sections 2.2-2.9 and 7.2).
 
 Bytes go in with ``receive_data(data, now)``; typed events come out of
-``next_event()``; ``send(pdu, now)`` queues a PDU (numbering requests 1 ..
-0x7FFFFFFF and wrapping, section 5.1.4); ``data_to_send()`` drains the wire
-bytes; ``get_timer()``/``handle_timer(now)`` drive the section 7.2 timers.
+``next_event()``; ``send(pdu, now)`` queues a PDU (a request is numbered and
+tracked by session_requests.py); ``data_to_send()`` drains the wire bytes;
+``get_timer()``/``handle_timer(now)`` drive the section 7.2 timers.
 
 The session answers on its own what needs no policy: enquire_link, requests
 the bind state forbids (ESME_RINVBNDSTS), binds while bound (ESME_RALYBND),
 unknown commands (generic_nack ESME_RINVCMDID), undecodable PDUs (their
 response, or generic_nack) and a broken command_length (generic_nack
-ESME_RINVCMDLEN, then CLOSED).  Everything else is the glue's decision: it
-gets BindRequested / PduReceived and answers with ``send``.
+ESME_RINVCMDLEN, then CLOSED).  A response is never answered: an undecodable
+one is reported (PduRejected) and, when its header names an outstanding
+request, settles it as a generic_nack carrying the error status.  Everything
+else is the glue's decision: it gets BindRequested / PduReceived and answers
+with ``send``.
+
+A bind is decided before anything after it: once BindRequested is out, the
+session leaves the rest of the received bytes unread until the glue sends the
+bind_resp, then handles them inside that ``send`` (section 2.2: nothing is
+answered before the bind_resp). A failed bind, whoever refused it, closes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from protocols.record import replace
 from protocols.smpp.codec import encode
@@ -25,14 +32,11 @@ from protocols.smpp.errors import SmppError
 from protocols.smpp.framing import PduReader
 from protocols.smpp.pdu import (
     RESPONSE_CLASSES,
-    BindReceiver,
-    BindReceiverResp,
-    BindTransceiver,
-    BindTransceiverResp,
-    BindTransmitter,
-    BindTransmitterResp,
+    BindRequest,
+    BindResponse,
     EnquireLink,
     EnquireLinkResp,
+    GenericNack,
     Pdu,
     Unbind,
     UnbindResp,
@@ -52,7 +56,9 @@ from protocols.smpp.session_events import (
     StrayResponse,
     Unbound,
     WindowFull,
+    WindowOpen,
 )
+from protocols.smpp.session_requests import MAX_SEQUENCE_NUMBER, Outstanding, Requests
 from protocols.smpp.session_state import (
     BINDS,
     BOUND_STATES,
@@ -65,18 +71,9 @@ from protocols.smpp.session_state import (
     Role,
 )
 
-MAX_SEQUENCE_NUMBER = 0x7FFFFFFF
+__all__ = ["MAX_SEQUENCE_NUMBER", "SmppSession"]
+
 _QUIET = frozenset({CommandId.ENQUIRE_LINK, CommandId.ENQUIRE_LINK_RESP})
-_BindPdu = BindTransmitter | BindReceiver | BindTransceiver
-_BindRespPdu = BindTransmitterResp | BindReceiverResp | BindTransceiverResp
-
-
-@dataclass(slots=True)
-class _Outstanding:
-    request: Pdu
-    deadline: float
-    internal: bool  # an enquire_link the session sent on its own
-
 
 # Enum class attributes cost a metaclass lookup on Python 3.11; the per-PDU
 # paths use these module globals.
@@ -96,20 +93,18 @@ class SmppSession:
         now: float,
         first_sequence_number: int = 1,
     ) -> None:
-        if not 1 <= first_sequence_number <= MAX_SEQUENCE_NUMBER:
-            raise ValueError("sequence numbers run 1..0x7FFFFFFF")
         self.role = role
-        self.config = config or SessionConfig()
+        self.config = config = config or SessionConfig()
         self.state = _OPEN
-        self._reader = PduReader(self.config.max_pdu_size)
+        self._requests = Requests(config.window, config.response_timeout, first_sequence_number)
+        self._reader = PduReader(config.max_pdu_size)
         self._out = bytearray()
         self._events: deque[Event] = deque()
-        self._next_seq = first_sequence_number
-        # Insertion order is deadline order: one response_timeout for all.
-        self._outstanding: dict[int, _Outstanding] = {}
-        self._windowed = 0
         self._owed: set[int] = set()  # inbound requests handed to the glue, unanswered
         self._pending_bind: Pdu | None = None
+        # SMSC: BindRequested is out and its bind_resp not yet sent; what
+        # follows the bind stays in the reader until then.
+        self._deciding_bind = False
         self._peer_unbind: Pdu | None = None
         self._drain_deadline = 0.0
         self._created = now
@@ -127,26 +122,15 @@ class SmppSession:
     # -- the sans-I/O contract -------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> None:
-        """Feed bytes from the transport; every complete PDU is handled now."""
+        """Feed bytes from the transport; every complete PDU is handled now.
+
+        Except after a bind (SMSC): the PDUs behind it wait for its bind_resp.
+        """
         if self.state is _CLOSED:
             return
-        reader = self._reader
-        reader.feed(data)
-        while not self.closed:
-            try:
-                pdu = reader.next_pdu()
-            except SmppError as error:
-                self._reject(error)
-                if error.stream_unusable:
-                    self._close("command_length out of range")
-                continue
-            if pdu is None:
-                return
-            self._last_rx = now
-            if pdu.command_id & RESPONSE_BIT:
-                self._on_response(pdu, now)
-            else:
-                self._on_request(pdu, now)
+        self._reader.feed(data)
+        if not self._deciding_bind:
+            self._handle_buffered(now)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -160,7 +144,7 @@ class SmppSession:
         if self.state is _CLOSED:
             raise NotAllowed("the session is closed")
         if pdu.command_id & RESPONSE_BIT:
-            self._send_response(pdu)
+            self._send_response(pdu, now)
             return pdu
         cid = pdu.command_id
         if (self.role, self.state, cid) not in OUTBOUND:
@@ -169,8 +153,9 @@ class SmppSession:
             )
         if cid in BINDS and self._pending_bind is not None:
             raise NotAllowed("a bind is already in progress")
-        if cid in WINDOWED and self._windowed >= self.config.window:
-            raise WindowFull(self.config.window)
+        requests = self._requests
+        if cid in WINDOWED and requests.windowed >= requests.window:
+            raise WindowFull(requests.window)
         return self._send_request(pdu, now, internal=False)
 
     def data_to_send(self) -> bytes:
@@ -184,9 +169,9 @@ class SmppSession:
             return None
         config = self.config
         deadlines: list[float] = []
-        first = next(iter(self._outstanding.values()), None)
+        first = self._requests.deadline
         if first is not None:
-            deadlines.append(first.deadline)
+            deadlines.append(first)
         if self.state is _OPEN and config.session_init_timeout is not None:
             deadlines.append(self._created + config.session_init_timeout)
         if self._peer_unbind is not None:
@@ -237,10 +222,26 @@ class SmppSession:
     def closed(self) -> bool:
         return self.state is _CLOSED
 
+    def may_send(self, command_id: int) -> bool:
+        """True when ``send`` accepts a PDU with ``command_id`` in this role and state.
+
+        The window is apart (``window_free``): this answers only what the bind
+        state, the role and a bind in progress allow. A response may be sent
+        until the session closes.
+        """
+        state = self.state
+        if state is _CLOSED:
+            return False
+        if command_id & RESPONSE_BIT:
+            return True
+        if command_id in BINDS and self._pending_bind is not None:
+            return False
+        return (self.role, state, command_id) in OUTBOUND
+
     @property
     def window_free(self) -> int:
         """How many more windowed requests ``send`` accepts now."""
-        return self.config.window - self._windowed
+        return self._requests.window - self._requests.windowed
 
     @property
     def owed(self) -> int:
@@ -248,6 +249,47 @@ class SmppSession:
         return len(self._owed)
 
     # -- inbound ------------------------------------------------------------
+
+    def _handle_buffered(self, now: float) -> None:
+        reader = self._reader
+        while self.state is not _CLOSED:
+            try:
+                pdu = reader.next_pdu()
+            except SmppError as error:
+                self._on_undecodable(error, now)
+                continue
+            if pdu is None:
+                return
+            self._last_rx = now
+            if pdu.command_id & RESPONSE_BIT:
+                self._on_response(pdu, now)
+            else:
+                self._on_request(pdu, now)
+                if self._deciding_bind:
+                    return
+
+    def _on_undecodable(self, error: SmppError, now: float) -> None:
+        self._last_rx = now  # a PDU, if a bad one: the link is alive
+        self._reject(error)  # error_response never answers a response
+        command_id = error.command_id or 0  # always read when the stream is usable
+        if error.stream_unusable:
+            self._close("command_length out of range")
+        elif command_id & RESPONSE_BIT:
+            self._settle_undecodable(error, command_id, now)
+        elif command_id in BINDS and self.role is _SMSC and self.state is _OPEN:
+            # Section 2.2 (smpp.md section 2): a failed bind is answered, then closed.
+            self._close(f"bind refused with status 0x{error.command_status:08x}")
+
+    def _settle_undecodable(self, error: SmppError, command_id: int, now: float) -> None:
+        # A response whose header was readable still answers its request: left
+        # outstanding, the request would hold its window slot until the
+        # response timer and then be sent again (a duplicate to the handset).
+        seq = error.sequence_number or 0  # never outstanding: numbers start at 1
+        entry = self._requests.answered(seq, command_id)
+        if entry is None:
+            return
+        status = error.received_status or error.command_status
+        self._settle(entry, GenericNack(sequence_number=seq, command_status=status), now)
 
     def _on_request(self, pdu: Pdu, now: float) -> None:
         if pdu.command_id not in _QUIET:
@@ -264,10 +306,8 @@ class SmppSession:
         self._events.append(PduReceived(pdu))
 
     def _bind_requested(self, pdu: Pdu, now: float) -> None:
-        if self._pending_bind is not None:
-            self._refuse(pdu, CommandStatus.ESME_RALYBND)
-            return
         self._pending_bind = pdu
+        self._deciding_bind = True
         self._owed.add(pdu.sequence_number)
         self._events.append(BindRequested(pdu))
 
@@ -308,103 +348,115 @@ class SmppSession:
         self._events.append(PduRejected(error))
 
     def _on_response(self, pdu: Pdu, now: float) -> None:
-        entry = self._outstanding.get(pdu.sequence_number)
-        if entry is None or pdu.command_id not in (
-            entry.request.command_id | RESPONSE_BIT,
-            _GENERIC_NACK,
-        ):
+        entry = self._requests.answered(pdu.sequence_number, pdu.command_id)
+        if entry is None:
             self._events.append(StrayResponse(pdu))
             return
-        del self._outstanding[pdu.sequence_number]
+        self._settle(entry, pdu, now)
+
+    def _settle(self, entry: Outstanding, response: Pdu, now: float) -> None:
+        reopened = self._requests.remove(entry)
         request = entry.request
-        if request.command_id in WINDOWED:
-            self._windowed -= 1
+        cid = request.command_id
         if entry.internal:
             self._enquiring = False
             return
-        if pdu.command_id not in _QUIET:
+        if response.command_id not in _QUIET:
             self._last_traffic = now
-        self._events.append(ResponseReceived(request, pdu))
-        if request.command_id in BINDS:
-            self._bind_answered(request, pdu)
-        elif request.command_id == _UNBIND:
-            self._events.append(Unbound())
+        events = self._events
+        events.append(ResponseReceived(request, response))
+        if reopened and self.state in BOUND_STATES:
+            events.append(WindowOpen())
+        if cid in BINDS:
+            self._bind_answered(request, response)
+        elif cid == _UNBIND:
+            events.append(Unbound())
             self._close("unbound")
 
     def _bind_answered(self, request: Pdu, response: Pdu) -> None:
         self._pending_bind = None
-        if response.command_status or response.command_id == _GENERIC_NACK:
+        if (
+            response.command_status
+            or response.command_id == _GENERIC_NACK
+            or not isinstance(request, BindRequest)
+            or not isinstance(response, BindResponse)
+        ):
             # Section 2.2: the SMSC refused; it closes the link, and so do we.
             self._close(f"bind refused with status 0x{response.command_status:08x}")
             return
-        self.state = STATE_AFTER_BIND[request.command_id]
-        system_id = response.system_id if isinstance(response, _BindRespPdu) else ""
-        self._events.append(Bound(self.state, system_id))
+        self.state = state = STATE_AFTER_BIND[request.command_id]
+        self._events.append(Bound.from_bind_resp(state, request, response))
 
     # -- outbound -----------------------------------------------------------
 
     def _send_request(self, pdu: Pdu, now: float, *, internal: bool) -> Pdu:
-        seq = self._next_seq
-        while seq in self._outstanding:  # only after a full wrap with old requests in flight
-            seq = seq % MAX_SEQUENCE_NUMBER + 1
-        pdu = replace(pdu, sequence_number=seq)
+        requests = self._requests
+        pdu = replace(pdu, sequence_number=requests.number())
         self._write(pdu)  # raises before any state changes if a field is invalid
-        self._next_seq = seq % MAX_SEQUENCE_NUMBER + 1
+        requests.add(pdu, now, internal=internal)
         cid = pdu.command_id
         if cid not in _QUIET:
             self._last_traffic = now
-        if cid in RESPONSE_CLASSES:
-            self._outstanding[seq] = _Outstanding(pdu, now + self.config.response_timeout, internal)
-            if cid in WINDOWED:
-                self._windowed += 1
         if cid in BINDS:
             self._pending_bind = pdu
         elif cid == _UNBIND:
             self.state = _UNBOUND
         return pdu
 
-    def _send_response(self, pdu: Pdu) -> None:
-        self._write(pdu)
+    def _send_response(self, pdu: Pdu, now: float) -> None:
         seq = pdu.sequence_number
+        try:
+            self._write(pdu)
+        except SmppError:
+            # Not sent, and not owed any more: an unbind must not wait for it.
+            self._owed.discard(seq)
+            self._after_response(pdu, None, now)
+            raise
         self._owed.discard(seq)
+        if self._deciding_bind or self._peer_unbind is not None:
+            self._after_response(pdu, pdu, now)
+
+    def _after_response(self, pdu: Pdu, sent: Pdu | None, now: float) -> None:
         pending = self._pending_bind
         if (
-            self.role is _SMSC
+            self._deciding_bind
             and pending is not None
-            and seq == pending.sequence_number
-            and pdu.command_id == pending.command_id | RESPONSE_BIT
+            and pdu.sequence_number == pending.sequence_number
+            and pdu.command_id in (pending.command_id | RESPONSE_BIT, _GENERIC_NACK)
         ):
-            self._bind_decided(pending, pdu)
-        if self._peer_unbind is not None and not self._owed and not self.closed:
+            self._bind_decided(pending, sent, now)
+        if self._peer_unbind is not None and not self._owed and self.state is not _CLOSED:
             self._finish_peer_unbind()
 
-    def _bind_decided(self, request: Pdu, response: Pdu) -> None:
+    def _bind_decided(self, request: Pdu, response: Pdu | None, now: float) -> None:
         self._pending_bind = None
-        if response.command_status:
-            # smpp.md section 2: send bind_resp with the error, then close.
+        self._deciding_bind = False
+        if response is None:
+            self._close("the bind_resp could not be encoded")
+            return
+        if response.command_status or not isinstance(request, BindRequest):
+            # smpp.md section 2: send bind_resp with the error, then close;
+            # what the peer sent after the bind is never read.
             self._close(f"bind refused with status 0x{response.command_status:08x}")
             return
-        self.state = STATE_AFTER_BIND[request.command_id]
-        system_id = request.system_id if isinstance(request, _BindPdu) else ""
-        self._events.append(Bound(self.state, system_id))
+        self.state = state = STATE_AFTER_BIND[request.command_id]
+        self._events.append(Bound.from_bind(state, request))
+        self._handle_buffered(now)
 
     def _write(self, pdu: Pdu) -> None:
         self._out += encode(pdu)
 
     def _expire_requests(self, now: float) -> None:
-        outstanding = self._outstanding
-        while outstanding:
-            seq, entry = next(iter(outstanding.items()))
-            if entry.deadline > now:
-                return
-            del outstanding[seq]
+        requests = self._requests
+        while (entry := requests.expired(now)) is not None:
+            reopened = requests.remove(entry)
             cid = entry.request.command_id
-            if cid in WINDOWED:
-                self._windowed -= 1
             if entry.internal:
                 self._close("enquire_link unanswered: the link is dead")
                 return
             self._events.append(ResponseTimeout(entry.request))
+            if reopened and self.state in BOUND_STATES:
+                self._events.append(WindowOpen())
             if cid in BINDS or cid == _UNBIND:
                 self._close(f"{type(entry.request).__name__} unanswered")
                 return
@@ -413,9 +465,4 @@ class SmppSession:
         if self.state is _CLOSED:
             return
         self.state = _CLOSED
-        unacknowledged = tuple(
-            e.request for e in self._outstanding.values() if e.request.command_id in WINDOWED
-        )
-        self._outstanding.clear()
-        self._windowed = 0
-        self._events.append(Closed(reason, unacknowledged))
+        self._events.append(Closed(reason, self._requests.clear()))

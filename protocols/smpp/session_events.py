@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.smpp.constants import CommandStatus
+from protocols.smpp.constants import INTERFACE_VERSION_33, CommandStatus
 from protocols.smpp.errors import SmppError
-from protocols.smpp.pdu import Pdu
+from protocols.smpp.pdu import BindRequest, BindResponse, Pdu
 from protocols.smpp.session_state import BindState
+from protocols.smpp.tlv import Tag, tlv_int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +71,48 @@ class PduReceived:
 
 @dataclass(frozen=True, slots=True)
 class BindRequested:
-    """SMSC side: a bind_* arrived in OPEN; answer with ``send(make_response(pdu, status))``."""
+    """SMSC side: a bind_* arrived in OPEN; answer with ``send(bind_response(pdu, ...))``.
+
+    Nothing received after the bind is handled until that answer is sent.
+    """
 
     pdu: Pdu
 
 
 @dataclass(frozen=True, slots=True)
 class Bound:
-    """The bind completed; ``system_id`` is the peer's."""
+    """The bind completed.
+
+    ``system_id`` and ``interface_version`` are the peer's: on the SMSC side
+    from its bind, on the ESME side from the bind_resp (its system_id, and its
+    sc_interface_version TLV, 0x33 when absent as from a 3.3 SMSC).
+    ``system_type`` and ``address_range`` are the bind's, on both sides.
+    """
 
     state: BindState
     system_id: str
+    interface_version: int
+    system_type: str
+    address_range: str
+
+    @classmethod
+    def from_bind(cls, state: BindState, bind: BindRequest) -> Bound:
+        """The SMSC side: everything from the peer's bind."""
+        return cls(
+            state, bind.system_id, bind.interface_version, bind.system_type, bind.address_range
+        )
+
+    @classmethod
+    def from_bind_resp(cls, state: BindState, bind: BindRequest, resp: BindResponse) -> Bound:
+        """The ESME side: the SMSC's system_id and version, our bind's system_type and range."""
+        version = tlv_int(resp.tlvs, Tag.SC_INTERFACE_VERSION)
+        return cls(
+            state,
+            resp.system_id,
+            INTERFACE_VERSION_33 if version is None else version,
+            bind.system_type,
+            bind.address_range,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +145,15 @@ class PduRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowOpen:
+    """The window was full and a response or a timeout freed a slot: ``send`` may go on.
+
+    Emitted once per full -> not full transition, while bound, after the
+    ResponseReceived or ResponseTimeout that freed the slot.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class Unbound:
     """The unbind handshake completed (either side started it)."""
 
@@ -137,6 +178,7 @@ Event = (
     | ResponseTimeout
     | StrayResponse
     | PduRejected
+    | WindowOpen
     | Unbound
     | Closed
 )

@@ -92,10 +92,10 @@ def bound_pair(
     assert isinstance(requested, BindRequested)
     smsc.send(make_response(requested.pdu, system_id="warpd"), now)
     pump(esme, smsc, now)
-    assert drain(smsc) == [Bound(smsc.state, "cust")]
+    assert drain(smsc) == [Bound(smsc.state, "cust", 0x34, "", "")]
     events = drain(esme)
     assert isinstance(events[0], ResponseReceived)
-    assert events[1] == Bound(esme.state, "warpd")
+    assert events[1] == Bound(esme.state, "warpd", 0x34, "", "")
     return esme, smsc
 
 
@@ -190,12 +190,18 @@ def test_bind_while_bound_gets_ralybnd() -> None:
     assert smsc.state is BindState.BOUND_TRX
 
 
-def test_second_bind_while_first_pending_gets_ralybnd() -> None:
+def test_second_bind_waits_for_the_first_then_gets_ralybnd() -> None:
     smsc = SmppSession(Role.SMSC, NO_TIMERS, now=0)
     smsc.receive_data(encode(BindTransmitter(sequence_number=1)), 0)
     smsc.receive_data(encode(BindReceiver(sequence_number=2)), 0)
-    (answer,) = wire(smsc)
-    assert (answer.sequence_number, answer.command_status) == (2, CommandStatus.ESME_RALYBND)
+    assert smsc.data_to_send() == b""  # nothing is answered before the first bind_resp
+    (requested,) = drain(smsc)
+    assert isinstance(requested, BindRequested)
+    smsc.send(make_response(requested.pdu), 0)
+    first, second = wire(smsc)
+    assert (first.sequence_number, first.command_status) == (1, 0)
+    assert (second.sequence_number, second.command_status) == (2, CommandStatus.ESME_RALYBND)
+    assert smsc.state is BindState.BOUND_TX
 
 
 def test_bind_refused_then_closed() -> None:
@@ -482,7 +488,7 @@ def test_sequence_numbers_wrap() -> None:
 def test_sequence_skips_numbers_still_outstanding() -> None:
     esme, _smsc = bound_pair()
     held = esme.send(SubmitSm(), 0)
-    esme._next_seq = held.sequence_number  # as after a full wrap
+    esme._requests._next = held.sequence_number  # as after a full wrap
     assert esme.send(SubmitSm(), 0).sequence_number == held.sequence_number + 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import uuid
 from typing import TYPE_CHECKING
 
 import orjson
@@ -17,9 +19,16 @@ if TYPE_CHECKING:
 READY_CHECK_TIMEOUT = 1.0
 
 
+def _default(value: object) -> str:
+    # asyncpg's own UUID type and numeric's Decimal: orjson knows neither.
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def json_response(body: object, status: int = 200) -> web.Response:
     return web.Response(
-        body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
+        body=orjson.dumps(body, default=_default, option=orjson.OPT_NON_STR_KEYS),
         status=status,
         content_type="application/json",
     )

@@ -1,0 +1,210 @@
+"""Customer endpoints: key auth failures, scopes, allow-lists, rate limits, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.warpd.api.conftest import Api
+from warpd.api.server import endpoints
+
+
+async def test_balance_with_a_good_key(api: Api) -> None:
+    account, key = await api.account_with_key(balance=2_500_000)
+    status, body, _ = await api.call("GET", "/v1/balance", token=key)
+    assert status == 200
+    assert body == {
+        "account_id": account["id"],
+        "currency": "EUR",
+        "balance_micros": 2_500_000,
+        "credit_limit_micros": 0,
+        "available_micros": 2_500_000,
+        "status": "active",
+    }
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Basic Zm9vOmJhcg==",
+        "Bearer",
+        "Bearer wk_zzzzzzzz_" + "a" * 43,
+        "Bearer wk_00000000_" + "a" * 43,
+        "Bearer " + "x" * 5000,
+    ],
+)
+async def test_bad_credentials_are_401_json(api: Api, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    status, body, _ = await api.call("GET", "/v1/balance", headers=headers)
+    assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_a_key_with_the_right_prefix_and_wrong_secret_is_refused(api: Api) -> None:
+    _, key = await api.account_with_key()
+    forged = key[:12] + ("A" if key[12] != "A" else "B") + key[13:]
+    status, body, _ = await api.call("GET", "/v1/balance", token=forged)
+    assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_scope_and_ip_allow_list(api: Api) -> None:
+    _, narrow = await api.account_with_key(scopes=["sms:send"])
+    status, body, _ = await api.call("GET", "/v1/balance", token=narrow)
+    assert (status, body["code"]) == (403, "missing_scope")
+    _, fenced = await api.account_with_key(allowed_ips=["192.0.2.0/24"])
+    status, body, _ = await api.call("GET", "/v1/balance", token=fenced)
+    assert (status, body["code"]) == (403, "ip_not_allowed")
+    _, home = await api.account_with_key(allowed_ips=["127.0.0.0/8"])
+    assert (await api.call("GET", "/v1/balance", token=home))[0] == 200
+
+
+async def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
+    _, key = await api.account_with_key(rate_per_s=1, burst=3)
+    results = [await api.call("GET", "/v1/balance", token=key) for _ in range(5)]
+    assert [r[0] for r in results] == [200, 200, 200, 429, 429]
+    _status, body, response = results[3]
+    assert body["code"] == "rate_limited"
+    assert response.headers["Retry-After"] == "1"
+    await asyncio.sleep(1.05)
+    assert (await api.call("GET", "/v1/balance", token=key))[0] == 200
+
+
+async def test_another_keys_limit_is_its_own(api: Api) -> None:
+    _, slow = await api.account_with_key(rate_per_s=0.01, burst=1)
+    _, other = await api.account_with_key()
+    assert (await api.call("GET", "/v1/balance", token=slow))[0] == 200
+    assert (await api.call("GET", "/v1/balance", token=slow))[0] == 429
+    assert (await api.call("GET", "/v1/balance", token=other))[0] == 200
+
+
+BAD_BODIES = [
+    (b"{not json", "application/json", 400, "bad_json"),
+    (b"[]", "application/json", 400, "invalid_request"),
+    (b'{"url": 5}', "application/json", 400, "invalid_request"),
+    (b"{}", "application/json", 400, "invalid_request"),
+    (b'{"url": "http://127.0.0.1:9/x", "colour": "red"}', "application/json", 400, "unknown_field"),
+    (b'{"url": "ftp://example.com/x"}', "application/json", 400, "invalid_request"),
+    (b'{"url": "http://127.0.0.1:9/", "events": ["sms"]}', "application/json", 400,
+     "invalid_request"),
+    (b'{"url": "http://127.0.0.1:9/", "timeout_ms": true}', "application/json", 400,
+     "invalid_request"),
+    (b'{"url": "http://127.0.0.1:9/"}', "text/plain", 415, "unsupported_media_type"),
+    (b'{"url": "' + b"a" * 70_000 + b'"}', "application/json", 413, "body_too_large"),
+    (b"\xff\xfe\x00", "application/json", 400, "bad_json"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "content_type", "status", "code"), BAD_BODIES)
+async def test_bad_bodies_get_4xx_json(
+    api: Api, data: bytes, content_type: str, status: int, code: str
+) -> None:
+    _, key = await api.account_with_key()
+    got, body, _ = await api.call(
+        "POST", "/v1/webhooks", token=key, data=data, headers={"Content-Type": content_type}
+    )
+    assert (got, body["code"]) == (status, code), body
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=yesterday",
+        "from=2026-01-01T00:00:00",
+        "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "limit=0",
+        "limit=x",
+        "state=lost",
+        "cursor=%%%",
+        "cursor=bm9wZQ",
+    ],
+)
+async def test_bad_query_parameters_are_400(api: Api, query: str) -> None:
+    _, key = await api.account_with_key()
+    status, body, _ = await api.call("GET", f"/v1/cdr?{query}", token=key)
+    assert (status, body["code"]) == (400, "invalid_request"), body
+
+
+async def test_webhooks_crud_and_secret_shown_once(api: Api) -> None:
+    _, key = await api.account_with_key()
+    status, hook, _ = await api.call(
+        "POST", "/v1/webhooks", token=key, json={"url": "http://127.0.0.1:9/hook"}
+    )
+    assert status == 201
+    assert hook["secret"].startswith("whsec_")
+    assert hook["events"] == ["dlr", "mo"]
+    status, listed, _ = await api.call("GET", "/v1/webhooks", token=key)
+    assert [h["id"] for h in listed["webhooks"]] == [hook["id"]]
+    assert "secret" not in listed["webhooks"][0]
+    assert len(listed["callback_secret"]) == 64
+    _, other = await api.account_with_key()
+    status, body, _ = await api.call("DELETE", f"/v1/webhooks/{hook['id']}", token=other)
+    assert (status, body["code"]) == (404, "not_found")
+    status, _, _ = await api.call("DELETE", f"/v1/webhooks/{hook['id']}", token=key)
+    assert status == 204
+    assert (await api.call("GET", "/v1/webhooks", token=key))[1]["webhooks"] == []
+
+
+async def test_usage_and_cdr_read_the_message_rows_and_the_ledger(api: Api) -> None:
+    account, key = await api.account_with_key(balance=1_000_000)
+    async with api.database.pool.acquire() as conn:
+        ids = [uuid.uuid4() for _ in range(3)]
+        for i, mid in enumerate(ids):
+            await conn.execute(
+                "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr,"
+                " body, parts, state, price_micros, currency, expires_at, created_at, mcc_mnc)"
+                " VALUES ($1, $2, 'http', 'WARPD', '447700900123', 'hi', $3, $4, $5, 'EUR',"
+                " now() + interval '1 day', now() - make_interval(days => $6), '23415')",
+                mid, account["id"], i + 1, "delivered" if i < 2 else "failed",
+                3500 * (i + 1), i,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO ledger (account_id, amount_micros, kind, message_id)"
+                " VALUES ($1, $2, 'sms_charge', $3)",
+                account["id"], -3500 * (i + 1), mid,
+            )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO ledger (account_id, amount_micros, kind, message_id)"
+            " VALUES ($1, 10500, 'sms_refund', $2)",
+            account["id"], ids[2],
+        )  # fmt: skip
+    status, usage, _ = await api.call("GET", "/v1/usage?group_by=destination", token=key)
+    assert status == 200
+    assert usage["items"] == [
+        {"destination": "23415", "messages": 3, "parts": 6, "amount_micros": 10500}
+    ]
+    status, daily, _ = await api.call("GET", "/v1/usage", token=key)
+    assert [i["amount_micros"] for i in daily["items"]] == [0, 7000, 3500]
+    status, text, _ = await api.call("GET", "/v1/usage?format=csv", token=key)
+    assert text.splitlines()[0] == "day,messages,parts,amount_micros"
+    status, page, _ = await api.call("GET", "/v1/cdr?limit=2", token=key)
+    assert [c["parts"] for c in page["cdrs"]] == [3, 2]
+    status, rest, _ = await api.call(
+        "GET", f"/v1/cdr?limit=2&cursor={page['next_cursor']}", token=key
+    )
+    assert [c["parts"] for c in rest["cdrs"]] == [1]
+    assert rest["next_cursor"] is None
+    status, failed, _ = await api.call("GET", "/v1/cdr?state=failed", token=key)
+    assert [c["id"] for c in failed["cdrs"]] == [str(ids[2])]
+    status, text, _ = await api.call("GET", "/v1/cdr?format=csv", token=key)
+    assert len(text.splitlines()) == 4
+    _, stranger = await api.account_with_key()
+    assert (await api.call("GET", "/v1/cdr", token=stranger))[1]["cdrs"] == []
+
+
+async def test_every_route_is_documented_and_every_documented_route_exists(api: Api) -> None:
+    status, doc, _ = await api.call("GET", "/v1/openapi.json")
+    assert status == 200
+    assert doc["openapi"].startswith("3.1")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    served = {
+        (r.method, r.resource.canonical)
+        for r in api.app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
+    assert documented == served
+    assert {(e.method, e.path) for e in endpoints()} == served
+    status, page, _ = await api.call("GET", "/docs")
+    assert status == 200
+    assert "/v1/balance" in page

@@ -1,0 +1,63 @@
+"""Calls PBX (SIPp uac) -> warpd -> carrier (SIPp uas with RTP echo), media through rtpengine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+from tests.integration.voice.conftest import (
+    BALANCE,
+    CONNECT_FEE,
+    PER_MIN,
+    SippFactory,
+    cdrs,
+    provision,
+    running_voice,
+)
+from tests.media.conftest import RtpEngineDaemon
+
+
+async def balance(pool: asyncpg.Pool, account_id: int) -> tuple[int, int]:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT a.balance_micros, (SELECT sum(amount_micros) FROM ledger l"
+            " WHERE l.account_id = a.id) AS total FROM accounts a WHERE a.id = $1",
+            account_id,
+        )
+    assert row is not None
+    return row["balance_micros"], row["total"]
+
+
+async def test_calls_complete_with_a_cdr_and_one_charge_each(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        await sipp.uas(prov.gateway_ports[0])
+        uac = await sipp.uac(voice.local_addr, calls=5, rate=20, hold_ms=1200)
+        assert await uac.wait() == 0
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+        assert voice.metrics.answers._value.get() == 5
+    rows = await cdrs(voice_pool)
+    assert len(rows) == 5
+    for row in rows:
+        assert row["disposition"] == "ANSWERED"
+        assert row["sip_code"] == 200
+        assert row["hangup_by"] == "caller"
+        assert row["call_id_b"] != row["call_id_a"]
+        assert row["dst_e164"] == "441234567890"
+        assert row["gateway_id"] == prov.gateway_ids[0]
+        assert row["attempt_codes"] == [200]
+        assert row["billsec"] in (1, 2)
+        assert row["price_micros"] == CONNECT_FEE + PER_MIN * row["billsec"] // 60
+        assert row["rtpengine_node"] is not None
+        assert row["codec_a"] == "PCMU"
+    charged = sum(r["price_micros"] for r in rows)
+    assert await balance(voice_pool, prov.account_id) == (BALANCE - charged, BALANCE - charged)
+    async with voice_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM voice_active_calls") == 0
+        kinds = await conn.fetch("SELECT call_id FROM ledger WHERE kind = 'voice_charge'")
+    assert sorted(str(r["call_id"]) for r in kinds) == sorted(str(r["id"]) for r in rows)

@@ -1,0 +1,1 @@
+"""Voice: SIP trunks, the B2BUA with media through RTPEngine, voice CDRs and charges."""

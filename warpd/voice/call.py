@@ -1,0 +1,423 @@
+"""One B2BUA call: the A leg warpd answers, the B leg it places (RFC 3261, RFC 3264).
+
+A call is one task reading its own inbox of SIP events, so the flow reads in
+order: RTPEngine offer -> INVITE to each gateway in turn (the next one on 408,
+5xx, a timeout or no answer at all; any other final answer is relayed) ->
+18x relayed with RTPEngine's answer -> 200: ACK the carrier, 200 to the PBX ->
+wait for BYE from either side, the maximum duration, or a missing ACK -> BYE
+the other side, RTPEngine delete with stats -> CDR and charge. A CANCEL from
+the PBX (answered 487 by the endpoint) cancels the B leg; a 200 that crosses
+it is ACKed and BYEd. Events for a B transaction the call gave up on (a late
+200 from a gateway that timed out) are ACKed and BYEd too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import structlog
+
+from media.errors import RtpEngineUnavailable
+from protocols.ng.errors import NgError
+from protocols.sip.dialogs import DialogAckTimeout
+from protocols.sip.errors import SipError
+from protocols.sip.message import SipRequest, SipResponse
+from protocols.sip.transaction import (
+    Addr,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    TransactionKey,
+    TransactionTimeout,
+)
+from warpd.voice.cdr import Answered, Cdr
+from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
+from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
+from warpd.voice.rating import VoiceRate, billsec_of, price_micros
+from warpd.voice.trunks import Gateway
+
+if TYPE_CHECKING:
+    from warpd.voice.b2bua import B2bua
+
+log = structlog.get_logger(__name__)
+
+CallEvent = RequestReceived | ResponseReceived | TransactionTimeout | CancelReceived
+Inbox = tuple[Side, CallEvent | DialogAckTimeout[object]]
+
+
+class Outcome(Enum):
+    ANSWERED = "answered"
+    NEXT = "next"  # try the next gateway
+    FINAL = "final"  # the PBX has its final answer
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _disposition(code: int) -> str:
+    if code in {486, 600}:
+        return "BUSY"
+    if code in (408, 480, 487):
+        return "NO ANSWER" if code != 487 else "CANCELLED"
+    if code == 503:
+        return "CONGESTION"
+    return "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What admission decided: where to try, at which price."""
+
+    gateways: tuple[Gateway, ...]
+    dst: str
+    caller: str | None
+    rate: VoiceRate
+    max_forwards: int
+
+
+class Call:
+    def __init__(
+        self,
+        b2bua: B2bua,
+        *,
+        invite: SipRequest,
+        key: TransactionKey,
+        cdr: Cdr,
+        plan: CallPlan,
+        a_tag: str,
+    ) -> None:
+        self.sw = b2bua
+        self.invite = invite
+        self.cdr = cdr
+        self.plan = plan
+        self.a = Leg(Side.A, b2bua.source_of(key), invite.call_id, a_tag, invite_key=key)
+        self.b: Leg | None = None
+        self.inbox: asyncio.Queue[Inbox] = asyncio.Queue()
+        self.cancelled = False
+        self.media = MediaSession(b2bua.media, str(cdr.id), invite.from_.tag or "", a_tag)
+        self.final_to_a = False
+        self._ringing = False
+        # Every B INVITE sent, by Call-ID: a late 2xx to one we left is ACKed and BYEd.
+        self._tried: dict[str, tuple[SipRequest, Addr]] = {}
+        self._hung_up: set[str | None] = set()
+
+    # -- what the B2BUA calls --------------------------------------------------------
+
+    def post(self, side: Side, event: CallEvent | DialogAckTimeout[object]) -> None:
+        if isinstance(event, CancelReceived):
+            self.cancelled = True
+            self.final_to_a = True  # the endpoint answered the INVITE 487
+        self.inbox.put_nowait((side, event))
+
+    async def run(self) -> None:
+        try:
+            if await self._setup():
+                await self._connected()
+        except Exception:
+            log.exception("call_failed", call_id=self.a.call_id)
+            self._final_a(500)
+        finally:
+            await self._teardown()
+
+    # -- setup -----------------------------------------------------------------------
+
+    async def _setup(self) -> bool:
+        self.cdr.codec_a = codecs_of(self.invite.body)
+        try:
+            offer = await self.media.offer(self.invite.body, self.a.addr[0])
+        except (RtpEngineUnavailable, NgError) as exc:
+            log.warning("call_media_refused", error=str(exc))
+            self.cdr.hangup_by = "system"
+            self._final_a(503 if isinstance(exc, RtpEngineUnavailable) else 488)
+            return False
+        self.cdr.rtpengine_node = self.media.node
+        for gateway in self.plan.gateways:
+            if self.cancelled:
+                break
+            outcome = await self._attempt(gateway, offer)
+            if outcome is Outcome.ANSWERED:
+                return True
+            if outcome is Outcome.FINAL:
+                return False
+        if not self.cancelled:
+            self._final_a(503)
+        return False
+
+    async def _attempt(self, gateway: Gateway, sdp: bytes) -> Outcome:
+        sw = self.sw
+        self._ringing = False
+        leg = Leg(Side.B, gateway.addr, sw.new_id(), sw.new_id())
+        invite = b_invite(
+            target=gateway.dial(self.plan.dst),
+            gateway_host=f"{gateway.host}:{gateway.port}",
+            caller=self.plan.caller,
+            local_host=sw.settings.advertised,
+            call_id=leg.call_id,
+            tag=leg.local_tag,
+            contact=sw.contact,
+            sdp=sdp,
+            max_forwards=self.plan.max_forwards,
+        )
+        key = sw.send_request(self, invite, gateway.addr)
+        leg.invite_key = key
+        self.b = leg
+        self.cdr.attempts += 1
+        self.cdr.gateway_id, self.cdr.call_id_b = gateway.id, leg.call_id
+        sent = sw.sent_request(key) or invite
+        self._tried[leg.call_id] = (sent, gateway.addr)
+        timeout = sw.settings.gateway_timeout
+        while True:
+            item = await self._next(timeout)
+            if item is None:
+                if self._ringing:  # no answer in time: give up on the callee
+                    sw.cancel(key)
+                    self._final_a(480)
+                    self.cdr.attempt_codes.append(480)
+                    await self._drain_b_final(key)
+                    return Outcome.FINAL
+                self.cdr.attempt_codes.append(408)
+                sw.abandon(key)  # a late 200 from it is ACKed and BYEd
+                return Outcome.NEXT
+            side, event = item
+            if isinstance(event, CancelReceived):
+                sw.cancel(key)
+                continue
+            if isinstance(event, TransactionTimeout) and event.key == key:
+                self.cdr.attempt_codes.append(408)
+                return Outcome.NEXT
+            if not isinstance(event, ResponseReceived) or event.key != key:
+                self._stray(side, event)
+                continue
+            response = event.response
+            status = response.status
+            if status < 200:
+                timeout = sw.settings.ring_timeout
+                if status > 100:
+                    await self._provisional(response)
+                continue
+            if status < 300:
+                return await self._answered(leg, sent, response)
+            self.cdr.attempt_codes.append(status)
+            if self.cancelled:
+                return Outcome.FINAL
+            if status == 408 or 500 <= status < 600:
+                return Outcome.NEXT
+            self._final_a(status)
+            return Outcome.FINAL
+
+    async def _provisional(self, response: SipResponse) -> None:
+        self._ringing = True
+        if self.cdr.ring_at is None:
+            self.cdr.ring_at = _now()
+        sdp = b""
+        if response.body and not self.cancelled:
+            try:
+                sdp = await self.media.answer(response.body, self.b.addr[0] if self.b else "")
+            except (RtpEngineUnavailable, NgError) as exc:
+                log.warning("call_early_media_failed", error=str(exc))
+        if not self.cancelled and not self.final_to_a:
+            status = 183 if sdp else (response.status if response.status != 183 else 180)
+            self.sw.respond_a(
+                self, a_response(self.invite, status, self.a.local_tag, self.sw.contact, sdp=sdp)
+            )
+
+    async def _answered(self, leg: Leg, invite: SipRequest, response: SipResponse) -> Outcome:
+        sw = self.sw
+        try:
+            dialog = uac_dialog(invite, response, leg.addr)
+        except SipError:
+            dialog = None
+        if dialog is not None:
+            leg.dialog = dialog
+            leg.ack = sw.send_ack(dialog.create_ack(invite.cseq.number), leg.addr)
+            sw.add_dialog(dialog, self, Side.B, leg.addr)
+        if self.cancelled or dialog is None:
+            self.cdr.attempt_codes.append(200)
+            self._bye(leg)
+            if not self.cancelled:
+                self._final_a(502)
+            return Outcome.FINAL
+        self.cdr.codec_b = codecs_of(response.body)
+        try:
+            sdp = await self.media.answer(response.body, leg.addr[0])
+        except (RtpEngineUnavailable, NgError) as exc:
+            log.warning("call_media_answer_failed", error=str(exc))
+            self.cdr.attempt_codes.append(200)
+            self._bye(leg)
+            self._final_a(503)
+            return Outcome.FINAL
+        if self.cancelled_meanwhile():  # the CANCEL arrived while RTPEngine answered
+            self._bye(leg)
+            return Outcome.FINAL
+        self.cdr.attempt_codes.append(200)
+        ok = a_response(self.invite, 200, self.a.local_tag, sw.contact, sdp=sdp)
+        sw.respond_a(self, ok)
+        self.final_to_a = True
+        self.a.dialog = uas_dialog(self.invite, ok)
+        sw.add_dialog(self.a.dialog, self, Side.A, self.a.addr)
+        sw.start_2xx(self.a.dialog, ok)
+        self.cdr.answer_at = _now()
+        self.cdr.sip_code = 200
+        sw.cdrs.put(Answered(self.cdr, sw.settings.instance))
+        return Outcome.ANSWERED
+
+    def cancelled_meanwhile(self) -> bool:
+        # A method, not the attribute: a CANCEL may have been posted during an await.
+        return self.cancelled
+
+    async def _drain_b_final(self, key: TransactionKey) -> None:
+        """After CANCEL: wait briefly for the B leg's 487 (or a crossing 200 to hang up)."""
+        while (item := await self._next(self.sw.settings.gateway_timeout)) is not None:
+            side, event = item
+            if isinstance(event, ResponseReceived) and event.key == key:
+                if 200 <= event.response.status < 300 and self.b is not None:
+                    await self._answered(
+                        self.b, self.sw.sent_request(key) or self.invite, event.response
+                    )
+                if event.response.status >= 200:
+                    return
+            elif isinstance(event, TransactionTimeout):
+                return
+            else:
+                self._stray(side, event)
+
+    # -- connected -------------------------------------------------------------------
+
+    async def _connected(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self.sw.settings.max_duration
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            item = await self._next(max(left, 0.0))
+            if item is None:
+                self._hangup("system")
+                return
+            side, event = item
+            if isinstance(event, DialogAckTimeout):
+                self._hangup("system")
+                return
+            if isinstance(event, RequestReceived) and event.key is not None:
+                if self._in_dialog(side, event):
+                    return
+            else:
+                self._stray(side, event)
+
+    def _in_dialog(self, side: Side, event: RequestReceived) -> bool:
+        """Answer a request inside the dialog; True when it ended the call."""
+        request = event.request
+        assert event.key is not None
+        leg = self.a if side is Side.A else self.b
+        assert leg is not None
+        assert leg.dialog is not None
+        refused = leg.dialog.receive_request(request)
+        if refused is not None:
+            self.sw.respond(event.key, request, refused, leg.local_tag)
+            return False
+        if request.method == "BYE":
+            self.sw.respond(event.key, request, 200, leg.local_tag)
+            self.cdr.hangup_by = "caller" if side is Side.A else "callee"
+            other = self.b if side is Side.A else self.a
+            if other is not None:
+                self._bye(other)
+            return True
+        if request.method == "INVITE":
+            # Hold/resume relaying is not implemented yet: refuse without ending the call.
+            self.sw.respond(event.key, request, 488, leg.local_tag)
+        else:
+            self.sw.respond(event.key, request, 200, leg.local_tag)
+        return False
+
+    def _hangup(self, by: str) -> None:
+        self.cdr.hangup_by = by
+        for leg in (self.a, self.b):
+            if leg is not None:
+                self._bye(leg)
+
+    def _bye(self, leg: Leg) -> None:
+        dialog = leg.dialog
+        if dialog is None or dialog.state.value == "terminated":
+            return
+        bye = dialog.create_request("BYE")
+        dialog.terminate()
+        self.sw.send_request(None, bye, leg.addr)
+
+    # -- events that belong to no step -------------------------------------------------
+
+    def _stray(self, side: Side, event: CallEvent | DialogAckTimeout[object]) -> None:
+        if isinstance(event, ResponseReceived) and 200 <= event.response.status < 300:
+            if event.response.cseq.method == "INVITE":
+                self._late_2xx(event.response)
+        elif isinstance(event, RequestReceived) and event.key is not None:
+            leg = self.a if side is Side.A else self.b
+            tag = leg.local_tag if leg is not None else self.a.local_tag
+            status = 200 if event.request.method == "BYE" else 481
+            self.sw.respond(event.key, event.request, status, tag)
+
+    def _late_2xx(self, response: SipResponse) -> None:
+        """A 2xx retransmission gets our ACK again; a 2xx we no longer want, ACK+BYE."""
+        b = self.b
+        if b is not None and b.dialog is not None and response.call_id == b.call_id:
+            if b.ack is not None:
+                self.sw.send_stateless(b.ack, b.addr)
+            return
+        tried = self._tried.get(response.call_id)
+        if tried is None or response.to.tag in self._hung_up:
+            return
+        invite, addr = tried
+        try:
+            dialog = uac_dialog(invite, response, addr)
+        except SipError:
+            return
+        self._hung_up.add(response.to.tag)
+        self.sw.send_ack(dialog.create_ack(invite.cseq.number), addr)
+        self.sw.send_request(None, dialog.create_request("BYE"), addr)
+
+    def after_end(self, side: Side, event: CallEvent | DialogAckTimeout[object]) -> None:
+        """An event that reached the call after its task finished."""
+        self._stray(side, event)
+
+    # -- plumbing --------------------------------------------------------------------
+
+    async def _next(self, timeout: float) -> Inbox | None:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.inbox.get()
+        except TimeoutError:
+            return None
+
+    def _final_a(self, status: int) -> None:
+        if self.final_to_a:
+            return
+        self.final_to_a = True
+        self.cdr.sip_code = status
+        self.sw.respond_a(self, a_response(self.invite, status, self.a.local_tag, self.sw.contact))
+
+    async def _teardown(self) -> None:
+        cdr = self.cdr
+        try:
+            stats = await self.media.delete()
+        except (RtpEngineUnavailable, NgError) as exc:
+            log.warning("call_media_delete_failed", error=str(exc))
+            stats = None
+        if stats is not None and self.b is not None:
+            fill_media_stats(cdr, stats, self.media.from_tag, self.media.to_tag)
+        cdr.end_at = _now()
+        cdr.duration_ms = int((cdr.end_at - cdr.start_at).total_seconds() * 1000)
+        if cdr.answer_at is not None:
+            cdr.disposition = "ANSWERED"
+            answered_ms = int((cdr.end_at - cdr.answer_at).total_seconds() * 1000)
+            cdr.billsec = billsec_of(answered_ms)
+            cdr.price_micros = price_micros(self.plan.rate, cdr.billsec)
+            cdr.hangup_by = cdr.hangup_by or "system"
+        else:
+            if self.cancelled:
+                cdr.sip_code = 487
+            cdr.disposition = _disposition(cdr.sip_code or 500)
+            if self.cancelled:
+                cdr.hangup_by = "caller"
+        self.sw.finished(self)
+        self.sw.cdrs.put(cdr)

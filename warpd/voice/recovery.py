@@ -1,0 +1,60 @@
+"""Calls a crash left "up": closed at the next start with a CDR and a charge.
+
+Each answered call has a ``voice_active_calls`` row until its CDR is written;
+the instance refreshes ``alive_at`` of all its rows every ``HEARTBEAT`` seconds.
+At start-up, rows of this instance belong to calls that died with the previous
+process: each becomes a CDR ending at its last ``alive_at`` (what is known;
+the customer is never charged for the time the process was down), hung up by
+``system``, priced with today's rate, charged once like any other call.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+
+from warpd.voice.cdr import Cdr, write
+from warpd.voice.rating import best_rate, billsec_of, price_micros
+from warpd.voice.trunks import Directory
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT = 15.0
+
+
+def close_crashed(cdr: Cdr, alive_at: object, directory: Directory) -> Cdr:
+    """The CDR of a call last known up at ``alive_at`` (pure)."""
+    cdr.end_at = max(alive_at, cdr.answer_at or cdr.start_at)  # type: ignore[call-overload]
+    assert cdr.end_at is not None
+    cdr.duration_ms = int((cdr.end_at - cdr.start_at).total_seconds() * 1000)
+    answered_ms = 0
+    if cdr.answer_at is not None:
+        answered_ms = int((cdr.end_at - cdr.answer_at).total_seconds() * 1000)
+    cdr.billsec = billsec_of(answered_ms)
+    cdr.disposition = "ANSWERED"
+    cdr.hangup_by = "system"
+    cdr.q850_cause = 41  # Temporary failure
+    account = directory.accounts.get(cdr.account_id or 0)
+    plan = account.rate_plan_id if account is not None else None
+    rate = best_rate(directory.rates.get(plan or 0, ()), cdr.dst_e164 or "")
+    cdr.price_micros = 0 if rate is None else price_micros(rate, cdr.billsec)
+    return cdr
+
+
+async def recover(pool: asyncpg.Pool, instance: str, directory: Directory) -> int:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT cdr, alive_at FROM voice_active_calls WHERE instance = $1", instance
+        )
+    cdrs = [close_crashed(Cdr.from_json(r["cdr"]), r["alive_at"], directory) for r in rows]
+    if cdrs:
+        await write(pool, list(cdrs))
+        log.warning("voice_calls_closed_after_crash", count=len(cdrs))
+    return len(cdrs)
+
+
+async def heartbeat(pool: asyncpg.Pool, instance: str) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE voice_active_calls SET alive_at = now() WHERE instance = $1", instance
+        )

@@ -1,0 +1,187 @@
+"""The voice service inside the daemon: start after the database, stop on drain.
+
+Start: a local rtpengine (when ``rtpengine.embedded``) and the ng pool, the CDR
+writer, the directory snapshot, crashed calls closed, then the SIP socket.
+Background tasks reload the directory, ping rtpengines and refresh the
+active-call heartbeat. Stop: refuse new calls, let calls in progress end within
+the drain deadline, flush CDRs, close the socket and the media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+import asyncpg
+import structlog
+from prometheus_client import CollectorRegistry
+
+from media.pool import PoolSettings, RtpEngineAddress, RtpEnginePool
+from protocols.sip.endpoint import Endpoint, EndpointConfig
+from warpd.config.loader import parse_listen
+from warpd.config.schema import RtpEngineConfig, SipConfig
+from warpd.voice.b2bua import B2bua, VoiceSettings
+from warpd.voice.cdr import CdrWriter
+from warpd.voice.limits import SourceRates
+from warpd.voice.metrics import VoiceMetrics
+from warpd.voice.queries import load_directory
+from warpd.voice.recovery import HEARTBEAT, heartbeat, recover
+from warpd.voice.rtpengine_process import RtpEngineProcess
+from warpd.voice.transport import UdpTransport, open_udp_socket
+
+log = structlog.get_logger(__name__)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    return parse_listen(text)
+
+
+class VoiceService:
+    def __init__(
+        self,
+        sip: SipConfig,
+        rtpengine: RtpEngineConfig,
+        pool: asyncpg.Pool,
+        *,
+        state_dir: Path,
+        instance: str = "",
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.sip = sip
+        self.rtpengine_config = rtpengine
+        self.pool = pool
+        self.state_dir = state_dir
+        self.instance = instance or socket.gethostname()
+        self.registry = registry
+        self.metrics = VoiceMetrics(registry)
+        self.process: RtpEngineProcess | None = None
+        self.media: RtpEnginePool | None = None
+        self.cdrs: CdrWriter | None = None
+        self.b2bua: B2bua | None = None
+        self.transport: UdpTransport | None = None
+        self.local_addr: tuple[str, int] = ("", 0)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> tuple[str, int]:
+        await self._start_media()
+        assert self.media is not None
+        self.cdrs = CdrWriter(self.pool)
+        self.cdrs.start()
+        async with self.pool.acquire() as conn:
+            directory = await load_directory(conn)
+        await recover(self.pool, self.instance, directory)
+        host, port = _host_port(self.sip.listen)
+        sock = open_udp_socket(host, port, self.sip.socket_buffer_bytes)
+        # Port 0 (tests) advertises the port the kernel chose.
+        bound = sock.getsockname()[1]
+        listen_host = f"[{host}]" if ":" in host else host
+        advertised = self.sip.advertised or f"{listen_host}:{bound}"
+        endpoint = Endpoint(EndpointConfig(sent_by=advertised), _random_id)
+        settings = VoiceSettings(
+            advertised=advertised,
+            instance=self.instance,
+            gateway_timeout=self.sip.gateway_timeout,
+            ring_timeout=self.sip.ring_timeout,
+            max_duration=self.sip.max_duration,
+            channel_status=self.sip.channel_limit_status,
+        )
+        self.b2bua = B2bua(
+            settings=settings,
+            endpoint=endpoint,
+            media=self.media,
+            cdrs=self.cdrs,
+            directory=directory,
+            metrics=self.metrics,
+        )
+        limiter = None
+        if self.sip.source_rate > 0:
+            limiter = SourceRates(self.sip.source_rate, 2 * self.sip.source_rate)
+        self.transport = UdpTransport(
+            endpoint,
+            self.b2bua.dialogs,
+            self.b2bua.on_event,
+            self.b2bua.on_ack_timeout,
+            admit=None if limiter is None else limiter.allow,
+        )
+        self.b2bua.flush = self.transport.flush
+        self.local_addr = await self.transport.start(sock)
+        self._tasks = [
+            asyncio.create_task(self._reload_loop(), name="voice-reload"),
+            asyncio.create_task(self.media.monitor(), name="voice-rtpengine-monitor"),
+            asyncio.create_task(self._heartbeat_loop(), name="voice-heartbeat"),
+        ]
+        log.info("voice_started", listen=self.local_addr, instance=self.instance)
+        return self.local_addr
+
+    async def _start_media(self) -> None:
+        cfg = self.rtpengine_config
+        addresses: list[RtpEngineAddress] = []
+        if cfg.embedded:
+            self.process = RtpEngineProcess(
+                self.state_dir / "rtpengine",
+                binary=cfg.binary,
+                ng_port=cfg.ng_port,
+                media_address=cfg.media_address,
+                port_min=cfg.port_min,
+                port_max=cfg.port_max,
+            )
+            host, port = await self.process.start()
+            addresses.append(RtpEngineAddress("local", host, port))
+        for text in cfg.instances:
+            host, port = _host_port(text)
+            addresses.append(RtpEngineAddress(text, host, port))
+        settings = PoolSettings(
+            instance_prefix=f"warpd-{self.instance}".replace(" ", "_"),
+            timeout=cfg.timeout,
+            attempts=cfg.attempts,
+        )
+        self.media = RtpEnginePool(addresses, settings, registry=self.registry)
+        await self.media.open()
+
+    async def reload(self) -> None:
+        if self.b2bua is None:
+            return
+        async with self.pool.acquire() as conn:
+            self.b2bua.set_directory(await load_directory(conn))
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sip.reload_interval)
+            try:
+                await self.reload()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("voice_reload_failed", error=str(exc))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                await heartbeat(self.pool, self.instance)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("voice_heartbeat_failed", error=str(exc))
+
+    def drain(self) -> None:
+        if self.b2bua is not None:
+            self.b2bua.draining = True
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self.b2bua is not None:
+            await self.b2bua.drain(timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.transport is not None:
+            self.transport.close()
+        if self.cdrs is not None:
+            await self.cdrs.close(timeout)
+        if self.media is not None:
+            self.media.close()
+        if self.process is not None:
+            await self.process.stop()
+        log.info("voice_stopped")
+
+
+def _random_id() -> str:
+    return os.urandom(8).hex()

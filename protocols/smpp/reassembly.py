@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocols.smpp.segment import ESM_CLASS_UDHI, Sar
+from protocols.smpp.flags import ESM_CLASS_UDHI
+from protocols.smpp.segment import Sar
 from protocols.smpp.tlv import Tag, Tlv, tlv_int
 
 IEI_CONCAT_8 = 0x00

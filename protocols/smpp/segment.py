@@ -32,7 +32,6 @@ from protocols.smpp.text import (
 )
 from protocols.smpp.tlv import Tag, Tlv
 
-ESM_CLASS_UDHI = 0x40
 MAX_PARTS = 255
 MAX_SHORT_MESSAGE = 254
 MAX_MESSAGE_PAYLOAD = 0xFFFF

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from protocols.smpp.codec import decode, encode
 from protocols.smpp.constants import CommandStatus
+from protocols.smpp.flags import ESM_CLASS_UDHI
 from protocols.smpp.pdu import SubmitSm
 from protocols.smpp.reassembly import Reassembler, concat_of, split_udh
 from protocols.smpp.segment import (
-    ESM_CLASS_UDHI,
     ConcatMode,
     MessageTooLong,
     Part,

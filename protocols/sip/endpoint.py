@@ -19,7 +19,7 @@ hands over what it read with the error, so nothing is parsed twice.
 RFC 2543 peers are served: a From without a tag is accepted (8.1.1.3 binds
 the client, not us), and a branch without the 3261 cookie, or with nothing
 after it, is matched by 17.2.3's older rules (``transaction.server_key``).
-Responses go where 18.2.2 and RFC 3581 say (``transaction.response_address``):
+Responses go where 18.2.2 and RFC 3581 say (``inbound.response_address``):
 the Via's sent-by port unless the client asked for ``rport``.
 
 ``build_response`` gives every response of one server transaction the same To
@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from protocols.sip.errors import SipError
 from protocols.sip.headers import ContentType, NameAddr, parse_via
+from protocols.sip.inbound import answerable, response_address, stamp_via, validate_request
 from protocols.sip.message import (
     HeaderInput,
     SipMessage,
@@ -64,7 +65,6 @@ from protocols.sip.transaction import (
     TransactionTerminated,
     cancel_for,
     client_key,
-    response_address,
     server_key,
 )
 from protocols.sip.txn_client import (
@@ -93,39 +93,6 @@ class EndpointConfig:
     timers: TimerConfig = field(default_factory=TimerConfig)
     max_transactions: int = 50_000
     max_message_size: int = MAX_MESSAGE_SIZE
-
-
-def _validate_request(request: SipRequest) -> None:
-    """Touch what the layer and any TU rely on, so a bad value is a 400 here.
-
-    A From without a tag passes: 8.1.1.3's "MUST contain a new tag" binds the
-    client, and RFC 2543 clients send none (their transactions and dialogs
-    are matched with an empty tag).
-    """
-    request.uri  # noqa: B018 - parses the Request-URI
-    request.to  # noqa: B018
-    request.from_  # noqa: B018
-    request.call_id  # noqa: B018
-    request.max_forwards  # noqa: B018
-    if request.cseq.method != request.method:
-        raise SipError(f"CSeq method {request.cseq.method} is not {request.method}")
-
-
-def _answerable(request: SipRequest) -> bool:
-    """Whether a refused request can be answered (8.2.6.2, 17.2.3, 18.2.2).
-
-    The response needs the top Via (where it goes, how the client matches
-    it), the CSeq (its method matches it too), and From, To and Call-ID to
-    copy, parsed or not.
-    """
-    try:
-        request.top_via  # noqa: B018
-        request.cseq  # noqa: B018
-        for name in ("From", "To", "Call-ID"):
-            request._single(name)
-    except SipError:
-        return False
-    return request.method != "ACK"  # 17: an ACK is never answered
 
 
 class Endpoint:
@@ -314,7 +281,7 @@ class Endpoint:
             self._receive_request(message, addr, now)
 
     def _answer_malformed(self, request: SipRequest, addr: Addr, exc: SipError) -> None:
-        answered = _answerable(request)
+        answered = answerable(request)
         if answered:
             reply = response_address(request.top_via, addr, reliable=self.config.reliable)
             response = make_response(request, exc.status_code, exc.reason, to_tag=self.make_tag())
@@ -339,9 +306,9 @@ class Endpoint:
 
     def _receive_request(self, request: SipRequest, addr: Addr, now: float) -> None:
         try:
-            _validate_request(request)
+            validate_request(request)
             key = server_key(request)
-            request = self._stamp_via(request, addr)
+            request = stamp_via(request, addr)
         except SipError as exc:
             self._answer_malformed(request, addr, exc)
             return
@@ -357,18 +324,6 @@ class Endpoint:
                 self._receive_cancel(request, key, addr, reply, now)
             else:
                 self._new_request(request, key, addr, reply, now)
-
-    def _stamp_via(self, request: SipRequest, addr: Addr) -> SipRequest:
-        """18.2.1 received and RFC 3581 rport, so responses can follow the Via."""
-        via = request.top_via
-        stamped = via
-        if via.host.strip("[]").lower() != addr[0].lower():
-            stamped = stamped.with_param("received", addr[0])
-        if via.has_rport and via.rport is None:
-            stamped = stamped.with_param("rport", str(addr[1]))
-        if stamped is via:
-            return request
-        return request.without_top_via().with_top_via(stamped)
 
     def _new_request(
         self, request: SipRequest, key: TransactionKey, addr: Addr, reply: Addr, now: float

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
-from protocols.sip.headers import Via
 from protocols.sip.message import SipMessage, SipRequest, SipResponse
 from protocols.sip.timers import TimerConfig, TimerName, Timers
 
@@ -231,21 +230,6 @@ def server_key(request: SipRequest) -> TransactionKey:
         tag = request.from_.tag or ""
         branch = f"2543;{request.call_id};{tag};{request.cseq.number};{branch}"
     return TransactionKey(Role.SERVER, branch, method, sent_by)
-
-
-def response_address(via: Via, source: Addr, *, reliable: bool) -> Addr:
-    """Where the responses to a request go (RFC 3261 section 18.2.2, RFC 3581 section 4).
-
-    Over a reliable transport, back where the request came from (the glue
-    keeps the connection). Over UDP: with ``rport``, the source address and
-    port; else the ``maddr`` host or the source address (what ``received``
-    holds, or the sent-by host itself when they are equal), at the sent-by
-    port, 5060 when it has none. The source address rather than a
-    ``received`` the client wrote itself: only ours can be trusted.
-    """
-    if reliable or via.has_rport:
-        return source
-    return ((via.maddr or "").strip("[]") or source[0], via.port or 5060)
 
 
 def client_key(response: SipResponse) -> TransactionKey:

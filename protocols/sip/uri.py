@@ -21,6 +21,7 @@ from protocols.sip.grammar import (
     parse_params,
     remove_param,
     set_param,
+    unquote,
 )
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
@@ -80,16 +81,39 @@ class SipUri(NamedTuple):
         return "".join(out)
 
     def param(self, name: str) -> str | None:
-        return get_param(self.params, name)
+        """The value of uri-parameter ``name``, "" for a flag; escapes count as
+        their characters (19.1.4: ``;%6C%72`` is ``;lr``), in names and values."""
+        params = self.params
+        if not _has_escape(params):
+            return get_param(params, name)
+        lname = name.lower()
+        for key, value in params:
+            if _unescape_key(key) == lname:
+                return "" if value is None else _pct_unquote(unquote(value))
+        return None
 
     def has_param(self, name: str) -> bool:
-        return has_param(self.params, name)
+        params = self.params
+        if not _has_escape(params):
+            return has_param(params, name)
+        lname = name.lower()
+        return any(_unescape_key(key) == lname for key, _ in params)
 
     def with_param(self, name: str, value: str | None = None) -> SipUri:
-        return self._replace(params=set_param(self.params, name, value))
+        params = self.params
+        if not _has_escape(params) or not self.has_param(name):
+            return self._replace(params=set_param(params, name, value))
+        lname = name.lower()
+        return self._replace(
+            params=tuple((name, value) if _unescape_key(k) == lname else (k, v) for k, v in params)
+        )
 
     def without_param(self, name: str) -> SipUri:
-        return self._replace(params=remove_param(self.params, name))
+        params = self.params
+        if not _has_escape(params):
+            return self._replace(params=remove_param(params, name))
+        lname = name.lower()
+        return self._replace(params=tuple(p for p in params if _unescape_key(p[0]) != lname))
 
     @property
     def transport(self) -> str | None:
@@ -122,8 +146,8 @@ class SipUri(NamedTuple):
             return False
         if _unescape(self.password) != _unescape(other.password):
             return False
-        mine = {k.lower(): _fold(v) for k, v in self.params}
-        theirs = {k.lower(): _fold(v) for k, v in other.params}
+        mine = {_unescape_key(k): _fold(v) for k, v in self.params}
+        theirs = {_unescape_key(k): _fold(v) for k, v in other.params}
         for key in _MUST_MATCH:
             if mine.get(key) != theirs.get(key):
                 return False
@@ -175,6 +199,15 @@ Uri = SipUri | TelUri | AbsoluteUri
 
 def _unescape(text: str | None) -> str | None:
     return None if text is None else _pct_unquote(text, errors="surrogateescape")
+
+
+def _has_escape(params: Params) -> bool:
+    # The common case (no "%" anywhere) keeps the plain lookups of grammar.py.
+    return any("%" in key or (value is not None and "%" in value) for key, value in params)
+
+
+def _unescape_key(key: str) -> str:
+    return (_pct_unquote(key) if "%" in key else key).lower()
 
 
 def _fold(value: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocols.sip.errors import SipError
-from protocols.sip.headers import Via
+from protocols.sip.headers import NameAddr, Via
 from protocols.sip.message import SipRequest, SipResponse, make_response
 from protocols.sip.parser import parse_message
 from protocols.sip.uri import SipUri
@@ -91,6 +91,25 @@ def test_make_response_copies_rfc3261_8_2_6_headers() -> None:
     assert resp.cseq == req.cseq
     assert resp.record_route == req.record_route
     assert make_response(req, 100).record_route == ()
+
+
+def test_make_response_adds_contact_in_any_form() -> None:
+    req = parse_message(INVITE)
+    assert isinstance(req, SipRequest)
+    uri = SipUri("sip", "192.0.2.2", "warpd", port=5060)
+    for contact in (uri, NameAddr(uri), "<sip:warpd@192.0.2.2:5060>"):
+        resp = make_response(req, 200, to_tag="t", contact=contact)
+        assert resp.header_values("Contact") == ("<sip:warpd@192.0.2.2:5060>",)
+    assert make_response(req, 200, to_tag="t").header("Contact") is None
+
+
+def test_make_response_copies_a_to_it_cannot_parse() -> None:
+    req = parse_message(INVITE.replace(b"To: Bob <", b"To: Bob <<", 1))
+    assert isinstance(req, SipRequest)
+    with pytest.raises(SipError):
+        req.to  # noqa: B018
+    resp = make_response(req, 400, to_tag="t")
+    assert resp.header("To") == "Bob <<sip:bob@biloxi.com>"
 
 
 def test_bad_version_is_505() -> None:

@@ -29,6 +29,9 @@ class Vector:
     source: str
     expect: int | None  # None: valid; else the status code of the SipError
     data: bytes
+    answer: int | None = None  # what the endpoint sends back; None: nothing
+    uas: int | None = None  # check_request's refusal; None: accepted or not said
+    uas_said: bool = False
 
 
 def load(path: Path) -> Vector:
@@ -39,7 +42,10 @@ def load(path: Path) -> Vector:
         meta[key] = value
     data = _HEX.sub(lambda m: bytes([int(m[1], 16)]), b"\r\n".join(lines))
     expect = None if meta["expect"] == "valid" else int(meta["expect"].split()[1])
-    return Vector(path.stem, meta["source"], expect, data)
+    answer = None if meta["answer"] == "none" else int(meta["answer"])
+    uas = meta.get("uas")
+    uas_status = None if uas in (None, "accept") else int(uas)
+    return Vector(path.stem, meta["source"], expect, data, answer, uas_status, uas is not None)
 
 
 VECTORS = [load(p) for p in sorted(VECTOR_DIR.glob("*.sip"))]

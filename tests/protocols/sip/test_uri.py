@@ -129,3 +129,29 @@ def test_malformed_uris_raise_sip_error(text: str) -> None:
     with pytest.raises(SipError) as info:
         parse_uri(text)
     assert info.value.status_code == 400
+
+
+def test_escaped_param_names_and_values_are_read_unescaped() -> None:
+    # RFC 3261 19.1.4: "%6C%72" is "lr"; escapes and characters are the same URI.
+    uri = parse_uri("sip:proxy.example;%6C%72;%74ransport=%54CP;maddr=10.0.0.1")
+    assert isinstance(uri, SipUri)
+    assert uri.lr
+    assert uri.has_param("LR")
+    assert uri.param("lr") == ""
+    assert uri.transport == "tcp"
+    assert uri.param("maddr") == "10.0.0.1"
+    assert uri.param("ttl") is None
+    assert not uri.has_param("ttl")
+    assert str(uri) == "sip:proxy.example;%6C%72;%74ransport=%54CP;maddr=10.0.0.1"  # as written
+    assert uri.without_param("lr").params == (("%74ransport", "%54CP"), ("maddr", "10.0.0.1"))
+    assert uri.with_param("transport", "udp").params[1] == ("transport", "udp")
+    assert uri.with_param("ttl", "1").params[-1] == ("ttl", "1")
+    assert uri.equivalent(parse_uri("sip:proxy.example;lr;transport=tcp;maddr=10.0.0.1"))
+    assert not uri.equivalent(parse_uri("sip:proxy.example;lr;transport=udp;maddr=10.0.0.1"))
+
+
+def test_params_without_escapes_keep_the_plain_lookups() -> None:
+    uri = parse_uri("sip:gw.example;transport=udp;lr")
+    assert isinstance(uri, SipUri)
+    assert uri.with_param("transport", "tcp").params == (("transport", "tcp"), ("lr", None))
+    assert uri.without_param("LR").params == (("transport", "udp"),)

@@ -5,7 +5,8 @@ Generating is strict: every Appendix B field, in its fixed order::
     id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm
     stat:DDDDDDD err:E text:..........
 
-with receipted_message_id (5.3.2.12) and message_state (5.3.2.35) beside it.
+with receipted_message_id (5.3.2.12) and message_state (5.3.2.35) beside it;
+``make_receipt`` / ``make_receipt_for`` build the whole deliver_sm.
 Parsing is lenient, because Appendix B calls the format "SMSC vendor
 specific" and carriers vary: any key case, 10- or 12-digit dates, missing
 fields, extra vendor fields, and ids that one side writes in hex and the other
@@ -21,7 +22,11 @@ from datetime import datetime
 
 from protocols.smpp.constants import CommandStatus, MessageState
 from protocols.smpp.errors import SmppError
-from protocols.smpp.tlv import Tag, Tlv
+from protocols.smpp.flags import ESM_CLASS_TYPE_RECEIPT, esm_udhi
+from protocols.smpp.pdu import DataSm, DeliverSm, ShortMessagePdu
+from protocols.smpp.reassembly import split_udh
+from protocols.smpp.text import decode_text
+from protocols.smpp.tlv import Tag, Tlv, tlv_bytes
 
 #: Appendix B stat values by message_state; ENROUTE and SKIPPED are what
 #: carriers and SMPP 5.0 write for the states Appendix B leaves out.
@@ -161,6 +166,110 @@ def receipt_tlvs(
         network_type, error = network_error
         code = bytes((network_type,)) + error.to_bytes(2, "big")
     return ReceiptTlvs(message_id, state, code)
+
+
+def make_receipt(
+    *,
+    source_addr: str,
+    destination_addr: str,
+    source_addr_ton: int = 0,
+    source_addr_npi: int = 0,
+    dest_addr_ton: int = 0,
+    dest_addr_npi: int = 0,
+    text: str = "",
+    message_id: str,
+    stat: str | MessageState,
+    err: int,
+    submit_date: datetime,
+    done_date: datetime,
+    sub: int = 1,
+    dlvrd: int | None = None,
+    network_error_code: bytes | None = None,
+) -> DeliverSm:
+    """The receipt deliver_sm for a message sent from ``source_addr`` to ``destination_addr``.
+
+    The addresses are the original message's, as submitted: the receipt goes
+    back from its destination to its source (smpp.md section 6), with
+    esm_class 0x04 (SMSC delivery receipt), data_coding 0 and the Appendix B
+    text. ``text`` is the original's; its first 20 characters go in, as
+    printable ASCII (anything else becomes '?') because receivers read
+    receipts as ASCII whatever data_coding says. ``stat`` is an Appendix B
+    stat (or a carrier spelling STATE_BY_STAT knows) or a MessageState;
+    ``network_error_code`` the 3 octets of section 5.3.2.31.
+    """
+    state = stat if isinstance(stat, MessageState) else STATE_BY_STAT.get(stat.upper())
+    if state is None:
+        raise ValueError(f"unknown receipt stat {stat!r}")
+    if network_error_code is not None and len(network_error_code) != 3:
+        raise ValueError("network_error_code is 3 octets: network type, then a u16 error")
+    body = format_receipt(
+        message_id,
+        state,
+        submit_date=submit_date,
+        done_date=done_date,
+        text="".join(c if " " <= c <= "~" else "?" for c in text[:TEXT_CHARS]),
+        err=err,
+        sub=sub,
+        dlvrd=dlvrd,
+    )
+    return DeliverSm(
+        source_addr_ton=dest_addr_ton,
+        source_addr_npi=dest_addr_npi,
+        source_addr=destination_addr,
+        dest_addr_ton=source_addr_ton,
+        dest_addr_npi=source_addr_npi,
+        destination_addr=source_addr,
+        esm_class=ESM_CLASS_TYPE_RECEIPT,
+        short_message=body.encode("ascii", "replace"),
+        tlvs=ReceiptTlvs(message_id, state, network_error_code).tlvs(),
+    )
+
+
+def make_receipt_for(
+    message: ShortMessagePdu | DataSm,
+    *,
+    message_id: str,
+    stat: str | MessageState,
+    err: int,
+    submit_date: datetime,
+    done_date: datetime,
+    sub: int = 1,
+    dlvrd: int | None = None,
+    network_error_code: bytes | None = None,
+) -> DeliverSm:
+    """``make_receipt`` for a submit_sm (or data_sm), its addresses and text taken from it."""
+    return make_receipt(
+        source_addr=message.source_addr,
+        source_addr_ton=message.source_addr_ton,
+        source_addr_npi=message.source_addr_npi,
+        destination_addr=message.destination_addr,
+        dest_addr_ton=message.dest_addr_ton,
+        dest_addr_npi=message.dest_addr_npi,
+        text=message_text(message),
+        message_id=message_id,
+        stat=stat,
+        err=err,
+        submit_date=submit_date,
+        done_date=done_date,
+        sub=sub,
+        dlvrd=dlvrd,
+        network_error_code=network_error_code,
+    )
+
+
+def message_text(message: ShortMessagePdu | DataSm) -> str:
+    """The readable text of a message: short_message or message_payload, decoded per
+    data_coding, UDH stripped; "" for binary or undecodable octets."""
+    body = message.short_message if isinstance(message, ShortMessagePdu) else b""
+    if not body:
+        body = tlv_bytes(message.tlvs, Tag.MESSAGE_PAYLOAD) or b""
+    if esm_udhi(message.esm_class):
+        body = split_udh(body)[1]
+    try:
+        text = decode_text(body, message.data_coding)
+    except SmppError:
+        return ""
+    return text if isinstance(text, str) else ""
 
 
 def _parse_date(value: str | None) -> datetime | None:

@@ -23,6 +23,7 @@ from enum import Enum
 
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
+from protocols.smpp.flags import ESM_CLASS_UDHI
 from protocols.smpp.text import (
     DATA_CODING,
     ESC,
@@ -30,7 +31,7 @@ from protocols.smpp.text import (
     encode_auto,
     encode_text,
 )
-from protocols.smpp.tlv import Tag, Tlv
+from protocols.smpp.tlv import Tag, Tlv, has_tag
 
 MAX_PARTS = 255
 MAX_SHORT_MESSAGE = 254
@@ -69,6 +70,11 @@ class Part:
     esm_class_udhi: bool = False
     sar: Sar | None = None
     message_payload: bytes | None = None
+
+    @property
+    def esm_class(self) -> int:
+        """The esm_class bits this part needs (UDHI or 0), to OR into the message's own."""
+        return ESM_CLASS_UDHI if self.esm_class_udhi else 0
 
     def tlvs(self) -> tuple[Tlv, ...]:
         """The submit_sm TLVs this part needs: the three SAR values, or message_payload."""
@@ -199,7 +205,64 @@ def split_encoded(
     body: bytes, encoding: Encoding, *, ref: int, mode: ConcatMode = ConcatMode.UDH8
 ) -> tuple[Part, ...]:
     """``split_text`` for a body already encoded in ``encoding``."""
-    dc = DATA_CODING[encoding]
+    return _split(body, encoding, DATA_CODING[encoding], ref, mode)
+
+
+def split(body: bytes, data_coding: int, mode: ConcatMode | str, ref: int) -> tuple[Part, ...]:
+    """The submit_sm bodies for a body already in ``data_coding`` (a customer's message_payload).
+
+    ``mode`` is a ConcatMode or its value ('udh8', 'udh16', 'sar', 'payload').
+    Each part keeps ``data_coding``; OR ``part.esm_class`` into the message's
+    esm_class and add ``part.tlvs()`` to its TLVs. Capacity follows the
+    alphabet (``_alphabet``); a body that fits one message is one plain part.
+    """
+    return _split(body, _alphabet(data_coding), data_coding, ref, ConcatMode(mode))
+
+
+def billed_parts(
+    body: bytes,
+    data_coding: int,
+    esm_class: int,
+    *,
+    tlvs: tuple[Tlv, ...] = (),
+    mode: ConcatMode | str = ConcatMode.UDH8,
+) -> int:
+    """The air parts a customer's submit is billed for: what the handset receives.
+
+    A part the customer segmented (UDHI in ``esm_class``, or SAR ``tlvs``) is
+    one. Otherwise the parts ``split`` makes of ``body`` (short_message or
+    message_payload): with 16-bit references for 'udh16', else 8-bit, because
+    the SMSC adds that UDH on the air for SAR parts and a split message_payload.
+    """
+    if esm_class & ESM_CLASS_UDHI or (tlvs and has_tag(tlvs, Tag.SAR_MSG_REF_NUM)):
+        return 1
+    encoding = _alphabet(data_coding)
+    if len(body) <= _CAPACITY[encoding][0] * _UNIT_OCTETS[encoding]:
+        return 1
+    udh_mode = _UDH16 if ConcatMode(mode) is _UDH16 else _UDH8
+    parts = len(_cuts(body, encoding, _part_octets(encoding, udh_mode)))
+    if parts > MAX_PARTS:
+        raise MessageTooLong(f"{parts} parts; at most {MAX_PARTS}")
+    return parts
+
+
+def _alphabet(data_coding: int) -> Encoding:
+    """Whose capacity and cut rules apply to a data_coding's octets.
+
+    GSM 03.38 septets for 0 and the 0xF0 message-class codings with the
+    default alphabet (bit 2 clear, as decode_text reads them), UCS-2 units for
+    8, octets (140 per message) for every other coding.
+    """
+    if data_coding == 0 or data_coding & 0xF4 == 0xF0:
+        return _GSM7
+    if data_coding == 8:
+        return _UCS2
+    return _LATIN1
+
+
+def _split(
+    body: bytes, encoding: Encoding, dc: int, ref: int, mode: ConcatMode
+) -> tuple[Part, ...]:
     if len(body) <= _CAPACITY[encoding][0] * _UNIT_OCTETS[encoding]:
         return (Part(body, dc),)
     if mode is _PAYLOAD:

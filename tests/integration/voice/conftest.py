@@ -75,6 +75,10 @@ class Sipp:
         async with asyncio.timeout(timeout):
             return await self.process.wait()
 
+    def errors(self) -> str:
+        """SIPp's own error log (``-trace_err``), for assertion messages."""
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.workdir.glob("*err*"))
+
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
@@ -90,7 +94,7 @@ class SippFactory:
         args = [
             *self._scenario(scenario), "-i", HOST, "-p", str(port),
             "-mi", HOST, "-mp", str(free_udp_port()),
-            "-cp", str(free_udp_port()), "-nostdin", "-buff_size", "4194304",
+            "-cp", str(free_udp_port()), "-nostdin", "-buff_size", "4194304", "-trace_err",
         ]  # fmt: skip
         if scenario == "uas":
             args.append("-rtp_echo")
@@ -106,7 +110,7 @@ class SippFactory:
             "-i", HOST, "-p", str(port), "-s", service,
             "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-l", str(calls),
             "-cp", str(free_udp_port()), "-nostdin", "-buff_size", "4194304",
-            "-timeout", "25s", "-timeout_error",
+            "-timeout", "25s", "-timeout_error", "-trace_err",
         ]  # fmt: skip
         return await self._start([*args, *extra], f"uac-{port}")
 

@@ -37,7 +37,7 @@ async def test_calls_complete_with_a_cdr_and_one_charge_each(
     async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
         await sipp.uas(prov.gateway_ports[0])
         uac = await sipp.uac(voice.local_addr, calls=5, rate=20, hold_ms=1200)
-        assert await uac.wait() == 0
+        assert await uac.wait() == 0, uac.errors()
         assert voice.cdrs is not None
         await voice.cdrs.flushed()
         assert voice.metrics.answers._value.get() == 5
@@ -61,3 +61,76 @@ async def test_calls_complete_with_a_cdr_and_one_charge_each(
         assert await conn.fetchval("SELECT count(*) FROM voice_active_calls") == 0
         kinds = await conn.fetch("SELECT call_id FROM ledger WHERE kind = 'voice_charge'")
     assert sorted(str(r["call_id"]) for r in kinds) == sorted(str(r["id"]) for r in rows)
+
+
+async def test_bye_from_the_carrier_ends_both_legs(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        uas = await sipp.uas(prov.gateway_ports[0], "uas_bye", extra=["-m", "2"])
+        uac = await sipp.uac(voice.local_addr, calls=2, rate=10, scenario="uac_wait_bye")
+        assert await uac.wait() == 0, uac.errors()
+        assert await uas.wait() == 0, uas.errors()
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+    rows = await cdrs(voice_pool)
+    assert [(r["disposition"], r["hangup_by"]) for r in rows] == [("ANSWERED", "callee")] * 2
+
+
+async def test_first_gateway_503_then_the_second_answers(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=2)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        await sipp.uas(prov.gateway_ports[0], "uas_503")
+        await sipp.uas(prov.gateway_ports[1])
+        uac = await sipp.uac(voice.local_addr, calls=3, rate=10)
+        assert await uac.wait() == 0, uac.errors()
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+    rows = await cdrs(voice_pool)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["disposition"] == "ANSWERED"
+        assert row["attempts"] == 2
+        assert row["attempt_codes"] == [503, 200]
+        assert row["gateway_id"] == prov.gateway_ids[1]
+
+
+async def test_a_silent_gateway_times_out_and_the_next_answers(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=2)  # nothing listens on the first
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, gateway_timeout=0.5) as voice:
+        await sipp.uas(prov.gateway_ports[1])
+        uac = await sipp.uac(voice.local_addr, calls=1)
+        assert await uac.wait() == 0, uac.errors()
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+    [row] = await cdrs(voice_pool)
+    assert (row["attempt_codes"], row["gateway_id"]) == ([408, 200], prov.gateway_ids[1])
+
+
+async def test_cancel_before_answer_cancels_the_carrier_leg(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=2)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        uas = await sipp.uas(prov.gateway_ports[0], "uas_ring", extra=["-m", "2"])
+        uac = await sipp.uac(voice.local_addr, calls=2, rate=10, scenario="uac_cancel")
+        assert await uac.wait() == 0, uac.errors()
+        assert await uas.wait() == 0, uas.errors()  # the carrier saw the CANCEL and ACKed its 487
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+    rows = await cdrs(voice_pool)
+    assert len(rows) == 2
+    for row in rows:
+        assert (row["disposition"], row["sip_code"], row["price_micros"]) == ("CANCELLED", 487, 0)
+        assert row["attempt_codes"] == [487]
+        assert row["ring_at"] is not None
+    assert await balance(voice_pool, prov.account_id) == (BALANCE, BALANCE)

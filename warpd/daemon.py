@@ -20,7 +20,7 @@ import structlog
 
 from warpd import config as config_mod
 from warpd import log as log_mod
-from warpd.api.server import HttpServer, make_app
+from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
 from warpd.config import Config
 from warpd.errors import ConfigError
 from warpd.metrics import Metrics
@@ -103,6 +103,8 @@ class Daemon:
         self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
         await self.http.start()
         stack.push_async_callback(self.http.stop)
+        await start_webhooks(stack, cfg, self.database)
+        self.reload_hooks.append(lambda new: apply_config(app, new))
 
         self.metrics.start_time.set(time.time())
         self.metrics.ready.set(1)

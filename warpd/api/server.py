@@ -9,6 +9,8 @@ schema checks is a 409, an unreachable database a 503, and only a bug is a 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +23,7 @@ from warpd.api.auth import AdminGate, KeyStore
 from warpd.api.endpoints import Endpoint, mount
 from warpd.api.errors import ApiError, error_response, from_http_exception
 from warpd.api.keys import ADMIN_GATE, CONFIG, DATABASE, DRAINING, KEY_STORE, METRICS
+from warpd.api.webhook_sender import WebhookSender
 from warpd.config import Config, parse_listen
 from warpd.metrics import Metrics
 from warpd.store import Database
@@ -95,6 +98,17 @@ def make_app(config: Config, database: Database, metrics: Metrics) -> web.Applic
     mount(app, routes)
     openapi.publish(app, routes)
     return app
+
+
+async def start_webhooks(
+    stack: contextlib.AsyncExitStack, config: Config, database: Database
+) -> WebhookSender:
+    """The webhook sender, stopped (in-flight POSTs finished, results written) with the stack."""
+    instance = config.cluster.instance_id or socket.gethostname()
+    sender = WebhookSender(database, config.webhooks, instance, config.cluster.lease_seconds)
+    await sender.start()
+    stack.push_async_callback(sender.stop)
+    return sender
 
 
 async def apply_config(app: web.Application, config: Config) -> None:

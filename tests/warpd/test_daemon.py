@@ -22,7 +22,8 @@ LATEST = load_migrations()[-1].version
 def daemon_config(dsn: str, extra: str = "") -> str:
     return (
         f"[database]\ndsn = '{dsn}'\npool_min = 1\npool_max = 3\n"
-        f"[http]\nlisten = '127.0.0.1:0'\n[daemon]\nshutdown_timeout = 2.0\n{extra}"
+        f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n"
+        f"[daemon]\nshutdown_timeout = 2.0\n{extra}"
     )
 
 

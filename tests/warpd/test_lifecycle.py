@@ -69,7 +69,10 @@ def test_sigterm_drains_and_exits_0_with_systemd_notifications(
     sock, path = notify_socket
     port = free_port()
     config = tmp_path / "warpd.toml"
-    config.write_text(f"[database]\ndsn = '{database_dsn}'\n[http]\nlisten = '127.0.0.1:{port}'\n")
+    config.write_text(
+        f"[database]\ndsn = '{database_dsn}'\n[http]\nlisten = '127.0.0.1:{port}'\n"
+        "[smpp]\nlisten = '127.0.0.1:0'\n"
+    )
     proc = start(config, "--migrate", env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
     try:
         wait_ready(proc, port, 20)
@@ -93,7 +96,10 @@ def test_sigterm_drains_and_exits_0_with_systemd_notifications(
 
 def test_unmigrated_schema_stops_start_up_with_exit_1(database_dsn: str, tmp_path: Path) -> None:
     config = tmp_path / "warpd.toml"
-    config.write_text(f"[database]\ndsn = '{database_dsn}'\n[http]\nlisten = '127.0.0.1:0'\n")
+    config.write_text(
+        f"[database]\ndsn = '{database_dsn}'\n[http]\nlisten = '127.0.0.1:0'\n"
+        "[smpp]\nlisten = '127.0.0.1:0'\n"
+    )
     proc = start(config)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
@@ -107,6 +113,7 @@ def test_embedded_default_starts_serves_and_leaves_no_postgres() -> None:
     config.write_text(
         f"[daemon]\nstate_dir = '{state}/state'\n[database]\nauto_migrate = true\n"
         f"[embedded_postgres]\nport = {free_port()}\n[http]\nlisten = '127.0.0.1:{port}'\n"
+        "[smpp]\nlisten = '127.0.0.1:0'\n"
     )
     proc = start(config)
     try:

@@ -67,6 +67,8 @@ ALTER TABLE messages
 -- Claiming work that no live instance holds: unclaimed or with a lapsed lease,
 -- oldest first, so a backlog drains in order of acceptance.
 CREATE INDEX messages_claimable_idx ON messages (created_at) WHERE state = 'queued';
+-- An instance renews and, after a restart, releases its own claims.
+CREATE INDEX messages_claims_idx ON messages (claimed_by) WHERE state = 'queued';
 
 -- A receipt that arrived before its submit_sm_resp was stored waits here for
 -- its mapping rather than being lost; matched on every flush of new mappings.

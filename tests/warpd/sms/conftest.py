@@ -1,0 +1,86 @@
+"""A running warpd with the demo provisioned against an SMSC simulator, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest_asyncio
+
+from warpd.config import parse
+from warpd.daemon import Daemon
+from warpd.systemd import Notifier
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    dsn: str
+    smpp: tuple[str, int]
+    system_id: str
+    password: str
+    simulator_port: int
+    state_dir: Path
+
+    async def query(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    async def value(self, sql: str, *args: object) -> object:
+        rows = await self.query(sql, *args)
+        return rows[0][0] if rows else None
+
+
+def warpd_config(dsn: str, state: Path, simulator_port: int, extra: str = "") -> str:
+    return (
+        f"[database]\ndsn = '{dsn}'\npool_min = 2\npool_max = 6\n"
+        f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n"
+        f"[daemon]\nstate_dir = '{state}'\nshutdown_timeout = 3.0\n"
+        f"[demo]\nenabled = true\nsimulator_port = {simulator_port}\n"
+        f"[sms]\nreload_interval = 0.5\n[cluster]\ninstance_id = 'test'\n{extra}"
+    )
+
+
+async def start_warpd(dsn: str, state: Path, simulator_port: int, extra: str = "") -> Running:
+    text = warpd_config(dsn, state, simulator_port, extra)
+    daemon = Daemon(parse(text, "test.toml", {}), migrate=True, notifier=Notifier({}))
+    task = asyncio.create_task(daemon.run(install_signals=False))
+    async with asyncio.timeout(30):
+        await daemon.ready.wait()
+    daemon.task = task  # type: ignore[attr-defined]
+    assert daemon.sms is not None
+    creds = json.loads((state / "demo-credentials.json").read_text())["smpp"]
+    # The demo connector binds to the in-process simulator: wait for it.
+    async with asyncio.timeout(10):
+        while not all(c.up for c in daemon.sms.connectors.values()):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    return Running(
+        daemon, dsn, (creds["host"], creds["port"]), creds["system_id"], creds["password"],
+        simulator_port, state,
+    )  # fmt: skip
+
+
+async def stop_warpd(running: Running) -> None:
+    running.daemon.request_stop()
+    assert await asyncio.wait_for(running.daemon.task, 15) == 0  # type: ignore[attr-defined]
+
+
+@pytest_asyncio.fixture
+async def warpd(database_dsn: str, tmp_path: Path) -> AsyncIterator[Running]:
+    running = await start_warpd(database_dsn, tmp_path / "state", free_port())
+    yield running
+    await stop_warpd(running)

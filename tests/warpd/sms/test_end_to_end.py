@@ -1,0 +1,45 @@
+"""Through warpd and back: sim-esme -> warpd -> SMSC simulator -> receipt -> sim-esme."""
+
+from __future__ import annotations
+
+from warpd.sim import EsmeConfig, run_esme
+
+from .conftest import Running
+
+
+def esme(warpd: Running, **overrides: object) -> EsmeConfig:
+    host, port = warpd.smpp
+    base: dict[str, object] = {
+        "host": host, "port": port, "system_id": warpd.system_id, "password": warpd.password,
+        "count": 100, "window": 20, "receipt_timeout": 10.0,
+    }  # fmt: skip
+    base.update(overrides)
+    return EsmeConfig(**base)  # type: ignore[arg-type]
+
+
+async def ledger_matches_balances(warpd: Running) -> None:
+    rows = await warpd.query(
+        "SELECT a.id, a.balance_micros, coalesce(sum(l.amount_micros), 0) AS ledger"
+        " FROM accounts a LEFT JOIN ledger l ON l.account_id = a.id GROUP BY a.id"
+    )
+    for row in rows:
+        assert row["balance_micros"] == row["ledger"], dict(row)
+
+
+async def test_100_messages_get_ids_and_receipts_and_are_charged_once(warpd: Running) -> None:
+    before = await warpd.value("SELECT balance_micros FROM accounts WHERE name = 'demo'")
+    summary = await run_esme(esme(warpd))
+    assert summary.submitted == 100
+    assert summary.responses_by_status == {"ESME_ROK": 100}, summary
+    assert summary.receipts == 100
+    assert summary.receipt_ids_matched == 100
+    assert summary.unmatched_receipts == 0
+    after = await warpd.value("SELECT balance_micros FROM accounts WHERE name = 'demo'")
+    assert before - after == 100 * 5_000  # type: ignore[operator]
+    charges = await warpd.value("SELECT count(*) FROM ledger WHERE kind = 'sms_charge'")
+    assert charges == 100
+    states = await warpd.query("SELECT state, count(*) FROM messages GROUP BY state")
+    assert {r[0]: r[1] for r in states} == {"delivered": 100}
+    delivered = await warpd.value("SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+    assert delivered == 100
+    await ledger_matches_balances(warpd)

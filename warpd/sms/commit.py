@@ -1,0 +1,226 @@
+"""Group commit: many accepted messages and their charges in one transaction.
+
+A message is answered with its id only once its row and its ledger charge
+are committed (the promise). Committing one by one would bound ingress by
+commit latency, so the writer takes everything that arrived while the
+previous commit ran and commits it together: one COPY of messages, one COPY
+of ledger rows (the statement trigger updates each account once), one read
+of the balances it changed. Under light load a batch is one message and
+costs one commit; under heavy load batches grow and latency stays about one
+commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+
+from warpd.billing.balances import Balances
+from warpd.sms.model import Accepted, Outbound, Refused
+from warpd.sms.stats import SmsStats
+
+log = structlog.get_logger(__name__)
+
+MESSAGE_COLUMNS = (
+    "id",
+    "account_id",
+    "channel",
+    "smpp_user_id",
+    "api_key_id",
+    "client_ref",
+    "source_addr",
+    "source_ton",
+    "source_npi",
+    "destination_addr",
+    "dest_ton",
+    "dest_npi",
+    "mcc_mnc",
+    "esm_class",
+    "data_coding",
+    "registered_delivery",
+    "body",
+    "tlvs",
+    "parts",
+    "route_id",
+    "connector_id",
+    "claimed_by",
+    "claimed_until",
+    "price_micros",
+    "currency",
+    "schedule_at",
+    "next_attempt_at",
+    "expires_at",
+    "callback_url",
+)
+_LEDGER_COLUMNS = ("account_id", "amount_micros", "kind", "message_id")
+# The ledger trigger's refusal of a batch that passes a credit limit (0002).
+_INSUFFICIENT_FUNDS = "WP001"
+# Faults after which nothing can be committed for a while: answer "retry later".
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@dataclass(slots=True)
+class Pending:
+    """One message waiting for its commit."""
+
+    record: tuple[Any, ...]  # in MESSAGE_COLUMNS order
+    accepted: Accepted
+    account_id: int
+    #: The dispatcher's copy when this instance claimed it, None when it waits in the table.
+    outbound: Outbound | None
+    future: asyncio.Future[Accepted]
+    #: loop.time() at acceptance, for the submit -> response histogram.
+    started: float
+
+
+Committed = Callable[[Sequence[Pending]], None]
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        balances: Balances,
+        stats: SmsStats,
+        *,
+        batch_max: int,
+        queue_max: int,
+        on_committed: Committed,
+    ) -> None:
+        self._pool = pool
+        self._balances = balances
+        self._stats = stats
+        self._batch_max = batch_max
+        self._queue_max = queue_max
+        self._on_committed = on_committed
+        self._queue: deque[Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self.commits = 0
+        self._writing = False
+        self.last_error: str | None = None
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no commit in progress."""
+        return not self._queue and not self._writing
+
+    def add(self, pending: Pending) -> None:
+        if len(self._queue) >= self._queue_max:
+            raise Refused("queue_full", "too many messages awaiting their commit")
+        self._queue.append(pending)
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Commit until cancelled; what is queued at cancellation is refused, never lost."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    batch = [
+                        self._queue.popleft() for _ in range(min(self._batch_max, len(self._queue)))
+                    ]
+                    self._writing = True
+                    try:
+                        await self._commit(batch)
+                    finally:
+                        self._writing = False
+        finally:
+            self._refuse(list(self._queue), Refused("unavailable", "warpd is stopping"))
+            self._queue.clear()
+
+    async def _commit(self, batch: list[Pending]) -> None:
+        while batch:
+            try:
+                balances = await self._write(batch)
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == _INSUFFICIENT_FUNDS:
+                    broke = {int(a) for a in (exc.detail or "").split(",") if a}
+                    self._refuse(
+                        [p for p in batch if p.account_id in broke],
+                        Refused("insufficient_funds", "balance and credit limit exceeded"),
+                    )
+                    batch = [p for p in batch if p.account_id not in broke]
+                    continue
+                if isinstance(exc, _UNAVAILABLE):
+                    self._unavailable(batch, exc)
+                    return
+                # A row the database refuses (a repeated client reference, say)
+                # must not sink the others: commit one by one to find it.
+                if len(batch) > 1:
+                    for pending in batch:
+                        await self._commit([pending])
+                    return
+                code = "duplicate" if isinstance(exc, asyncpg.UniqueViolationError) else None
+                self._refuse(batch, Refused(code or "invalid_message", str(exc)))
+                return
+            except _UNAVAILABLE as exc:
+                self._unavailable(batch, exc)
+                return
+            self.commits += 1
+            self.last_error = None
+            now = asyncio.get_running_loop().time()
+            stats = self._stats
+            for pending in batch:
+                stats.accepted[pending.account_id, pending.record[2]] += 1
+                stats.accept_latency.observe(now - pending.started)
+                self._balances.settle(
+                    pending.account_id, pending.accepted.price_micros, balances[pending.account_id]
+                )
+                if not pending.future.done():
+                    pending.future.set_result(pending.accepted)
+            self._on_committed(batch)
+            return
+
+    async def _write(self, batch: list[Pending]) -> dict[int, int]:
+        charges = [
+            (p.account_id, -p.accepted.price_micros, "sms_charge", p.accepted.message_id)
+            for p in batch
+            if p.accepted.price_micros
+        ]
+        accounts = list({p.account_id for p in batch})
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table(
+                "messages", records=[p.record for p in batch], columns=MESSAGE_COLUMNS
+            )
+            if charges:
+                await conn.copy_records_to_table("ledger", records=charges, columns=_LEDGER_COLUMNS)
+            rows = await conn.fetch(
+                "SELECT id, balance_micros FROM accounts WHERE id = any($1::bigint[])", accounts
+            )
+        return {r[0]: r[1] for r in rows}
+
+    def _unavailable(self, batch: list[Pending], exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("commit_failed", messages=len(batch), error=self.last_error)
+        self._refuse(batch, Refused("unavailable", "the message store is unavailable"))
+
+    def _refuse(self, batch: list[Pending], refusal: Refused) -> None:
+        for pending in batch:
+            self._stats.refused[pending.account_id, refusal.code] += 1
+            self._balances.release(pending.account_id, pending.accepted.price_micros)
+            if not pending.future.done():
+                pending.future.set_exception(refusal)
+
+
+def new_message_id() -> uuid.UUID:
+    """Ids are made where a message is accepted, so instances never coordinate them."""
+    return uuid.uuid4()

@@ -1,0 +1,294 @@
+"""The dispatcher: accepted messages to connector binds, from memory, recovered from the table.
+
+Each connector has a FIFO of messages in memory, fed straight from the group
+commit; its binds take from it as their windows and TPS allow. A message
+whose connector is down goes to the next candidate of its route that is up;
+a permanent refusal moves it on (failover), a throttle or a timeout puts it
+back at the front. What does not fit in memory, what was scheduled, and what
+another instance left behind waits in ``messages`` and is claimed in order
+of acceptance as room appears (``claimed_by`` / ``claimed_until``), so two
+instances never send the same message in normal operation and a restart
+sends everything that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+
+from warpd.errors import NoRoute
+from warpd.routing.mt import route_mt
+from warpd.sms.catalog import Catalog
+from warpd.sms.commit import Pending
+from warpd.sms.journal import Journal, MessageFailed, PartAccepted
+from warpd.sms.model import Outbound
+
+log = structlog.get_logger(__name__)
+
+
+class Link(Protocol):
+    """What the dispatcher needs of a carrier connector."""
+
+    @property
+    def up(self) -> bool: ...
+
+    def kick(self) -> None: ...
+
+
+_CLAIM = """
+UPDATE messages m SET claimed_by = $1, claimed_until = now() + $2::interval
+ WHERE m.id IN (SELECT id FROM messages
+                 WHERE state = 'queued' AND next_attempt_at <= now()
+                   AND (claimed_until IS NULL OR claimed_until < now())
+                 ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+RETURNING m.id, m.account_id, m.source_addr, m.source_ton, m.source_npi, m.destination_addr,
+          m.dest_ton, m.dest_npi, m.mcc_mnc, m.esm_class, m.data_coding, m.registered_delivery,
+          m.body, m.tlvs, m.parts, m.expires_at, m.attempts, m.created_at
+"""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        journal: Journal,
+        *,
+        instance_id: str,
+        lease: timedelta,
+        queue_max: int,
+    ) -> None:
+        self.catalog = Catalog()
+        self.links: dict[int, Link] = {}
+        self._pool = pool
+        self._journal = journal
+        self._instance = instance_id
+        self._lease = lease
+        self._queue_max = queue_max
+        self._queues: dict[int, deque[Outbound]] = {}
+        self._wakeup = asyncio.Event()
+        # Messages in memory, queued here or in a bind's window, by id.
+        self.held: dict[uuid.UUID, Outbound] = {}
+        self.sent_parts = 0
+
+    # -- feeding -------------------------------------------------------------
+
+    def has_room(self, connector_id: int) -> bool:
+        return len(self._queues.get(connector_id, ())) < self._queue_max
+
+    def committed(self, batch: Sequence[Pending]) -> None:
+        for pending in batch:
+            if pending.outbound is not None:
+                self.held[pending.outbound.id] = pending.outbound
+                self.push(pending.outbound)
+
+    def push(self, outbound: Outbound, *, front: bool = False) -> None:
+        """Queue on the first candidate, from the current one on, whose connector is up."""
+        candidates = outbound.candidates
+        for index in range(outbound.candidate, len(candidates)):
+            link = self.links.get(candidates[index])
+            if link is not None and link.up:
+                outbound.candidate = index
+                break
+        queue = self._queues.setdefault(outbound.connector_id, deque())
+        if front:
+            queue.appendleft(outbound)
+        else:
+            queue.append(outbound)
+        link = self.links.get(outbound.connector_id)
+        if link is not None:
+            link.kick()
+
+    def take(self, connector_id: int) -> Outbound | None:
+        """The next message for a bind of ``connector_id``; expired ones end here."""
+        queue = self._queues.get(connector_id)
+        while queue:
+            outbound = queue.popleft()
+            if outbound.finished:
+                continue
+            if outbound.expires_at > datetime.now(UTC):
+                return outbound
+            self.fail(outbound, "expired", None, "validity ended before it could be sent")
+        if queue is not None and len(queue) < self._queue_max // 2:
+            self._wakeup.set()
+        return None
+
+    def queued(self, connector_id: int) -> int:
+        return len(self._queues.get(connector_id, ()))
+
+    # -- what the binds report ------------------------------------------------
+
+    def part_accepted(self, outbound: Outbound, part_no: int, carrier_id: str) -> None:
+        outbound.carrier_ids[part_no] = carrier_id
+        last = len(outbound.carrier_ids) >= outbound.parts
+        self._journal.add(
+            PartAccepted(
+                outbound.id, part_no, outbound.connector_id, carrier_id, last, outbound.attempts
+            )
+        )
+        self.sent_parts += 1
+        if last and not outbound.finished:
+            outbound.finished = True
+            self._release(outbound)
+
+    def part_refused(self, outbound: Outbound, part_no: int, status: int) -> None:
+        """A permanent refusal: the next candidate, or the end of the message."""
+        if outbound.candidate + 1 < len(outbound.candidates):
+            outbound.candidate += 1
+            outbound.pending_parts = (*(outbound.pending_parts or ()), part_no)
+            log.info(
+                "failover",
+                message_id=str(outbound.id),
+                status=f"0x{status:08x}",
+                to_connector=outbound.connector_id,
+            )
+            self.push(outbound, front=True)
+            return
+        self.fail(outbound, "rejected", status, f"refused upstream with 0x{status:08x}")
+
+    def retry_part(self, outbound: Outbound, part_no: int) -> None:
+        """Throttled, queue full upstream, no response, or the bind dropped: send it again."""
+        pending = outbound.pending_parts or ()
+        if part_no not in pending:
+            outbound.pending_parts = (*pending, part_no)
+        self.push(outbound, front=True)
+
+    def fail(self, outbound: Outbound, state: str, status: int | None, why: str) -> None:
+        """Final without a receipt; parts still queued or in flight go nowhere."""
+        if outbound.finished:
+            return
+        outbound.finished = True
+        self._journal.add(MessageFailed(outbound.id, state, status, why))
+        self._release(outbound)
+
+    def connector_down(self, connector_id: int) -> None:
+        """Move what waits for a dead connector to the next candidate that is up."""
+        queue = self._queues.pop(connector_id, None)
+        if not queue:
+            return
+        stay: deque[Outbound] = deque()
+        for outbound in queue:
+            moved = False
+            for index in range(outbound.candidate + 1, len(outbound.candidates)):
+                link = self.links.get(outbound.candidates[index])
+                if link is not None and link.up:
+                    outbound.candidate = index
+                    self.push(outbound)
+                    moved = True
+                    break
+            if not moved:
+                stay.append(outbound)
+        if stay:
+            self._queues.setdefault(connector_id, deque()).extendleft(reversed(stay))
+
+    def cancel(self, message_id: uuid.UUID) -> bool:
+        """Stop a message not yet sent upstream; False once any part has gone."""
+        outbound = self.held.get(message_id)
+        if outbound is None:
+            return True
+        if outbound.attempts or outbound.carrier_ids or outbound.finished:
+            return False
+        outbound.finished = True
+        self._release(outbound)
+        return True
+
+    def _release(self, outbound: Outbound) -> None:
+        self.held.pop(outbound.id, None)
+        self._wakeup.set()
+
+    # -- the table ------------------------------------------------------------
+
+    async def run(self, release_own: bool = True) -> None:
+        """Claim due work from the table while there is room; renew the claims held."""
+        if release_own:
+            # Restarted: whatever this instance held before is ours to send again.
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE messages SET claimed_by = NULL, claimed_until = NULL"
+                    " WHERE claimed_by = $1 AND state = 'queued'",
+                    self._instance,
+                )
+        renew_every = self._lease.total_seconds() / 3
+        loop = asyncio.get_running_loop()
+        next_renewal = loop.time() + renew_every
+        while True:
+            try:
+                claimed = await self._claim()
+                if loop.time() >= next_renewal:
+                    await self._renew()
+                    next_renewal = loop.time() + renew_every
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("dispatcher_claim_failed", error=str(exc))
+                claimed = 0
+            if claimed:
+                continue
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+
+    async def _claim(self) -> int:
+        room = self._queue_max - max((len(q) for q in self._queues.values()), default=0)
+        if room < min(100, self._queue_max // 10 or 1):
+            return 0
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_CLAIM, self._instance, self._lease, min(room, 1000))
+        for row in rows:
+            if row["id"] in self.held:  # our own claim lapsed while PostgreSQL was away
+                continue
+            outbound = self._from_row(row)
+            if outbound is not None:
+                self.held[outbound.id] = outbound
+                self.push(outbound)
+        return len(rows)
+
+    async def _renew(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE messages SET claimed_until = now() + $2::interval"
+                " WHERE claimed_by = $1 AND state = 'queued'",
+                self._instance,
+                self._lease,
+            )
+
+    def _from_row(self, row: Any) -> Outbound | None:
+        try:
+            decision = route_mt(
+                self.catalog.routing,
+                account_id=row["account_id"],
+                destination=row["destination_addr"],
+                source=row["source_addr"],
+                mcc_mnc=row["mcc_mnc"],
+            )
+        except NoRoute as exc:
+            self._journal.add(MessageFailed(row["id"], "failed", None, f"no route: {exc}"))
+            return None
+        first = self.catalog.connectors.get(decision.candidates[0])
+        return Outbound(
+            row["id"],
+            row["account_id"],
+            row["source_addr"],
+            row["source_ton"],
+            row["source_npi"],
+            row["destination_addr"],
+            row["dest_ton"],
+            row["dest_npi"],
+            row["esm_class"],
+            row["data_coding"],
+            row["registered_delivery"],
+            row["body"],
+            row["tlvs"],
+            row["parts"],
+            decision.candidates,
+            row["expires_at"],
+            first.split_mode if first is not None else "udh8",
+            attempts=row["attempts"],
+        )

@@ -1,0 +1,451 @@
+"""The SMS core's durable record of what happened after acceptance, in batches.
+
+Submit responses, receipts, failures, MO and deliveries are written by one
+task in one transaction per batch, in the order they happened: a receipt is
+applied after the part it settles even when both arrive in the same batch.
+Whatever must be on disk before warpd answers its peer (a carrier's receipt
+or MO before its deliver_sm_resp) awaits its batch; the rest does not.
+
+Final states are derived in SQL from the parts, so a receipt that arrives on
+any instance, before or after a restart, settles its message the same way,
+and the refund and the receipt owed to the customer are written in the same
+transaction as the final state: once, whatever crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from warpd.sms.catalog import Catalog
+from warpd.sms.deliveries_payload import Finished, deliveries_for
+from warpd.sms.stats import SmsStats
+
+log = structlog.get_logger(__name__)
+
+FINAL_STATES = ("delivered", "undeliverable", "expired", "rejected", "deleted", "unknown", "failed")
+REFUNDED_STATES = frozenset({"undeliverable", "expired", "rejected", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class PartAccepted:
+    message_id: uuid.UUID
+    part_no: int
+    connector_id: int
+    carrier_id: str
+    #: True for the last part of its message to be accepted: the message is 'submitted'.
+    last: bool
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierReceipt:
+    connector_id: int
+    carrier_id: str
+    state: str
+    error_code: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFailed:
+    """Final without a carrier receipt: refused upstream on every candidate, or expired."""
+
+    message_id: uuid.UUID
+    state: str
+    error_code: int | None
+    error_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MoReceived:
+    record: tuple[Any, ...]  # mo_messages row, MO_COLUMNS order
+    deliveries: tuple[tuple[Any, ...], ...]  # DELIVERY_COLUMNS order
+    opt_out: tuple[str, int, str] | None  # ("stop"|"start", account_id, msisdn)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDone:
+    delivery_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRetry:
+    delivery_id: int
+    delay: float
+    error: str
+
+
+Entry = PartAccepted | CarrierReceipt | MessageFailed | MoReceived | DeliveryDone | DeliveryRetry
+
+MO_COLUMNS = (
+    "id",
+    "connector_id",
+    "carrier_message_id",
+    "account_id",
+    "mo_route_id",
+    "source_addr",
+    "destination_addr",
+    "esm_class",
+    "data_coding",
+    "body",
+    "tlvs",
+    "state",
+)
+DELIVERY_COLUMNS = (
+    "account_id",
+    "kind",
+    "message_id",
+    "mo_id",
+    "via",
+    "smpp_user_id",
+    "webhook_id",
+    "url",
+    "payload",
+    "expires_at",
+    "claimed_by",
+    "claimed_until",
+)
+
+
+@dataclass(slots=True)
+class _Batch:
+    entries: list[Entry] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery row just committed, for whoever takes it now."""
+
+    id: int
+    via: str
+    smpp_user_id: int | None
+    payload: dict[str, Any]
+
+
+Delivered = Callable[[Sequence[NewDelivery]], None]
+
+_FINISHED = """
+UPDATE messages m
+   SET state = f.state, done_at = now(), error_code = coalesce(f.err, m.error_code)
+  FROM (SELECT message_id, count(*) AS done, max(error_code) AS err,
+               CASE WHEN bool_and(state = 'delivered') THEN 'delivered'
+                    ELSE (array_agg(state ORDER BY state = 'delivered', part_no))[1] END AS state
+          FROM message_parts
+         WHERE message_id = any($1::uuid[]) AND state <> 'submitted'
+         GROUP BY message_id) f
+ WHERE m.id = f.message_id AND f.done >= m.parts AND m.state IN ('queued', 'submitted')
+RETURNING m.*
+"""
+
+_FAILED = """
+UPDATE messages m
+   SET state = f.state, error_code = f.err, error_text = f.txt, done_at = now()
+  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS f(id, state, err, txt)
+ WHERE m.id = f.id AND m.state IN ('queued', 'submitted')
+RETURNING m.*
+"""
+
+_RECEIPTS = """
+UPDATE message_parts p
+   SET state = r.state, error_code = r.err, done_at = now()
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[])
+       AS r(connector_id, carrier_id, state, err, idx)
+ WHERE p.connector_id = r.connector_id AND p.carrier_message_id = r.carrier_id
+   AND p.state = 'submitted'
+RETURNING p.message_id, r.idx
+"""
+
+_UNPARK = """
+DELETE FROM pending_receipts pr
+ USING message_parts p
+ WHERE p.connector_id = pr.connector_id AND p.carrier_message_id = pr.carrier_message_id
+   AND p.state = 'submitted'
+RETURNING pr.payload
+"""
+
+
+class Journal:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        stats: SmsStats,
+        *,
+        instance_id: str,
+        delivery_ttl: timedelta,
+        lease: timedelta,
+        on_deliveries: Delivered,
+        locally_bound: Callable[[int], bool],
+    ) -> None:
+        self.catalog = Catalog()
+        self._pool = pool
+        self.stats = stats
+        self._instance = instance_id
+        self._ttl = delivery_ttl
+        self._lease = lease
+        self._on_deliveries = on_deliveries
+        self._locally_bound = locally_bound
+        self._batch = _Batch()
+        self._wakeup = asyncio.Event()
+        self._parked = 0
+        self._writing = False
+        self.last_error: str | None = None
+
+    def add(self, entry: Entry) -> None:
+        self._batch.entries.append(entry)
+        self._wakeup.set()
+
+    def add_and_wait(self, entry: Entry) -> asyncio.Future[None]:
+        """Queue ``entry``; the future resolves when its batch is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.entries.append(entry)
+        self._batch.waiters.append(future)
+        self._wakeup.set()
+        return future
+
+    @property
+    def depth(self) -> int:
+        return len(self._batch.entries)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch being written."""
+        return not self._batch.entries and not self._writing
+
+    async def run(self) -> None:
+        async with self._pool.acquire() as conn:
+            self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._batch.entries:
+                batch, self._batch = self._batch, _Batch()
+                self._writing = True
+                try:
+                    await self._commit(batch)
+                finally:
+                    self._writing = False
+
+    async def _commit(self, batch: _Batch) -> None:
+        delay = 0.05
+        while True:
+            try:
+                created = await self._write(batch.entries)
+                break
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Nothing here may be dropped: a receipt or a submit response
+                # is the carrier's word. Retry until PostgreSQL is back, with
+                # the waiters (deliver_sm_resp to the carrier) still waiting.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("journal_commit_failed", entries=len(batch.entries), error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self.last_error = None
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        if created:
+            self._on_deliveries(created)
+
+    async def _write(self, entries: list[Entry]) -> list[NewDelivery]:
+        parts = [e for e in entries if isinstance(e, PartAccepted)]
+        receipts = [e for e in entries if isinstance(e, CarrierReceipt)]
+        failed = [e for e in entries if isinstance(e, MessageFailed)]
+        mos = [e for e in entries if isinstance(e, MoReceived)]
+        done = [e.delivery_id for e in entries if isinstance(e, DeliveryDone)]
+        retries = [e for e in entries if isinstance(e, DeliveryRetry)]
+        finished: list[asyncpg.Record] = []
+        deliveries: list[tuple[Any, ...]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            if parts:
+                await self._parts(conn, parts)
+                if self._parked:
+                    receipts = [*receipts, *await self._unpark(conn)]
+            if receipts:
+                finished += await self._receipts(conn, receipts)
+            if failed:
+                finished += await conn.fetch(
+                    _FAILED,
+                    [f.message_id for f in failed],
+                    [f.state for f in failed],
+                    [f.error_code for f in failed],
+                    [f.error_text for f in failed],
+                )
+            if finished:
+                await self._refund(conn, finished)
+                deliveries += self._owed(finished)
+            for mo in mos:
+                deliveries += await self._mo(conn, mo)
+            if done:
+                await conn.execute(
+                    "UPDATE deliveries SET state = 'delivered', delivered_at = now(),"
+                    " attempts = attempts + 1, claimed_by = NULL WHERE id = any($1::bigint[])",
+                    done,
+                )
+            if retries:
+                await conn.execute(
+                    "UPDATE deliveries d SET attempts = d.attempts + 1, claimed_by = NULL,"
+                    " next_attempt_at = now() + make_interval(secs => r.delay)"
+                    " FROM unnest($1::bigint[], $2::float8[]) AS r(id, delay) WHERE d.id = r.id",
+                    [r.delivery_id for r in retries],
+                    [r.delay for r in retries],
+                )
+            created = await self._insert_deliveries(conn, deliveries) if deliveries else []
+        return created
+
+    async def _parts(self, conn: Any, parts: list[PartAccepted]) -> None:
+        await conn.executemany(
+            "INSERT INTO message_parts (message_id, part_no, connector_id, carrier_message_id)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, part_no) DO UPDATE"
+            " SET connector_id = excluded.connector_id,"
+            " carrier_message_id = excluded.carrier_message_id, state = 'submitted'",
+            [(p.message_id, p.part_no, p.connector_id, p.carrier_id) for p in parts],
+        )
+        last = [p for p in parts if p.last]
+        if last:
+            await conn.execute(
+                "UPDATE messages m SET state = 'submitted', submitted_at = now(),"
+                " connector_id = s.connector_id, attempts = s.attempts"
+                " FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS s(id, connector_id, attempts)"
+                " WHERE m.id = s.id AND m.state = 'queued'",
+                [p.message_id for p in last],
+                [p.connector_id for p in last],
+                [p.attempts for p in last],
+            )
+
+    async def _receipts(self, conn: Any, receipts: list[CarrierReceipt]) -> list[asyncpg.Record]:
+        matched = await conn.fetch(
+            _RECEIPTS,
+            [r.connector_id for r in receipts],
+            [r.carrier_id for r in receipts],
+            [r.state for r in receipts],
+            [r.error_code for r in receipts],
+            list(range(len(receipts))),
+        )
+        hit = {row["idx"] for row in matched}
+        orphans = [r for i, r in enumerate(receipts) if i not in hit]
+        if orphans:
+            # Before its submit_sm_resp was stored, or for an id we never
+            # issued: park it; the next stored mapping settles it.
+            await conn.executemany(
+                "INSERT INTO pending_receipts (connector_id, carrier_message_id, payload,"
+                " expires_at) VALUES ($1, $2, $3, now() + interval '1 day')",
+                [(r.connector_id, r.carrier_id, _receipt_payload(r)) for r in orphans],
+            )
+            self._parked += len(orphans)
+        ids = list({row["message_id"] for row in matched})
+        return list(await conn.fetch(_FINISHED, ids)) if ids else []
+
+    async def _unpark(self, conn: Any) -> list[CarrierReceipt]:
+        rows = await conn.fetch(_UNPARK)
+        self._parked = max(0, self._parked - len(rows))
+        return [_receipt_from_payload(orjson.loads(r[0])) for r in rows]
+
+    async def _refund(self, conn: Any, finished: list[asyncpg.Record]) -> None:
+        refunds = [
+            (m["account_id"], m["price_micros"], "sms_refund", m["id"], m["state"])
+            for m in finished
+            if m["state"] in REFUNDED_STATES and m["price_micros"]
+        ]
+        if refunds:
+            # The unique (message_id, kind) index makes a second refund a no-op.
+            await conn.executemany(
+                "INSERT INTO ledger (account_id, amount_micros, kind, message_id, note)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                refunds,
+            )
+
+    def _owed(self, finished: list[asyncpg.Record]) -> list[tuple[Any, ...]]:
+        now = datetime.now(UTC)
+        rows: list[tuple[Any, ...]] = []
+        for message in finished:
+            done = Finished.from_record(message)
+            self.stats.receipt_latency.observe((done.done_at - done.created_at).total_seconds())
+            for target in deliveries_for(done, self.catalog):
+                local = target.smpp_user_id is not None and self._locally_bound(target.smpp_user_id)
+                rows.append(
+                    (
+                        done.account_id,
+                        "dlr",
+                        done.id,
+                        None,
+                        target.via,
+                        target.smpp_user_id,
+                        target.webhook_id,
+                        target.url,
+                        orjson.dumps(target.payload).decode(),
+                        now + self._ttl,
+                        self._instance if local else None,
+                        now + self._lease if local else None,
+                    )
+                )
+        return rows
+
+    async def _mo(self, conn: Any, mo: MoReceived) -> list[tuple[Any, ...]]:
+        await conn.copy_records_to_table("mo_messages", records=[mo.record], columns=MO_COLUMNS)
+        if mo.opt_out is not None:
+            action, account_id, msisdn = mo.opt_out
+            if action == "stop":
+                await conn.execute(
+                    "INSERT INTO opt_outs (account_id, msisdn) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING",
+                    account_id,
+                    msisdn,
+                )
+            else:
+                await conn.execute(
+                    "DELETE FROM opt_outs WHERE account_id = $1 AND msisdn = $2",
+                    account_id,
+                    msisdn,
+                )
+        return list(mo.deliveries)
+
+    async def _insert_deliveries(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[NewDelivery]:
+        columns = list(zip(*rows, strict=True))
+        created = await conn.fetch(
+            "INSERT INTO deliveries (account_id, kind, message_id, mo_id, via, smpp_user_id,"
+            " webhook_id, url, payload, expires_at, claimed_by, claimed_until)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::uuid[], $5::text[],"
+            " $6::bigint[], $7::bigint[], $8::text[], $9::jsonb[], $10::timestamptz[],"
+            " $11::text[], $12::timestamptz[])"
+            " RETURNING id, via, smpp_user_id, payload, claimed_by",
+            *[list(c) for c in columns],
+        )
+        if any(r["via"] == "webhook" for r in created):
+            await conn.execute("SELECT pg_notify('warpd_deliveries', '')")
+        return [
+            NewDelivery(r["id"], r["via"], r["smpp_user_id"], orjson.loads(r["payload"]))
+            for r in created
+            if r["claimed_by"] is not None
+        ]
+
+
+def _receipt_payload(receipt: CarrierReceipt) -> str:
+    return orjson.dumps(
+        {
+            "connector_id": receipt.connector_id,
+            "carrier_id": receipt.carrier_id,
+            "state": receipt.state,
+            "error_code": receipt.error_code,
+            "detail": receipt.detail,
+        }
+    ).decode()
+
+
+def _receipt_from_payload(data: dict[str, Any]) -> CarrierReceipt:
+    return CarrierReceipt(
+        data["connector_id"],
+        data["carrier_id"],
+        data["state"],
+        data["error_code"],
+        data["detail"],
+    )

@@ -12,15 +12,20 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import aiohttp
 import structlog
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 import warpd
 from warpd import config as config_mod
 from warpd import log as log_mod
+from warpd.api import cli as api_cli
 from warpd.config import Config
 from warpd.daemon import Daemon
 from warpd.errors import ConfigError, WarpdError
+from warpd.routing import cli as routing_cli
+from warpd.sim import cli as sim_cli
 from warpd.store import Database, EmbeddedPostgres
 from warpd.store.migrate import status
 
@@ -45,11 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--status", action="store_true", help="only print current and latest versions")
     sub.add_parser("check-config", parents=[common], help="validate and print the effective config")
     sub.add_parser("version", parents=[common], help="print the version")
+    sub.add_parser(
+        "connectors", parents=[common], help="carrier connectors and the state of their binds"
+    )
+    # Subsystems add their own commands; each parser sets ``handler``.
+    sim_cli.register(sub)
+    routing_cli.register(sub)
+    api_cli.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        code: int = handler(args)
+        return code
     if args.command == "version":
         print(f"warpd {warpd.__version__}")
         return EXIT_OK
@@ -66,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return uvloop.run(_migrate(config, status_only=args.status))
+        if args.command == "connectors":
+            return uvloop.run(_connectors(config))
         return uvloop.run(_run(config, path, migrate=args.migrate))
     except WarpdError as exc:
         log.error("fatal", error=str(exc))
@@ -108,6 +126,30 @@ async def _migrate(config: Config, *, status_only: bool) -> int:
                 print(f"schema at version {current.current}")
         finally:
             await database.close(config.daemon.shutdown_timeout)
+    return EXIT_OK
+
+
+async def _connectors(config: Config) -> int:
+    """Each connector's binds as the running daemon reports them on /metrics."""
+    url = f"http://{config.http.listen.replace('0.0.0.0', '127.0.0.1')}/metrics"
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            text = await response.text()
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"warpd: cannot reach the daemon at {url}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    binds: dict[str, dict[str, int]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "warpd_smpp_connector_binds":
+            for sample in family.samples:
+                states = binds.setdefault(sample.labels["connector"], {})
+                states[sample.labels["state"]] = int(sample.value)
+    if not binds:
+        print("no connectors")
+    for name, states in sorted(binds.items()):
+        health = "up" if states.get("bound") else "down"
+        detail = ", ".join(f"{state} {n}" for state, n in sorted(states.items()) if n)
+        print(f"{name:24} {health:5} {detail}")
     return EXIT_OK
 
 

@@ -11,19 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from warpd import config as config_mod
+from warpd import demo
 from warpd import log as log_mod
 from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
 from warpd.config import Config
 from warpd.errors import ConfigError
 from warpd.metrics import Metrics
+from warpd.sms.metrics import SmsCollector
+from warpd.sms.service import SmsCore
 from warpd.store import Database, EmbeddedPostgres
 from warpd.systemd import Notifier
 from warpd.voice.service import start_voice
@@ -51,6 +56,7 @@ class Daemon:
         self.ready = asyncio.Event()
         self.http: HttpServer | None = None
         self.database: Database | None = None
+        self.sms: SmsCore | None = None
         # Components that can apply a new config on SIGHUP register here.
         self.reload_hooks: list[ReloadHook] = []
 
@@ -102,6 +108,12 @@ class Daemon:
         if cfg.sip.enabled:  # after the database; stops, draining calls, before it
             await start_voice(stack, cfg, self.database.pool, self.metrics.registry)
 
+        demo_credentials = await self._start_demo(stack) if cfg.demo.enabled else None
+        self.sms = SmsCore(cfg, self.database.pool)
+        await self.sms.start()
+        stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)
+        self.metrics.registry.register(SmsCollector(self.sms))
+
         app = make_app(cfg, self.database, self.metrics)
         self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
         await self.http.start()
@@ -114,6 +126,23 @@ class Daemon:
         self.ready.set()
         self._notifier.ready(f"serving, schema v{schema.current}")
         log.info("ready", schema_version=schema.current, embedded_postgres=cfg.embedded)
+        if demo_credentials is not None:
+            credentials = demo.listening_credentials(demo_credentials, self.sms.listener.addresses)
+            demo.write_credentials(demo.credentials_path(cfg), credentials)
+            print(
+                f"warpd demo ready; credentials in {demo.credentials_path(cfg)}:\n"
+                + json.dumps(credentials, indent=2),
+                flush=True,
+            )
+
+    async def _start_demo(self, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+        """The demo's carrier (the SMSC simulator, in this process) and its rows."""
+        assert self.database is not None
+        simulator = demo.simulator(self.config)
+        await simulator.start()
+        stack.push_async_callback(simulator.stop)
+        async with self.database.pool.acquire() as conn:
+            return await demo.provision(conn, self.config)
 
     def _begin_drain(self) -> None:
         self._notifier.stopping()

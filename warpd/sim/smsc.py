@@ -1,0 +1,479 @@
+"""``warpd sim-smsc``: a carrier stand-in for the demo, the tests and bench/ (issue 8).
+
+It accepts binds with one system_id/password, answers submit_sm and data_sm
+with carrier ids after ``response_delay``, sends a receipt per message after
+``receipt_delay`` with stats drawn from ``outcomes``, sends MO on request,
+and plays the carrier faults of issue 12 on command (``set_mode``).
+
+Receipts and MO wait in one outbox and go to any bound RX/TRX connection with
+room in its window; one that is not acknowledged (the link closed, the
+deliver_sm timed out, a temporary error) goes back to the outbox, as a
+carrier retries it. Every delayed action sits in one heap behind one timer,
+and every connection touched in a wake-up is written once at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import random
+import ssl
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from protocols.smpp.constants import CommandId, CommandStatus, MessageState
+from protocols.smpp.errors import SmppError
+from protocols.smpp.pdu import (
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    Pdu,
+    SubmitSm,
+    SubmitSmResp,
+    make_response,
+)
+from protocols.smpp.session_events import SessionConfig
+from warpd.sim.carrier import ID_FORMATS, NORMAL, MessageIds, Mode, ModeKind, Outcomes, status_name
+from warpd.sim.messages import body_of, is_receipt, make_receipt, mo_parts, wants_receipt
+from warpd.sim.smsc_link import SmscLink
+from warpd.sim.stats import EventLog, SmscStats
+from warpd.sim.timers import Timers
+
+log = structlog.get_logger(__name__)
+
+_K = ModeKind
+_NORMAL, _SILENT, _THROTTLE, _REJECT = _K.NORMAL, _K.SILENT, _K.THROTTLE, _K.REJECT
+_SLOW, _GARBAGE, _RECEIPT_FIRST, _DROP = _K.SLOW, _K.GARBAGE, _K.RECEIPT_FIRST, _K.DROP
+_THROTTLED = CommandStatus.ESME_RTHROTTLED
+#: deliver_sm_resp statuses that mean "try again later", not "never".
+_TEMPORARY = frozenset(
+    {CommandStatus.ESME_RX_T_APPN, CommandStatus.ESME_RMSGQFUL, CommandStatus.ESME_RTHROTTLED}
+)
+_RETRY_AFTER = 1.0
+_FAILED_ANSWERS = {
+    CommandId.QUERY_SM: CommandStatus.ESME_RQUERYFAIL,
+    CommandId.CANCEL_SM: CommandStatus.ESME_RCANCELFAIL,
+    CommandId.REPLACE_SM: CommandStatus.ESME_RREPLACEFAIL,
+}
+_STATUS_NAMES: dict[int, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class SmscConfig:
+    host: str = "127.0.0.1"
+    port: int = 2776  # 0: any free port (``SmscSimulator.port`` tells which)
+    system_id: str = "sim"
+    password: str = "sim"  # binds with other credentials: ESME_RINVPASWD, then close
+    response_delay: float = 0.0  # seconds before each submit_sm_resp
+    receipt_delay: float = 0.0  # seconds after the resp before its receipt
+    outcomes: Mapping[str, float] = field(default_factory=lambda: {"DELIVRD": 1.0})
+    id_format: str = "hex"  # hex | dec | uuid
+    window: int = 100  # deliver_sm in flight per bind
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log: Path | None = None  # JSON lines: one per submit answered, receipt and MO
+    seed: int | None = None  # for reproducible outcome and fraction draws
+    deliver_timeout: float = 10.0  # response_timer of our deliver_sm
+    enquire_link_interval: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        if self.response_delay < 0 or self.receipt_delay < 0:
+            raise ValueError("delays must be >= 0")
+        if self.window < 1:
+            raise ValueError("window must be >= 1")
+        if self.id_format not in ID_FORMATS:
+            raise ValueError(f"id_format must be one of {', '.join(ID_FORMATS)}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        Outcomes(self.outcomes, random.Random(0))  # validates the mix
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A receipt or MO deliver_sm on its way to a receiver bind."""
+
+    pdu: DeliverSm
+    done: asyncio.Future[None] | None = None
+    attempts: int = 0
+
+
+def _status_name(status: int) -> str:
+    name = _STATUS_NAMES.get(status)
+    if name is None:
+        name = _STATUS_NAMES[status] = status_name(status)
+    return name
+
+
+class SmscSimulator:
+    def __init__(self, config: SmscConfig | None = None) -> None:
+        self.config = config = config or SmscConfig()
+        self.stats = SmscStats()
+        self.port = config.port
+        self._mode = NORMAL
+        self._links: set[SmscLink] = set()
+        self._receivers: list[SmscLink] = []
+        self._turn = 0  # round-robin start among receivers
+        self._outbox: deque[Delivery] = deque()
+        self._dirty: set[SmscLink] = set()
+        # Ids count up from the start time in microseconds: unique across restarts too.
+        self._ids = MessageIds(config.id_format, time.time_ns() // 1000)
+        self._random = random.Random(config.seed)
+        self._outcomes = Outcomes(config.outcomes, self._random)
+        self._session_config = SessionConfig(
+            window=config.window,
+            response_timeout=config.deliver_timeout,
+            enquire_link_interval=config.enquire_link_interval,
+        )
+        self._server: asyncio.Server | None = None
+        self._timers: Timers | None = None
+        self._log: EventLog | None = None
+        self._log_flush: asyncio.TimerHandle | None = None
+        self._submits = 0
+        self._mo_ref = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers = Timers(loop, self.flush)
+        config = self.config
+        context = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(config.tls_cert, config.tls_key)
+        if config.log is not None:
+            self._log = EventLog(config.log)
+            self._log_flush = loop.call_later(1.0, self._flush_log)
+        self._server = await loop.create_server(
+            lambda: SmscLink(self, self._session_config),
+            config.host,
+            config.port,
+            ssl=context,
+            reuse_address=True,
+            backlog=1024,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("sim_smsc_listening", host=config.host, port=self.port, tls=context is not None)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for link in list(self._links):
+            link.abort()
+        await asyncio.sleep(0)  # let connection_lost run for the aborted links
+        if self._timers is not None:
+            self._timers.clear()
+        for delivery in self._outbox:
+            if delivery.done is not None and not delivery.done.done():
+                delivery.done.cancel()
+        if self._log_flush is not None:
+            self._log_flush.cancel()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def set_mode(self, mode: Mode) -> None:
+        """Switch fault mode now; ``mode.duration`` switches back to normal after it."""
+        self._mode = mode
+        timers = self._timer_heap()
+        if mode.duration is not None:
+            timers.call_at(self._now() + mode.duration, lambda: self._expire(mode))
+        if mode.kind is _DROP:
+            self._drop(mode)
+        log.info("sim_smsc_mode", mode=mode.kind.value)
+        self.flush()  # leaving silent: what waits in the outbox goes out now
+
+    # -- what the links call -------------------------------------------------
+
+    def link_opened(self, link: SmscLink) -> None:
+        self._links.add(link)
+        self.stats.connections += 1
+
+    def link_bound(self, link: SmscLink) -> None:
+        self.stats.binds += 1
+        if link.receiving:
+            self._receivers.append(link)
+
+    def link_closed(self, link: SmscLink, in_flight: list[Delivery]) -> None:
+        self._links.discard(link)
+        if link in self._receivers:
+            self._receivers.remove(link)
+        # Unacknowledged deliveries go first when a receiver binds again, in order.
+        self._outbox.extendleft(reversed(in_flight))
+
+    def mark(self, link: SmscLink) -> None:
+        self._dirty.add(link)
+
+    def flush(self) -> None:
+        """Hand waiting deliveries to receivers, then write every touched link once."""
+        silent = self._mode.kind is _SILENT
+        if self._outbox and self._receivers and not silent:
+            self._dispatch()
+        dirty = self._dirty
+        if dirty:
+            for link in dirty:
+                link.flush(silent)
+            dirty.clear()
+
+    def answer_bind(self, pdu: Pdu) -> Pdu:
+        config = self.config
+        ok = hmac.compare_digest(
+            getattr(pdu, "system_id", "").encode("latin-1"), config.system_id.encode("latin-1")
+        ) & hmac.compare_digest(
+            getattr(pdu, "password", "").encode("latin-1"), config.password.encode("latin-1")
+        )
+        if not ok:
+            self.stats.binds_refused += 1
+        status = 0 if ok else CommandStatus.ESME_RINVPASWD
+        return make_response(pdu, status, system_id=config.system_id)
+
+    def answer_other(self, pdu: Pdu) -> Pdu:
+        """submit_multi is taken (no receipts); query/cancel/replace fail: nothing is kept."""
+        if pdu.command_id == CommandId.SUBMIT_MULTI:
+            return make_response(pdu, message_id=self._ids.next_id())
+        return make_response(pdu, _FAILED_ANSWERS.get(pdu.command_id, CommandStatus.ESME_RSYSERR))
+
+    def on_submit(self, link: SmscLink, pdu: SubmitSm | DataSm, now: float) -> None:
+        mode = self._mode
+        kind = mode.kind
+        if kind is not _NORMAL:
+            if kind is _SILENT:
+                return  # read, never answered
+            if (kind is _THROTTLE or kind is _REJECT) and (
+                mode.fraction >= 1.0 or self._random.random() < mode.fraction
+            ):
+                self._answer(link, pdu, _THROTTLED if kind is _THROTTLE else mode.status, "", None)
+                return
+            if kind is _GARBAGE:
+                self._submits += 1
+                if self._submits % mode.every == 0:
+                    link.extra += self._garbage()
+        config = self.config
+        message_id = self._ids.next_id()
+        receipt: tuple[str, MessageState, float] | None = None
+        if pdu.registered_delivery & 0x03:
+            stat, state = self._outcomes.draw()
+            if wants_receipt(pdu.registered_delivery, state is MessageState.DELIVERED):
+                receipt = (stat, state, time.time())
+        if kind is _RECEIPT_FIRST and receipt is not None:
+            self._queue_receipt(pdu, message_id, receipt)
+            receipt = None
+        delay = config.response_delay + (mode.extra_delay if kind is _SLOW else 0.0)
+        if delay <= 0:
+            self._answer(link, pdu, 0, message_id, receipt)
+        else:
+            self._timer_heap().call_at(
+                now + delay, lambda: self._answer(link, pdu, 0, message_id, receipt)
+            )
+
+    def on_delivered(self, delivery: Delivery, response: Pdu) -> None:
+        status = response.command_status
+        receipt = is_receipt(delivery.pdu.esm_class)
+        stats = self.stats
+        if status == 0:
+            if receipt:
+                stats.receipts_acked += 1
+            else:
+                stats.mo_acked += 1
+            if delivery.done is not None and not delivery.done.done():
+                delivery.done.set_result(None)
+        elif status in _TEMPORARY:
+            self._timer_heap().call_at(
+                self._now() + _RETRY_AFTER, lambda: self._outbox.append(delivery)
+            )
+        else:
+            stats.receipts_refused += 1
+            if delivery.done is not None and not delivery.done.done():
+                delivery.done.set_exception(SmppError(status, "deliver_sm refused"))
+
+    def redeliver(self, delivery: Delivery) -> None:
+        self._outbox.append(delivery)
+
+    # -- on command ----------------------------------------------------------
+
+    def queue_mo(
+        self, source: str, destination: str, text: str, data_coding: int = 0
+    ) -> list[asyncio.Future[None]]:
+        """Queue an MO (split if long); each future completes when its part is acknowledged."""
+        self._mo_ref = (self._mo_ref + 1) & 0xFF
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for pdu in mo_parts(source, destination, text, data_coding, self._mo_ref):
+            future: asyncio.Future[None] = loop.create_future()
+            futures.append(future)
+            self._outbox.append(Delivery(pdu, future))
+            self.stats.mo_sent += 1
+            self._write_log("mo", source=source, destination=destination, body=pdu.short_message)
+        self.flush()
+        return futures
+
+    async def send_mo(self, source: str, destination: str, text: str, data_coding: int = 0) -> None:
+        """Send an MO to a bound RX/TRX and return once every part is acknowledged."""
+        await asyncio.gather(*self.queue_mo(source, destination, text, data_coding))
+
+    def send_receipt_for_unknown(
+        self, stat: str = "DELIVRD", source: str = "WARPD", destination: str = "447700900001"
+    ) -> str:
+        """Queue a receipt for an id this simulator never issued; returns that id.
+
+        ``source`` and ``destination`` are those of the (imaginary) submit_sm.
+        """
+        message_id = f"unknown-{self._ids.next_id()}"
+        pdu = SubmitSm(source_addr=source, destination_addr=destination, registered_delivery=1)
+        outcome = Outcomes({stat: 1.0}, self._random).draw()
+        self.stats.receipts_for_unknown += 1
+        self._queue_receipt(pdu, message_id, (*outcome, time.time()))
+        self.flush()
+        return message_id
+
+    # -- internals -------------------------------------------------------------
+
+    def _answer(
+        self,
+        link: SmscLink,
+        pdu: SubmitSm | DataSm,
+        status: int,
+        message_id: str,
+        receipt: tuple[str, MessageState, float] | None,
+    ) -> None:
+        session = link.session
+        if session.closed:
+            return  # the ESME never saw an answer: it resubmits, we send no receipt
+        cls = SubmitSmResp if pdu.command_id == CommandId.SUBMIT_SM else DataSmResp
+        session.send(
+            cls(sequence_number=pdu.sequence_number, command_status=status, message_id=message_id),
+            0.0,
+        )
+        self._dirty.add(link)
+        name = _status_name(status)
+        self.stats.submits_by_status[name] += 1
+        if self._log is not None:
+            self._write_log(
+                "submit",
+                id=message_id,
+                status=name,
+                source=pdu.source_addr,
+                destination=pdu.destination_addr,
+                data_coding=pdu.data_coding,
+                esm_class=pdu.esm_class,
+                body=body_of(pdu),
+            )
+        if receipt is None:
+            return
+        if self.config.receipt_delay <= 0:
+            self._queue_receipt(pdu, message_id, receipt)
+        else:
+            self._timer_heap().call_at(
+                self._now() + self.config.receipt_delay,
+                lambda: self._queue_receipt(pdu, message_id, receipt),
+            )
+
+    def _queue_receipt(
+        self, submit: SubmitSm | DataSm, message_id: str, receipt: tuple[str, MessageState, float]
+    ) -> None:
+        stat, state, submitted = receipt
+        pdu = make_receipt(
+            submit,
+            message_id=message_id,
+            stat=stat,
+            state=state,
+            submit_date=datetime.fromtimestamp(submitted, UTC),
+            done_date=datetime.now(UTC),
+        )
+        self._outbox.append(Delivery(pdu))
+        if self._log is not None:
+            self._write_log("receipt", id=message_id, stat=stat, destination=pdu.destination_addr)
+
+    def _dispatch(self) -> None:
+        outbox = self._outbox
+        receivers = self._receivers
+        now = self._now()
+        count = len(receivers)
+        start = self._turn = (self._turn + 1) % count
+        stats = self.stats
+        for i in range(count):
+            link = receivers[(start + i) % count]
+            free = link.session.window_free
+            if free <= 0:
+                continue
+            for _ in range(min(free, len(outbox))):
+                delivery = outbox.popleft()
+                link.deliver(delivery, now)
+                if delivery.attempts:
+                    stats.receipts_resent += 1
+                elif is_receipt(delivery.pdu.esm_class):
+                    stats.receipts_sent += 1
+                delivery.attempts += 1
+            self._dirty.add(link)
+            if not outbox:
+                return
+
+    def _garbage(self) -> bytes:
+        """A framed PDU the peer answers with an error: unknown command, or broken deliver_sm."""
+        self.stats.garbage_sent += 1
+        n = self.stats.garbage_sent
+        sequence = 0x7FFFFF00 | (n & 0xFF)
+        if n % 2:
+            body = self._random.randbytes(8)
+            command_id = 0x000000F5  # no such command
+        else:
+            body = b"\xff" * 3  # service_type runs off the end: no C-octet string terminator
+            command_id = CommandId.DELIVER_SM
+        return (
+            (16 + len(body)).to_bytes(4, "big")
+            + command_id.to_bytes(4, "big")
+            + bytes(4)
+            + sequence.to_bytes(4, "big")
+            + body
+        )
+
+    def _drop(self, mode: Mode) -> None:
+        if self._mode is not mode:
+            return
+        self.stats.drops += 1
+        for link in list(self._links):
+            link.abort()
+        if mode.interval is None:
+            self._mode = NORMAL
+        else:
+            interval = mode.interval
+            self._timer_heap().call_at(self._now() + interval, lambda: self._drop(mode))
+
+    def _expire(self, mode: Mode) -> None:
+        if self._mode is mode:
+            self._mode = NORMAL
+            log.info("sim_smsc_mode", mode=NORMAL.kind.value)
+
+    def _timer_heap(self) -> Timers:
+        if self._timers is None:
+            self._timers = Timers(asyncio.get_running_loop(), self.flush)
+        return self._timers
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def _write_log(self, kind: str, **fields: Any) -> None:
+        if self._log is None:
+            return
+        body = fields.get("body")
+        if isinstance(body, bytes):
+            fields["body"] = body.hex()
+        self._log.write({"kind": kind, **fields})
+
+    def _flush_log(self) -> None:
+        if self._log is not None:
+            self._log.flush()
+            self._log_flush = asyncio.get_running_loop().call_later(1.0, self._flush_log)

@@ -26,4 +26,3 @@ async def start_smsc() -> AsyncIterator[Start]:
     yield start
     for simulator in started:
         await simulator.stop()
-

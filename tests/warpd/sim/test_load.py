@@ -22,18 +22,22 @@ async def test_a_thousand_messages_each_get_a_matching_receipt(start_smsc: Start
     assert summary.receipt_ids_matched == summary.receipts == 1000
     assert summary.unmatched_receipts == summary.receipts_missing == 0
     assert summary.receipts_by_stat == {"DELIVRD": 1000}
-    assert summary.submit_to_resp_p50_ms is not None and summary.submit_to_resp_p50_ms >= 2
+    assert summary.submit_to_resp_p50_ms is not None
+    assert summary.submit_to_resp_p50_ms >= 2
     assert summary.submit_to_receipt_p99_ms is not None
-    assert summary.rate > 0 and summary.elapsed_s > 0
+    assert summary.rate > 0
+    assert summary.elapsed_s > 0
     stats = smsc.stats
-    assert stats.binds == 2 and stats.submits_by_status == {"ESME_ROK": 1000}
+    assert stats.binds == 2
+    assert stats.submits_by_status == {"ESME_ROK": 1000}
     assert stats.receipts_sent == stats.receipts_acked == 1000
 
 
 async def test_without_receipts_nothing_is_waited_for(start_smsc: Start) -> None:
     smsc = await start_smsc()
     summary = await run_esme(load_for(smsc, count=20, receipts=False, registered_delivery=0))
-    assert summary.ok and summary.receipts == 0
+    assert summary.ok
+    assert summary.receipts == 0
     assert smsc.stats.receipts_sent == 0  # registered_delivery 0 asks for none
 
 
@@ -44,7 +48,8 @@ async def test_multipart_ucs2_parts_carry_udh_and_reassemble(
     smsc = await start_smsc(log=tmp_path / "smsc.jsonl")
     summary = await run_esme(load_for(smsc, count=10, ucs2=True, multipart=True, text=text))
     assert summary.ok, summary.render()
-    assert summary.parts == 30 and summary.receipt_ids_matched == 30
+    assert summary.parts == 30
+    assert summary.receipt_ids_matched == 30
     await smsc.stop()
     submits = [
         line
@@ -57,7 +62,8 @@ async def test_multipart_ucs2_parts_carry_udh_and_reassemble(
     by_ref: dict[int, dict[int, str]] = {}
     for submit in submits:
         body = bytes.fromhex(submit["body"])
-        assert body[:3] == b"\x05\x00\x03" and body[4] == 3
+        assert body[:3] == b"\x05\x00\x03"
+        assert body[4] == 3
         text_part = decode_text(body[6:], 8)
         assert isinstance(text_part, str)
         by_ref.setdefault(body[3], {})[body[5]] = text_part
@@ -69,7 +75,8 @@ async def test_multipart_ucs2_parts_carry_udh_and_reassemble(
 async def test_multipart_repeats_a_short_text_into_three_gsm_parts(start_smsc: Start) -> None:
     smsc = await start_smsc()
     summary = await run_esme(load_for(smsc, count=5, multipart=True, text="code 1234"))
-    assert summary.ok and summary.parts == 15
+    assert summary.ok
+    assert summary.parts == 15
 
 
 async def test_outcome_mix_is_counted_on_both_sides(start_smsc: Start, tmp_path: Path) -> None:
@@ -77,7 +84,8 @@ async def test_outcome_mix_is_counted_on_both_sides(start_smsc: Start, tmp_path:
     summary = await run_esme(load_for(smsc, count=400, window=50, log=tmp_path / "esme.jsonl"))
     assert summary.ok, summary.render()
     stats = summary.receipts_by_stat
-    assert set(stats) == {"DELIVRD", "UNDELIV"} and sum(stats.values()) == 400
+    assert set(stats) == {"DELIVRD", "UNDELIV"}
+    assert sum(stats.values()) == 400
     assert 120 < stats["DELIVRD"] < 280
     lines = [orjson.loads(line) for line in (tmp_path / "esme.jsonl").read_bytes().splitlines()]
     receipts = [line for line in lines if line["kind"] == "receipt"]

@@ -1,0 +1,1 @@
+"""The system benchmark harness: processes, CPU and memory accounting, results, the report."""

@@ -1,0 +1,187 @@
+"""bench/REPORT.md, bench/report.json and the charts, from the scenarios' results.
+
+REPORT.md is made of blocks between ``<!-- bench:NAME -->`` and
+``<!-- /bench:NAME -->`` markers: one per system scenario and one for the
+codec and parser tables (``python -m bench codec``). A run rewrites only the
+blocks of what it ran, so one scenario can be re-measured without losing the
+others; report.json is merged the same way, by scenario name.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.harness import charts
+from bench.harness.results import ScenarioResult, Status, Summary, Table
+
+TITLE = "# Benchmark report\n"
+SYSTEM_INTRO = (
+    "## System benchmarks\n\n"
+    "`python -m bench all` installs or finds every peer, runs each scenario several times "
+    "and keeps, per row, the median with the min-max over the runs. Every run measures all "
+    "rows one after another on the same machine, so the ratios (`vs peer`, `vs limit`) are "
+    "taken inside one run and then their median is shown. Rows marked *pending* wait for the "
+    "warpd feature they measure; their hook is named in the row.\n"
+)
+
+
+def machine() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()} "
+        f"({sys.base_prefix}), {platform.system()} {platform.release()}; "
+        f"load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _number(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _cell(summary: Summary, key: str, digits: int) -> str:
+    if key not in summary.values:
+        return ""
+    median, low, high = summary.values[key]
+    if low == high:
+        return _number(median, digits)
+    return f"{_number(median, digits)} ({_number(low, digits)}–{_number(high, digits)})"
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}x" if value >= 0.1 else f"{value:.3f}x"
+
+
+def table_markdown(table: Table) -> str:
+    metrics = table.metrics
+    head = ["system", "role", *(m.label for m in metrics), "vs peer", "vs limit", "note"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|---|---|" + "---:|" * (len(metrics) + 2) + "---|",
+    ]
+    for summary in table.summaries():
+        if summary.status is Status.OK:
+            cells = [_cell(summary, m.key, m.digits) for m in metrics]
+            note = summary.note
+        else:
+            cells = [""] * len(metrics)
+            note = f"**{summary.status.value}**: {summary.note}"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    summary.system,
+                    summary.role.value,
+                    *cells,
+                    _ratio(summary.vs_peer),
+                    _ratio(summary.vs_limit),
+                    note.replace("|", "/"),
+                ]
+            )
+            + " |"
+        )
+    runs = len(table.runs)
+    notes = [f"{runs} run{'s' if runs != 1 else ''}; median (min–max).", *table.notes]
+    return f"#### {table.title}\n\n" + "\n".join(lines) + "\n\n" + "  \n".join(notes) + "\n"
+
+
+def scenario_markdown(result: ScenarioResult, command: str) -> str:
+    parts = [f"### {result.heading}\n", f"`{command}` ({now()}). {result.description}\n"]
+    parts += [table_markdown(table) for table in result.tables]
+    parts += [f"![{alt}]({name})\n" for name, alt in result.charts]
+    return "\n".join(parts)
+
+
+def splice(text: str, name: str, block: str, after: str | None = None) -> str:
+    """``text`` with block ``name`` replaced (or added after block ``after``, else at the end)."""
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    new = f"{begin}\n{block.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: new, text)
+    if after is not None:
+        anchor = f"<!-- /bench:{after} -->"
+        if anchor in text:
+            return text.replace(anchor, f"{anchor}\n\n{new}", 1)
+    return text.rstrip() + f"\n\n{new}\n"
+
+
+def adopt(text: str) -> str:
+    """Put a report without blocks into them: what is there is the codec section."""
+    if not text.startswith(TITLE):
+        text = TITLE + "\n" + text
+    if "<!-- bench:" in text:
+        return text
+    rest = text[len(TITLE) :].strip()
+    if rest:  # the codec report of before the system benchmarks: one level down, one heading
+        rest = "## Codec and parser benchmarks\n\n" + re.sub(r"(?m)^## ", "### ", rest)
+    system = "<!-- bench:system -->\n<!-- /bench:system -->"
+    codec = f"\n\n<!-- bench:codec -->\n{rest}\n<!-- /bench:codec -->" if rest else ""
+    return f"{TITLE}\n{system}{codec}\n"
+
+
+def _json_table(table: Table) -> dict[str, object]:
+    return {
+        "title": table.title,
+        "metrics": [asdict(m) for m in table.metrics],
+        "notes": list(table.notes),
+        "runs": [
+            [{**asdict(r), "role": r.role.value, "status": r.status.value} for r in rows]
+            for rows in table.runs
+        ],
+        "summary": [
+            {**asdict(s), "role": s.role.value, "status": s.status.value} for s in table.summaries()
+        ],
+    }
+
+
+def write(results: list[ScenarioResult], directory: Path, command: str, order: list[str]) -> Path:
+    """Update REPORT.md, report.json and the charts in ``directory`` with ``results``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    report_json = directory / "report.json"
+    stored = json.loads(report_json.read_text()) if report_json.exists() else {}
+    stored.setdefault("scenarios", {})
+    for result in results:
+        result.charts.extend(charts.draw(result, directory))
+        if result.series:
+            drawn = charts.line(
+                directory, f"{result.name}-steps", *result.series_axes, result.series
+            )
+            result.charts.extend([drawn] if drawn else [])
+        stored["scenarios"][result.name] = {
+            "heading": result.heading,
+            "command": command,
+            "at": now(),
+            "machine": machine(),
+            "tables": [_json_table(t) for t in result.tables],
+            "series": result.series,
+            "charts": [name for name, _ in result.charts],
+        }
+    report_json.write_text(json.dumps(stored, indent=1, default=str) + "\n")
+    report_md = directory / "REPORT.md"
+    text = adopt(report_md.read_text() if report_md.exists() else TITLE)
+    text = splice(text, "system", SYSTEM_INTRO + f"\nMachine: {machine()}.\n")
+    for result in results:
+        previous = _previous(order, result.name, text)
+        text = splice(text, result.name, scenario_markdown(result, command), after=previous)
+    report_md.write_text(text)
+    return report_md
+
+
+def _previous(order: list[str], name: str, text: str) -> str:
+    """The block a new scenario block goes after: the nearest earlier scenario present."""
+    earlier = order[: order.index(name)] if name in order else order
+    for candidate in reversed(earlier):
+        if f"<!-- /bench:{candidate} -->" in text:
+            return candidate
+    return "system"

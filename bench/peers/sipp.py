@@ -1,0 +1,199 @@
+"""SIPp (Debian ``sip-tester``): the UAS every SIP row calls, and the UAC that offers the load.
+
+The scenarios are SIPp's built-in uac and uas, dumped with ``sipp -sd`` and
+made route-set aware (test-peers.md): the UAC records the 200's
+Record-Route (``rrs``) and sends ACK and BYE to ``[next_url]`` with
+``[routes]``; the UAS copies the INVITE's Record-Route into its 180 and 200.
+Without Record-Route (the direct limit, a B2BUA) both reduce to the built-ins.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness.proc import HOST, Finished, Service, free_port, run_measured
+from bench.peers.base import PeerUnavailable, apt_install, rundir
+
+BUFFERS = ["-buff_size", "4194304"]
+
+
+def _dump(role: str) -> str:
+    # sipp -sd prints the scenario, then exits with 99 ("usage") all the same.
+    dumped = subprocess.run(["sipp", "-sd", role], capture_output=True, text=True, check=False)
+    if "<scenario" not in dumped.stdout:
+        raise PeerUnavailable(f"sipp -sd {role} printed no scenario: {dumped.stderr[-300:]}")
+    return dumped.stdout
+
+
+def write_scenarios(directory: Path) -> tuple[Path, Path]:
+    uac = _dump("uac")
+    uac = uac.replace(
+        '<recv response="200" rtd="true">', '<recv response="200" rtd="true" rrs="true">'
+    )
+    for method in ("ACK", "BYE"):
+        uac = uac.replace(
+            f"{method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n",
+            f"{method} [next_url] SIP/2.0\n      [routes]\n",
+        )
+    uas = _dump("uas")
+    # The 180 and the 200 answering the INVITE come first; the BYE's 200 needs no route set.
+    uas = uas.replace("[last_Via:]\n", "[last_Via:]\n      [last_Record-Route:]\n", 2)
+    if "[next_url]" not in uac or "[last_Record-Route:]" not in uas:
+        raise PeerUnavailable("this SIPp's built-in scenarios changed: cannot add route sets")
+    paths = directory / "uac_rr.xml", directory / "uas_rr.xml"
+    paths[0].write_text(uac)
+    paths[1].write_text(uas)
+    return paths
+
+
+def install() -> None:
+    if shutil.which("sipp") is None:
+        apt_install("sip-tester")
+    if shutil.which("sipp") is None:
+        raise PeerUnavailable("sipp not found after installing sip-tester")
+
+
+class Uas:
+    """A SIPp UAS answering every INVITE (180, 200 with SDP), the far end of every SIP row."""
+
+    name = "sipp-uas"
+
+    def __init__(self) -> None:
+        self.port = free_port(socket.SOCK_DGRAM)
+        self.service: Service | None = None
+
+    def install(self) -> None:
+        install()
+
+    def start(self) -> None:
+        run = rundir(self.name)
+        _, uas = write_scenarios(run)
+        self.service = Service.start(
+            self.name,
+            [
+                "sipp",
+                "-sf",
+                uas,
+                "-i",
+                HOST,
+                "-p",
+                str(self.port),
+                "-mi",
+                HOST,
+                "-mp",
+                str(free_port(socket.SOCK_DGRAM)),
+                "-cp",
+                str(free_port(socket.SOCK_DGRAM)),
+                "-nostdin",
+                *BUFFERS,
+            ],
+            run,
+            cwd=run,
+        )
+
+    def health(self) -> bool:
+        return self.service is not None and self.service.process.poll() is None
+
+    def pids(self) -> list[int]:
+        return self.service.pids() if self.service else []
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One UAC run at one offered rate."""
+
+    rate: int
+    seconds: float
+    created: int
+    ok: int
+    failed: int
+    retransmissions: int
+    finished: Finished
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failed / max(self.created, 1)
+
+    def sustained(self) -> bool:
+        """Every call offered, under 0.1% failed, and no backlog left at the end."""
+        offered = int(self.rate * self.seconds)
+        return (
+            self.created >= offered
+            and self.ok > 0
+            and self.failure_ratio < 0.001
+            and self.finished.wall <= self.seconds * 1.2 + 2.0
+        )
+
+
+def uac_step(target: str, rate: int, seconds: float, tag: str) -> Step:
+    """Run the UAC at ``rate`` calls/s for ``seconds`` against ``target`` (host:port)."""
+    run = rundir("sipp-uac")
+    uac, _ = write_scenarios(run)
+    stats = run / f"{tag}_{rate}.csv"
+    stats.unlink(missing_ok=True)
+    calls = max(1, int(rate * seconds))
+    finished = run_measured(
+        [
+            "sipp",
+            "-sf",
+            uac,
+            target,
+            "-i",
+            HOST,
+            "-p",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-mi",
+            HOST,
+            "-mp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-cp",
+            str(free_port(socket.SOCK_DGRAM)),
+            "-r",
+            str(rate),
+            "-m",
+            str(calls),
+            "-l",
+            str(max(100, rate * 5)),
+            "-d",
+            "0",
+            "-nostdin",
+            "-trace_stat",
+            "-stf",
+            stats,
+            "-fd",
+            "1",
+            "-recv_timeout",
+            "5000",
+            "-timeout",
+            f"{int(seconds * 3 + 20)}s",
+            "-timeout_error",
+            *BUFFERS,
+        ],
+        timeout=seconds * 3 + 40,
+        cwd=run,
+    )
+    if not stats.exists():
+        raise RuntimeError(
+            f"sipp wrote no statistics (exit {finished.returncode}): {finished.stderr[-800:]}"
+        )
+    with stats.open() as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    last = dict(zip(rows[0], rows[-1], strict=False))
+    return Step(
+        rate,
+        seconds,
+        int(last["TotalCallCreated"]),
+        int(last["SuccessfulCall(C)"]),
+        int(last["FailedCall(C)"]),
+        int(last["Retransmissions(C)"]),
+        finished,
+    )

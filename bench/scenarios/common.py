@@ -1,0 +1,174 @@
+"""What every scenario shares: its settings, starting peers, and one SMPP load run as a row."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bench import loadgen
+from bench.harness.proc import cpu_seconds, run_measured
+from bench.harness.results import Role, Row, ScenarioResult, Status
+from bench.peers.base import PeerUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    runs: int = 3
+    #: length of one measurement (a SIP step, a load run), seconds
+    seconds: float = 10.0
+    #: a few seconds per scenario, slow-to-install peers skipped (with the reason printed)
+    smoke: bool = False
+    #: only the rows that need no peer: the limits (what the test command runs)
+    limits_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    heading: str
+    run: Callable[[Settings], ScenarioResult]
+
+
+class Skipped(Exception):
+    """A row that is not run this time, for the reason in the message."""
+
+
+class Startable(Protocol):
+    name: str
+
+    def install(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def pids(self) -> list[int]: ...
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def bring_up(stack: contextlib.ExitStack, peer: Startable, settings: Settings) -> None:
+    """Install (unless smoke mode finds it missing) and start ``peer``; stopped with ``stack``."""
+    installed = getattr(peer, "installed", None)
+    if settings.limits_only:
+        raise Skipped("limit rows only (--limits-only)")
+    if settings.smoke and installed is not None and not installed():
+        reason = f"{peer.name} is not installed yet and smoke mode does not install it"
+        say(f"skipping {peer.name}: {reason} (run the scenario once without smoke)")
+        raise Skipped(reason)
+    peer.install()
+    stack.callback(peer.stop)
+    say(f"starting {peer.name}")
+    peer.start()
+
+
+def start_peer(
+    stack: contextlib.ExitStack, peer: Startable, settings: Settings, system: str, role: Role
+) -> Row | None:
+    """None once ``peer`` is up; else the row (skipped or failed) that each run reports for it."""
+    try:
+        bring_up(stack, peer, settings)
+    except Skipped as skipped:
+        return Row(system, role, status=Status.SKIPPED, note=str(skipped))
+    except (PeerUnavailable, RuntimeError, OSError) as failed:
+        say(f"{system} did not start: {failed}")
+        return Row(system, role, status=Status.FAILED, note=f"did not start: {failed}"[:300])
+    return None
+
+
+def guarded(system: str, role: Role, measure: Callable[..., Row], *args: Any) -> Row:
+    """The row ``measure(*args)`` returns, or a row saying why there is none."""
+    try:
+        return measure(*args)
+    except NotImplementedError as pending:
+        return Row(system, role, status=Status.PENDING, note=str(pending))
+    except Skipped as skipped:
+        return Row(system, role, status=Status.SKIPPED, note=str(skipped))
+    except (PeerUnavailable, RuntimeError, OSError, ValueError, KeyError) as failed:
+        say(f"{system} failed: {failed}")
+        return Row(
+            system, role, status=Status.FAILED, note=f"{type(failed).__name__}: {failed}"[:300]
+        )
+
+
+@contextlib.contextmanager
+def cpu_of(pids: Callable[[], list[int]]) -> Iterator[list[float]]:
+    """CPU seconds the processes used inside the block (appended to the yielded list)."""
+    watched = pids()
+    before = cpu_seconds(watched)
+    spent: list[float] = []
+    yield spent
+    spent.append(cpu_seconds(watched) - before)
+
+
+@dataclass(frozen=True, slots=True)
+class SmppLoad:
+    """What the load generator offers: ``messages`` submits over ``binds`` x ``window``."""
+
+    messages: int
+    binds: int = 1
+    window: int = 50
+    receipt_wait: float = 60.0
+
+
+def esme_run(
+    port: int,
+    credentials: tuple[str, str],
+    load: SmppLoad,
+    pids: Callable[[], list[int]],
+    support: Callable[[], list[int]],
+    seconds: float = 600.0,
+) -> tuple[dict[str, float], float, float]:
+    """Run the load generator: (its JSON, CPU seconds of ``pids``, CPU of it and ``support``)."""
+    argv = loadgen.esme_argv(
+        port,
+        system_id=credentials[0],
+        password=credentials[1],
+        binds=load.binds,
+        window=load.window,
+        seconds=seconds,
+        count=load.messages,
+        receipt_wait=load.receipt_wait,
+    )
+    with cpu_of(pids) as spent, cpu_of(support) as support_spent:
+        finished = run_measured(argv, timeout=seconds + load.receipt_wait + 60)
+    if finished.returncode != 0:
+        raise RuntimeError(f"load generator exited {finished.returncode}: {finished.stderr[-500:]}")
+    result: dict[str, float] = json.loads(finished.stdout)
+    return result, spent[0], finished.cpu + support_spent[0]
+
+
+def sms_row(
+    system: str,
+    role: Role,
+    port: int,
+    credentials: tuple[str, str],
+    load: SmppLoad,
+    pids: Callable[[], list[int]],
+    support: Callable[[], list[int]] = list,
+) -> Row:
+    """One end-to-end SMS run against any SMPP endpoint (warpd, Jasmin, the simulator itself).
+
+    ``pids`` are the processes of the system under test with its databases
+    (``cpu_ms`` per message receipted); ``support`` the upstream simulator,
+    counted with the load generator in ``cpu_ms_all``.
+    """
+    result, system_cpu, generator_cpu = esme_run(port, credentials, load, pids, support)
+    done = max(result["receipts"], 1)
+    values = {
+        "e2e_rate": result["e2e_rate"],
+        "accept_rate": result["rate"],
+        "resp_p50": result["resp_p50_ms"],
+        "resp_p99": result["resp_p99_ms"],
+        "receipt_p50": result["receipt_p50_ms"],
+        "receipt_p99": result["receipt_p99_ms"],
+        "receipted": 100.0 * result["receipts"] / max(result["sent"], 1),
+        "cpu_ms": 1000 * system_cpu / done,
+        "cpu_ms_all": 1000 * (system_cpu + generator_cpu) / done,
+    }
+    clean = {k: float(v) for k, v in values.items() if v is not None}
+    lost = result["sent"] - result["receipts"]
+    return Row(system, role, clean, note=f"{lost} without receipt" if lost else "")

@@ -1,0 +1,161 @@
+"""SIP calls per second: the highest rate each system sustains with under 0.1% failed calls.
+
+SIPp's UAC offers INVITE/180/200/ACK/BYE calls (no hold time) at a stepped
+rate for the measurement length, through the system to one SIPp UAS; a step
+is sustained when every call was offered, under 0.1% failed and the run
+ended without a backlog. The rate doubles from a start value until a step
+fails, then one step bisects the last gap. Rows: warpd with RTPEngine
+(issue 10), Kamailio as a stateful proxy (the peer), Kamailio with its
+rtpengine module on the same RTPEngine, the Sippy B2BUA, and SIPp UAC -> UAS
+direct (the limit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from bench.harness.proc import cpu_seconds
+from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
+from bench.peers import sipp
+from bench.peers.kamailio import Kamailio
+from bench.peers.rtpengine import RtpEngine
+from bench.peers.sippy import Sippy
+from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer
+
+METRICS = (
+    Metric("cps", "sustained calls/s", primary=True),
+    Metric("cpu_ms", "CPU ms/call", 3),
+    Metric("cpu_ms_all", "CPU ms/call incl. SIPp", 3),
+    Metric("failed", "% failed at that rate", 3),
+    Metric("steps", "steps run"),
+)
+#: where each system's search starts (calls/s): about a fifth of what it did here before
+START = {"limit": 500, "kamailio": 500, "kamailio-rtpengine": 250, "sippy": 25, "warpd": 100}
+CEILING = 16000
+
+Steps = list[sipp.Step]
+WARPD = "warpd + RTPEngine"
+KAMAILIO = "Kamailio 5.6 proxy"
+LIMIT = "SIPp UAC -> UAS direct"
+
+
+def warpd_row(uas: sipp.Uas, rtpengine: RtpEngine, settings: Settings, steps: Steps) -> Row:
+    """warpd's B2BUA between the UAC and ``uas``, media on ``rtpengine``: issue 10 fills this in.
+
+    Start warpd with a trunk for 127.0.0.1 and a gateway at 127.0.0.1:uas.port,
+    its RTPEngine at ``rtpengine.ng_port``, then return ``search("warpd + RTPEngine",
+    Role.WARPD, "127.0.0.1:<warpd's SIP port>", <pids of warpd, PostgreSQL and
+    rtpengine>, uas, START["warpd"], settings, steps)``.
+    """
+    raise NotImplementedError("warpd row lands with issue 10")
+
+
+def search(
+    system: str,
+    role: Role,
+    target: str,
+    pids: Callable[[], list[int]],
+    uas: sipp.Uas,
+    start: int,
+    settings: Settings,
+    steps: Steps,
+) -> Row:
+    """Step the offered rate against ``target`` (each step appended to ``steps``); the row
+    holds the best sustained step."""
+    cpu: dict[int, tuple[float, float]] = {}
+
+    def step(rate: int) -> bool:
+        watched, far_end = pids(), uas.pids()
+        before, far_before = cpu_seconds(watched), cpu_seconds(far_end)
+        result = sipp.uac_step(target, rate, settings.seconds, system.split(maxsplit=1)[0].lower())
+        own = cpu_seconds(watched) - before
+        cpu[rate] = (own, cpu_seconds(far_end) - far_before + result.finished.cpu)
+        steps.append(result)
+        verdict = "sustained" if result.sustained() else "not sustained"
+        say(f"{system} {rate} calls/s: {result.ok} ok, {result.failed} failed, {verdict}")
+        return result.sustained()
+
+    if settings.smoke:
+        step(50)
+    else:
+        good, rate = 0, start
+        while rate <= CEILING and step(rate):
+            good, rate = rate, rate * 2
+        if good and rate <= CEILING and rate - good > good // 4 and step((good + rate) // 2):
+            good = (good + rate) // 2
+    best = max((s for s in steps if s.sustained()), key=lambda s: s.rate, default=None)
+    if best is None:
+        first = steps[0]
+        raise RuntimeError(f"not even {first.rate} calls/s: {first.ok} ok, {first.failed} failed")
+    own, others = cpu[best.rate]
+    calls = max(best.ok, 1)
+    values = {
+        "cps": best.rate,
+        "cpu_ms": 1000 * own / calls,
+        "cpu_ms_all": 1000 * (own + others) / calls,
+        "failed": 100 * best.failure_ratio,
+        "steps": len(steps),
+    }
+    return Row(system, role, values)
+
+
+def _peer_row(
+    system: str, role: Role, peer: Kamailio | Sippy, start: int, extra: Callable[[], list[int]],
+    uas: sipp.Uas, settings: Settings, steps: Steps,
+) -> Row:  # fmt: skip
+    target = f"127.0.0.1:{peer.port}"
+    return search(system, role, target, lambda: peer.pids() + extra(), uas, start, settings, steps)
+
+
+def run(settings: Settings) -> ScenarioResult:
+    runs: list[list[Row]] = []
+    curves: dict[str, list[tuple[float, float]]] = {}
+    with contextlib.ExitStack() as stack:
+        sipp.install()
+        uas, rtpengine = sipp.Uas(), RtpEngine(port_min=36000, port_max=39999)
+        for far_end in (uas, rtpengine):
+            far_end.install()
+            stack.callback(far_end.stop)
+            far_end.start()
+        peers = (
+            (KAMAILIO, Role.PEER, Kamailio(uas.port), START["kamailio"], list),
+            (
+                "Kamailio + rtpengine", Role.OTHER, Kamailio(uas.port, rtpengine.ng_port),
+                START["kamailio-rtpengine"], rtpengine.pids,
+            ),
+            ("Sippy B2BUA 2.5.0", Role.OTHER, Sippy(uas.port), START["sippy"], list),
+        )  # fmt: skip
+        down = {
+            name: start_peer(stack, peer, settings, name, role) for name, role, peer, *_ in peers
+        }
+        for number in range(settings.runs):
+            say(f"sip run {number + 1}/{settings.runs}")
+            steps: dict[str, Steps] = {name: [] for name in (WARPD, *down, LIMIT)}
+            rows = [guarded(WARPD, Role.WARPD, warpd_row, uas, rtpengine, settings, steps[WARPD])]
+            for name, role, peer, start, extra in peers:
+                rows.append(down[name] or guarded(
+                    name, role, _peer_row, name, role, peer, start, extra, uas, settings,
+                    steps[name],
+                ))  # fmt: skip
+            rows.append(guarded(
+                LIMIT, Role.LIMIT, search, LIMIT, Role.LIMIT, f"127.0.0.1:{uas.port}", list, uas,
+                START["limit"], settings, steps[LIMIT],
+            ))  # fmt: skip
+            runs.append(rows)
+            curves = {
+                name: [(s.rate, s.ok / max(s.finished.wall, 1e-9)) for s in found]
+                for name, found in steps.items() if found
+            }  # fmt: skip
+    notes = (
+        f"{settings.seconds:g} s per step, calls without hold time. CPU per call at the best step: "
+        "the system's processes (with rtpengine where it relays media); 'incl. SIPp' adds the "
+        "UAC and the UAS.",
+    )
+    table = Table("Highest sustained call rate", METRICS, runs, notes)
+    axes = ("SIP: completed against offered calls/s (last run)", "offered", "completed calls/s")
+    description = __doc__.split("\n\n")[1].replace("\n", " ")
+    return ScenarioResult("sip", "SIP calls per second", description, [table], [], curves, axes)
+
+
+SCENARIO = Scenario("sip", "SIP calls per second", run)

@@ -1,0 +1,112 @@
+"""SMS end to end: a customer bind -> the gateway -> the carrier simulator -> receipts back.
+
+The simulator answers every submit_sm after 20 ms and sends its receipt
+0.2 s later; the load generator binds as the customer, submits a fixed number
+of messages with a window, and times submit->resp and submit->receipt. Rows:
+warpd (issue 8), Jasmin 0.11.0 with RabbitMQ and Redis (the peer), and the
+load generator bound straight to the simulator (the limit: what the load
+generator and the simulator do with nothing between them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
+from bench.peers.jasmin import PASSWORD, USER, Jasmin
+from bench.peers.simulator import Simulator
+from bench.scenarios.common import Scenario, Settings, SmppLoad, guarded, say, sms_row, start_peer
+
+UPSTREAM_DELAY = 0.02
+JASMIN = "Jasmin 0.11.0"
+METRICS = (
+    Metric("e2e_rate", "msg/s end to end", primary=True),
+    Metric("accept_rate", "submit_sm_resp/s"),
+    Metric("resp_p50", "resp p50 ms", 1),
+    Metric("resp_p99", "resp p99 ms", 1),
+    Metric("receipt_p50", "receipt p50 ms", 0),
+    Metric("receipt_p99", "receipt p99 ms", 0),
+    Metric("receipted", "% receipted", 1),
+    Metric("cpu_ms", "CPU ms/msg", 3),
+    Metric("cpu_ms_all", "CPU ms/msg incl. load gen + sim", 3),
+)
+
+
+def warpd_row(load: SmppLoad, upstream: Simulator) -> Row:
+    """warpd between the load generator and ``upstream``: the SMS core owner fills this in.
+
+    Start warpd (with its PostgreSQL) with one carrier connector to
+    ``127.0.0.1:upstream.port``, a customer account with an SMPP user, a route
+    and a balance; then return ``sms_row("warpd", Role.WARPD, <warpd's SMPP
+    port>, (<system_id>, <password>), load, <pids of warpd and PostgreSQL>,
+    upstream.pids)`` and stop warpd.
+    """
+    raise NotImplementedError("warpd row lands with issue 8")
+
+
+def run(settings: Settings) -> ScenarioResult:
+    load = SmppLoad(
+        messages=100 if settings.smoke else 1000,
+        window=50,
+        receipt_wait=30 if settings.smoke else 120,
+    )
+    runs: list[list[Row]] = []
+    with contextlib.ExitStack() as stack:
+        direct = Simulator("smsc-limit", UPSTREAM_DELAY)
+        behind_jasmin = Simulator("smsc-jasmin", UPSTREAM_DELAY)
+        behind_warpd = Simulator("smsc-warpd", UPSTREAM_DELAY)
+        for simulator in (direct, behind_jasmin, behind_warpd):
+            stack.callback(simulator.stop)
+            simulator.start()
+        jasmin = Jasmin(behind_jasmin.port)
+        jasmin_down = start_peer(stack, jasmin, settings, JASMIN, Role.PEER)
+        for number in range(settings.runs):
+            say(f"sms run {number + 1}/{settings.runs}")
+            rows = [guarded("warpd", Role.WARPD, lambda: warpd_row(load, behind_warpd))]
+            rows.append(
+                jasmin_down
+                or guarded(
+                    JASMIN,
+                    Role.PEER,
+                    lambda: sms_row(
+                        JASMIN,
+                        Role.PEER,
+                        jasmin.smpp_port,
+                        (USER, PASSWORD),
+                        load,
+                        jasmin.pids,
+                        behind_jasmin.pids,
+                    ),
+                )
+            )
+            rows.append(
+                guarded(
+                    "load generator -> simulator",
+                    Role.LIMIT,
+                    lambda: sms_row(
+                        "load generator -> simulator",
+                        Role.LIMIT,
+                        direct.port,
+                        ("bench", "bench"),
+                        load,
+                        direct.pids,
+                    ),
+                )
+            )
+            runs.append(rows)
+    notes = (
+        f"{load.messages} messages per run, 1 customer bind, window {load.window}; carrier "
+        f"resp after {UPSTREAM_DELAY * 1000:.0f} ms, receipt 0.2 s after the resp.",
+        "msg/s end to end: receipts back at the customer per second, from the first receipt "
+        "to the last. CPU per message receipted: Jasmin's three daemons with RabbitMQ and Redis "
+        "(the machine's brokers are shared: anything else they serve meanwhile counts too).",
+    )
+    return ScenarioResult(
+        "sms",
+        "SMS end to end",
+        __doc__.split("\n\n")[1].replace("\n", " "),
+        [Table("SMS end to end", METRICS, runs, notes)],
+    )
+
+
+SCENARIO = Scenario("sms", "SMS end to end", run)

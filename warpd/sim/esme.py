@@ -240,6 +240,7 @@ class EsmeLoad:
                 if early is None:
                     self._awaiting[message_id] = sent
                 else:
+                    self._counts["early_receipts"] += 1
                     self._matched(message_id, early - sent.at)
         self._check_done()
 
@@ -346,8 +347,10 @@ class EsmeLoad:
             receipt_ids_matched=counts["matched"],
             unmatched_receipts=len(self._early),
             duplicate_receipts=counts["duplicate_receipts"],
+            receipts_before_response=counts["early_receipts"],
             receipts_missing=len(self._awaiting) if config.receipts else 0,
             mo_received=counts["mo"],
+            reconnects=counts["reconnects"],
             submit_to_resp_p50_ms=ms(resp, 0.5),
             submit_to_resp_p99_ms=ms(resp, 0.99),
             submit_to_receipt_p50_ms=ms(receipt, 0.5),

@@ -170,8 +170,10 @@ class EsmeSummary:
     receipt_ids_matched: int  # the receipt's id is one a submit_sm_resp gave
     unmatched_receipts: int
     duplicate_receipts: int
+    receipts_before_response: int  # matched, though they overtook their submit_sm_resp
     receipts_missing: int
     mo_received: int
+    reconnects: int
     submit_to_resp_p50_ms: float | None
     submit_to_resp_p99_ms: float | None
     submit_to_receipt_p50_ms: float | None
@@ -225,6 +227,8 @@ class EsmeSummary:
             ]
         if self.mo_received:
             lines.append(f"mo         {self.mo_received} received")
+        if self.reconnects:
+            lines.append(f"reconnects {self.reconnects}")
         lines.append(f"elapsed    {self.elapsed_s:.2f} s, {self.rate:,.0f} responses/s")
         lines += [f"error      {error}" for error in self.errors]
         lines.append("result     " + ("ok" if self.ok else "FAILED"))

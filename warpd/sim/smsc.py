@@ -349,8 +349,8 @@ class SmscSimulator:
         receipt: tuple[str, MessageState, float] | None,
     ) -> None:
         session = link.session
-        if session.closed:
-            return  # the ESME never saw an answer: it resubmits, we send no receipt
+        if session.closed or self._mode.kind is _SILENT:
+            return  # the ESME never sees an answer: it resubmits, we send no receipt
         cls = SubmitSmResp if pdu.command_id == CommandId.SUBMIT_SM else DataSmResp
         session.send(
             cls(sequence_number=pdu.sequence_number, command_status=status, message_id=message_id),

@@ -122,8 +122,14 @@ class SmscLink(asyncio.Protocol):
         self._arm_timer()
 
     def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        """Drop the connection now, without unbind (a carrier's link going down)."""
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
+        # Closed now, not when connection_lost comes: nothing more is written to it,
+        # and what it had in flight goes back to the outbox at once.
+        self.session.close("dropped by the simulator")
+        self.pump()
 
     # -- session timers: one TimerHandle, moved only when the deadline comes earlier --
 

@@ -70,7 +70,9 @@ class MediaSession:
         if not self.offered:
             return None
         self.offered = False
-        reply = await self.pool.delete(Delete(call_id=self.call_id, delete_delay=0))
+        reply = await self.pool.delete(
+            Delete(call_id=self.call_id, from_tag=self.from_tag, delete_delay=0)
+        )
         return reply.stats
 
     @property

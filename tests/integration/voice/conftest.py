@@ -120,7 +120,11 @@ class SippFactory:
         return ["-sn", name]
 
     async def _start(self, args: list[str], name: str) -> Sipp:
-        sipp = await Sipp(args, self.workdir / name).start()
+        workdir = self.workdir / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        # uac_pcap plays pcap/g711a.pcap and pcap/dtmf_2833_1.pcap from its directory.
+        (workdir / "pcap").symlink_to("/usr/share/sip-tester")
+        sipp = await Sipp(args, workdir).start()
         self.started.append(sipp)
         await asyncio.sleep(0.1)  # let a UAS bind before calls arrive
         return sipp

@@ -134,3 +134,43 @@ async def test_cancel_before_answer_cancels_the_carrier_leg(
         assert row["attempt_codes"] == [487]
         assert row["ring_at"] is not None
     assert await balance(voice_pool, prov.account_id) == (BALANCE, BALANCE)
+
+
+async def test_media_is_relayed_both_ways_through_rtpengine(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        await sipp.uas(prov.gateway_ports[0])  # -rtp_echo sends back what it receives
+        uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_pcap")
+        assert await uac.wait() == 0, uac.errors()
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+    [row] = await cdrs(voice_pool)
+    # g711a.pcap is ~5 s of audio at 50 packets/s, then RFC 2833 digit 1: the PBX's
+    # packets reached the carrier, and its echo came back through rtpengine.
+    assert row["rtp_packets_a"] > 200
+    assert row["rtp_packets_b"] > 200
+    assert row["rtp_bytes_a"] > 200 * 172
+
+
+async def test_twenty_concurrent_calls_held_five_seconds_all_charged(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        await sipp.uas(prov.gateway_ports[0])
+        uac = await sipp.uac(voice.local_addr, calls=20, rate=100, hold_ms=5000)
+        assert await uac.wait() == 0, uac.errors()
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+        assert voice.metrics.answers._value.get() == 20
+    rows = await cdrs(voice_pool)
+    assert len(rows) == 20
+    assert {r["disposition"] for r in rows} == {"ANSWERED"}
+    assert {r["billsec"] for r in rows} <= {5, 6}
+    charged = sum(r["price_micros"] for r in rows)
+    assert charged == sum(CONNECT_FEE + PER_MIN * r["billsec"] // 60 for r in rows)
+    assert await balance(voice_pool, prov.account_id) == (BALANCE - charged, BALANCE - charged)

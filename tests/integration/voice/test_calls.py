@@ -174,3 +174,20 @@ async def test_twenty_concurrent_calls_held_five_seconds_all_charged(
     charged = sum(r["price_micros"] for r in rows)
     assert charged == sum(CONNECT_FEE + PER_MIN * r["billsec"] // 60 for r in rows)
     assert await balance(voice_pool, prov.account_id) == (BALANCE - charged, BALANCE - charged)
+
+
+async def test_a_200_crossing_the_cancel_is_acked_and_byed(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        uas = await sipp.uas(prov.gateway_ports[0], "uas_cross", extra=["-m", "1"])
+        uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_cancel")
+        assert await uac.wait() == 0, uac.errors()  # the PBX got 487, not the 200
+        assert await uas.wait() == 0, uas.errors()  # the carrier got ACK then BYE
+        assert voice.cdrs is not None
+        await voice.cdrs.flushed()
+    [row] = await cdrs(voice_pool)
+    assert (row["disposition"], row["sip_code"], row["price_micros"]) == ("CANCELLED", 487, 0)
+    assert row["attempt_codes"] == [200]

@@ -27,6 +27,7 @@ from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
 from warpd.config import Config
 from warpd.errors import ConfigError
 from warpd.metrics import Metrics
+from warpd.sim import SmscSimulator
 from warpd.sms.metrics import SmsCollector
 from warpd.sms.service import SmsCore
 from warpd.store import Database, EmbeddedPostgres
@@ -57,6 +58,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.database: Database | None = None
         self.sms: SmsCore | None = None
+        self.demo_simulator: SmscSimulator | None = None
         # Components that can apply a new config on SIGHUP register here.
         self.reload_hooks: list[ReloadHook] = []
 
@@ -114,7 +116,14 @@ class Daemon:
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)
         self.metrics.registry.register(SmsCollector(self.sms))
 
-        app = make_app(cfg, self.database, self.metrics)
+        # Admin changes reload the SMS core's catalog and balances at once.
+        app = make_app(
+            cfg,
+            self.database,
+            self.metrics,
+            acceptance=self.sms.acceptance,
+            on_change=self.sms.reload,
+        )
         self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
         await self.http.start()
         stack.push_async_callback(self.http.stop)
@@ -138,7 +147,7 @@ class Daemon:
     async def _start_demo(self, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
         """The demo's carrier (the SMSC simulator, in this process) and its rows."""
         assert self.database is not None
-        simulator = demo.simulator(self.config)
+        simulator = self.demo_simulator = demo.simulator(self.config)
         await simulator.start()
         stack.push_async_callback(simulator.stop)
         async with self.database.pool.acquire() as conn:

@@ -35,7 +35,7 @@ UPDATE deliveries d SET claimed_by = $1, claimed_until = now() + $2::interval
  WHERE d.id IN (SELECT id FROM deliveries
                  WHERE state = 'pending' AND via = 'smpp' AND smpp_user_id = any($3::bigint[])
                    AND next_attempt_at <= now()
-                   AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = $1)
+                   AND (claimed_until IS NULL OR claimed_until < now())
                  ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
 RETURNING d.id, d.via, d.smpp_user_id, d.payload, d.attempts
 """
@@ -125,6 +125,15 @@ class DeliveryRouter:
         self.journal.add(DeliveryRetry(delivery.id, delay, why))
 
     async def run(self) -> None:
+        # Restarted: what this instance had claimed is pending again. Rows it
+        # holds while running are never claimed twice: they are in memory,
+        # in a bind's window, or on their way to the journal as done.
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                " WHERE claimed_by = $1 AND state = 'pending'",
+                self._instance,
+            )
         while True:
             try:
                 await self._sweep()

@@ -69,9 +69,14 @@ async def start_warpd(dsn: str, state: Path, simulator_port: int, extra: str = "
         while not all(c.up for c in daemon.sms.connectors.values()):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     return Running(
-        daemon, dsn, (creds["host"], creds["port"]), creds["system_id"], creds["password"],
-        simulator_port, state,
-    )  # fmt: skip
+        daemon,
+        dsn,
+        (creds["host"], creds["port"]),
+        creds["system_id"],
+        creds["password"],
+        simulator_port,
+        state,
+    )
 
 
 async def stop_warpd(running: Running) -> None:

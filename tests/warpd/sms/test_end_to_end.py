@@ -5,25 +5,22 @@ from __future__ import annotations
 from warpd.sim import EsmeConfig, run_esme
 
 from .conftest import Running
+from .helpers import ledger_matches_balances
 
 
 def esme(warpd: Running, **overrides: object) -> EsmeConfig:
     host, port = warpd.smpp
     base: dict[str, object] = {
-        "host": host, "port": port, "system_id": warpd.system_id, "password": warpd.password,
-        "count": 100, "window": 20, "receipt_timeout": 10.0,
-    }  # fmt: skip
+        "host": host,
+        "port": port,
+        "system_id": warpd.system_id,
+        "password": warpd.password,
+        "count": 100,
+        "window": 20,
+        "receipt_timeout": 10.0,
+    }
     base.update(overrides)
     return EsmeConfig(**base)  # type: ignore[arg-type]
-
-
-async def ledger_matches_balances(warpd: Running) -> None:
-    rows = await warpd.query(
-        "SELECT a.id, a.balance_micros, coalesce(sum(l.amount_micros), 0) AS ledger"
-        " FROM accounts a LEFT JOIN ledger l ON l.account_id = a.id GROUP BY a.id"
-    )
-    for row in rows:
-        assert row["balance_micros"] == row["ledger"], dict(row)
 
 
 async def test_100_messages_get_ids_and_receipts_and_are_charged_once(warpd: Running) -> None:

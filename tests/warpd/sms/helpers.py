@@ -1,0 +1,87 @@
+"""Provisioning and waiting helpers for the SMS core's tests (real PostgreSQL, real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from warpd.sim import SmscConfig, SmscSimulator
+
+from .conftest import Running
+
+
+async def start_simulator(**config: object) -> SmscSimulator:
+    simulator = SmscSimulator(SmscConfig(port=0, **config))  # type: ignore[arg-type]
+    await simulator.start()
+    return simulator
+
+
+async def add_connector(warpd: Running, name: str, port: int, **columns: object) -> int:
+    fields = {
+        "name": name,
+        "host": "127.0.0.1",
+        "port": port,
+        "system_id": "sim",
+        "password": "sim",
+        "binds": 1,
+        "window_size": 50,
+        "tps": 1000,
+        **columns,
+    }
+    names = ", ".join(fields)
+    marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
+    connector_id = await warpd.value(
+        f"INSERT INTO connectors ({names}) VALUES ({marks}) RETURNING id", *fields.values()
+    )
+    assert isinstance(connector_id, int)
+    return connector_id
+
+
+async def only_route(warpd: Running, connector_ids: list[int], strategy: str = "failover") -> int:
+    """Replace every MT route by one that sends everything to ``connector_ids`` in order."""
+    await warpd.query("DELETE FROM mt_routes")
+    route_id = await warpd.value(
+        "INSERT INTO mt_routes (priority, prefix, strategy) VALUES (1, '', $1) RETURNING id",
+        strategy,
+    )
+    for position, connector_id in enumerate(connector_ids):
+        await warpd.query(
+            "INSERT INTO mt_route_connectors (route_id, position, connector_id)"
+            " VALUES ($1, $2, $3)",
+            route_id,
+            position,
+            connector_id,
+        )
+    assert isinstance(route_id, int)
+    return route_id
+
+
+async def wait_for(predicate: object, timeout: float = 10.0, what: str = "condition") -> None:
+    assert callable(predicate)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def reloaded(warpd: Running, connector_ids: list[int], route_id: int | None = None) -> None:
+    """Wait until the daemon's catalog has the connectors bound (and the route loaded)."""
+    sms = warpd.daemon.sms
+    assert sms is not None
+
+    def ready() -> bool:
+        up = all(c in sms.connectors and sms.connectors[c].up for c in connector_ids)
+        routes = {r.id for r in sms.catalog.routing.mt_routes}
+        return up and (route_id is None or route_id in routes)
+
+    await wait_for(ready, what=f"connectors {connector_ids} bound")
+
+
+async def ledger_matches_balances(warpd: Running) -> None:
+    rows = await warpd.query(
+        "SELECT a.id, a.balance_micros, coalesce(sum(l.amount_micros), 0) AS ledger"
+        " FROM accounts a LEFT JOIN ledger l ON l.account_id = a.id GROUP BY a.id"
+    )
+    for row in rows:
+        assert row["balance_micros"] == row["ledger"], dict(row)

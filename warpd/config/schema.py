@@ -191,6 +191,17 @@ class SipConfig:
     source_rate: float = opt(5000.0, min=0.0, max=1_000_000.0)
     # Seconds between reloads of trunks, gateways, routes, rates and DIDs.
     reload_interval: float = opt(10.0, min=0.5, max=3600.0)
+    # Digest authentication of trunks without an IP match: the realm, the
+    # algorithms offered (strongest first, RFC 8760) and the nonce key; an empty
+    # key is random per process (set one shared by all instances).
+    realm: str = opt("warpd")
+    digest_algorithms: tuple[str, ...] = opt(("SHA-256", "MD5"))
+    nonce_key: str = opt("", secret=True)
+    # Seconds between OPTIONS probes of each gateway (down after no answer); 0: off.
+    options_interval: float = opt(30.0, min=0.0, max=3600.0)
+    # Bounds of the Expires warpd grants a REGISTER (RFC 3261 10.3: 423 below).
+    register_min_expires: int = opt(60, min=1, max=86_400)
+    register_max_expires: int = opt(3600, min=60, max=604_800)
 
 
 @dataclass(frozen=True, slots=True)

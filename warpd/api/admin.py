@@ -67,6 +67,7 @@ async def create_account(call: Call) -> web.Response:
                     note="opening balance",
                 )
             )["account"]
+    await call.changed()
     return json_response(row, status=201)
 
 
@@ -78,6 +79,7 @@ async def show_account(call: Call) -> web.Response:
 async def update_account(call: Call) -> web.Response:
     async with call.app[DATABASE].pool.acquire() as conn:
         row = await accounts.update(conn, call.actor, call.params["id"], **call.body)
+    await call.changed()
     return json_response(row)
 
 
@@ -91,6 +93,7 @@ async def topup(call: Call) -> web.Response:
             amount_micros=call.body["amount_micros"],
             note=call.body.get("note", ""),
         )
+    await call.changed()
     return json_response(result, status=201)
 
 
@@ -104,6 +107,7 @@ async def adjust(call: Call) -> web.Response:
             amount_micros=call.body["amount_micros"],
             note=call.body["reason"],
         )
+    await call.changed()
     return json_response(result, status=201)
 
 
@@ -161,12 +165,14 @@ async def create_smpp_user(call: Call) -> web.Response:
             allowed_ips=allowed_ips,
             options=b,
         )
+    await call.changed()
     return json_response(row, status=201)
 
 
 async def update_smpp_user(call: Call) -> web.Response:
     async with call.app[DATABASE].pool.acquire() as conn:
         row = await credentials.update_smpp_user(conn, call.actor, call.params["id"], call.body)
+    await call.changed()
     return json_response(row)
 
 
@@ -180,6 +186,7 @@ async def update_connector(call: Call) -> web.Response:
         row = await catalog.set_connector_enabled(
             conn, call.actor, call.params["id"], call.body["enabled"]
         )
+    await call.changed()
     return json_response(row)
 
 
@@ -193,6 +200,7 @@ async def create_plan(call: Call) -> web.Response:
         row = await catalog.create_plan(
             conn, call.actor, name=call.body["name"], currency=call.body["currency"]
         )
+    await call.changed()
     return json_response(row, status=201)
 
 
@@ -205,6 +213,7 @@ async def import_tariffs(call: Call) -> web.Response:
             call.body["csv"],
             replace=call.body.get("mode", "replace") == "replace",
         )
+    await call.changed()
     return json_response(result, status=201)
 
 

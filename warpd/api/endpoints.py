@@ -18,7 +18,7 @@ from aiohttp import web
 
 from warpd.api.auth import ApiKey, KeyStore
 from warpd.api.errors import invalid
-from warpd.api.keys import ADMIN_GATE, KEY_STORE
+from warpd.api.keys import ADMIN_GATE, KEY_STORE, ON_CHANGE
 from warpd.api.validate import Schema, check, parse_time, read_json
 
 Auth = Literal["key", "admin", "none"]
@@ -31,7 +31,7 @@ class Param:
     schema: Schema
     description: str = ""
     required: bool = False
-    where: Literal["query", "path"] = "query"
+    where: Literal["query", "path", "header"] = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,12 @@ class Call:
     @property
     def app(self) -> web.Application:
         return self.request.app
+
+    async def changed(self) -> None:
+        """Let the SMS core see a change before the next message, not at its next reload."""
+        reload = self.app.get(ON_CHANGE)
+        if reload is not None:
+            await reload()
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -120,7 +126,9 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
 def _params(params: Sequence[Param], request: web.Request) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for param in params:
-        source = request.match_info if param.where == "path" else request.query
+        source = {"path": request.match_info, "query": request.query, "header": request.headers}[
+            param.where
+        ]
         raw = source.get(param.name)
         if raw is None:
             if param.required:

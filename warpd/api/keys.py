@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from warpd.api.auth import AdminGate, KeyStore
 from warpd.config import Config
 from warpd.metrics import Metrics
+from warpd.sms.acceptance import Acceptance
 from warpd.store import Database
 
 DATABASE = web.AppKey("database", Database)
@@ -16,6 +18,10 @@ METRICS = web.AppKey("metrics", Metrics)
 # Set when shutdown begins: /ready turns 503 so load balancers move away first.
 DRAINING = web.AppKey("draining", asyncio.Event)
 CONFIG = web.AppKey("config", Config)
+# The SMS core's acceptance path; the daemon sets it (absent: send answers 503).
+ACCEPTANCE = web.AppKey("acceptance", Acceptance)
+# Run after an admin change so the next message sees it (the SMS core's reload).
+ON_CHANGE = web.AppKey[Callable[[], Awaitable[None]]]("on_change")
 KEY_STORE = web.AppKey("key_store", KeyStore)
 ADMIN_GATE = web.AppKey("admin_gate", AdminGate)
 # The OpenAPI document and its HTML page, rendered once at start-up.

@@ -18,14 +18,24 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from warpd.api import admin, openapi, ops, v1_account, v1_webhooks
+from warpd.api import admin, openapi, ops, v1_account, v1_sms, v1_webhooks
 from warpd.api.auth import AdminGate, KeyStore
 from warpd.api.endpoints import Endpoint, mount
 from warpd.api.errors import ApiError, error_response, from_http_exception
-from warpd.api.keys import ADMIN_GATE, CONFIG, DATABASE, DRAINING, KEY_STORE, METRICS
+from warpd.api.keys import (
+    ACCEPTANCE,
+    ADMIN_GATE,
+    CONFIG,
+    DATABASE,
+    DRAINING,
+    KEY_STORE,
+    METRICS,
+    ON_CHANGE,
+)
 from warpd.api.webhook_sender import WebhookSender
 from warpd.config import Config, parse_listen
 from warpd.metrics import Metrics
+from warpd.sms.acceptance import Acceptance
 from warpd.store import Database
 
 log = structlog.get_logger(__name__)
@@ -80,13 +90,23 @@ def endpoints() -> list[Endpoint]:
     return [
         *ops.endpoints(),
         *openapi.ENDPOINTS,
+        *v1_sms.ENDPOINTS,
         *v1_account.ENDPOINTS,
         *v1_webhooks.ENDPOINTS,
         *admin.ENDPOINTS,
     ]
 
 
-def make_app(config: Config, database: Database, metrics: Metrics) -> web.Application:
+def make_app(
+    config: Config,
+    database: Database,
+    metrics: Metrics,
+    *,
+    acceptance: Acceptance | None = None,
+    on_change: Callable[[], Awaitable[None]] | None = None,
+) -> web.Application:
+    """The API app; ``acceptance`` enables the send endpoints, ``on_change`` runs after an
+    admin change so the next message sees it (the SMS core's reload)."""
     app = web.Application(middlewares=[observe], client_max_size=config.http.max_body_bytes)
     app[DATABASE] = database
     app[METRICS] = metrics
@@ -94,6 +114,10 @@ def make_app(config: Config, database: Database, metrics: Metrics) -> web.Applic
     app[CONFIG] = config
     app[KEY_STORE] = KeyStore(database, config.api)
     app[ADMIN_GATE] = AdminGate(config.admin)
+    if acceptance is not None:
+        app[ACCEPTANCE] = acceptance
+    if on_change is not None:
+        app[ON_CHANGE] = on_change
     routes = endpoints()
     mount(app, routes)
     openapi.publish(app, routes)

@@ -111,7 +111,7 @@ async def cdr(call: Call) -> web.StreamResponse:
     items = [dict(r) for r in rows]
     if call.params.get("format") == "csv":
         return _csv(CDR_COLUMNS, items)
-    cursor = _encode_cursor(items[-1]) if len(items) == limit else None
+    cursor = encode_cursor(items[-1]) if len(items) == limit else None
     return json_response({"cdrs": items, "next_cursor": cursor})
 
 
@@ -124,7 +124,7 @@ def _window(call: Call) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
+def encode_cursor(row: dict[str, Any]) -> str:
     text = f"{row['created_at'].isoformat()}|{row['id']}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 

@@ -52,6 +52,7 @@ async def create(call: Call) -> web.Response:
         )
         assert row is not None
         await audit.record(conn, call.actor, "webhook.create", "webhook", row["id"], after=row)
+    await call.changed()
     return json_response({**dict(row), "secret": secret}, status=201)
 
 
@@ -78,6 +79,7 @@ async def delete(call: Call) -> web.Response:
         if row is None:
             raise not_found(f"webhook {call.params['id']}")
         await audit.record(conn, call.actor, "webhook.delete", "webhook", row["id"], before=row)
+    await call.changed()
     return web.Response(status=204)
 
 

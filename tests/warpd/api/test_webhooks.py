@@ -46,6 +46,7 @@ class Receiver:
         self.posts: list[tuple[dict[str, str], bytes, float]] = []
         self.concurrent = 0
         self.max_concurrent = 0
+        self.posted = asyncio.Event()
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -55,6 +56,7 @@ class Receiver:
         try:
             body = await request.read()
             self.posts.append((dict(request.headers), body, time.monotonic()))
+            self.posted.set()
             if self.delay:
                 await asyncio.sleep(self.delay)
             return web.Response(status=self.script.pop(0) if self.script else 200)

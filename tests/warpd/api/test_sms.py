@@ -1,0 +1,209 @@
+"""The send API end to end: warpd with the demo's simulator carrier, real PostgreSQL, loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest_asyncio
+
+from tests.warpd.api.conftest import ADMIN_TOKEN
+from tests.warpd.api.test_webhooks import Receiver, readme_verify
+from tests.warpd.sms.conftest import Running, free_port, start_warpd, stop_warpd
+from warpd.api import signing
+
+EXTRA = (
+    f"[admin]\ntoken_hash = '{hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()}'\n"
+    "[webhooks]\nallow_private = true\nbackoff_initial = 0.1\nbackoff_max = 1.0\n"
+    "[api]\ndefault_rate_per_s = 100000.0\ndefault_burst = 100000\n"
+)
+
+
+@dataclass
+class Http:
+    running: Running
+    base: str
+    session: aiohttp.ClientSession
+
+    async def call(
+        self, method: str, path: str, token: str = ADMIN_TOKEN, json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:  # fmt: skip
+        hdrs = {"Authorization": f"Bearer {token}", **(headers or {})}
+        async with self.session.request(method, self.base + path, json=json, headers=hdrs) as r:
+            body = await r.json() if r.content_type == "application/json" else await r.text()
+            return r.status, body
+
+    async def customer(self, balance: int = 1_000_000, keys: int = 1) -> tuple[int, list[str]]:
+        plan = await self.running.value("SELECT id FROM rate_plans WHERE name = 'demo'")
+        status, account = await self.call("POST", "/v1/admin/accounts", json={
+            "name": f"c-{uuid.uuid4().hex[:8]}", "currency": "EUR", "rate_plan_id": plan,
+            "balance_micros": balance,
+        })  # fmt: skip
+        assert status == 201, account
+        made = []
+        for _ in range(keys):
+            status, key = await self.call("POST", "/v1/admin/keys",
+                                          json={"account_id": account["id"]})  # fmt: skip
+            assert status == 201
+            made.append(key["key"])
+        return account["id"], made
+
+
+@pytest_asyncio.fixture
+async def http(database_dsn: str, tmp_path: Path) -> AsyncIterator[Http]:
+    running = await start_warpd(database_dsn, tmp_path / "state", free_port(), EXTRA)
+    assert running.daemon.http is not None
+    host, port = running.daemon.http.addresses[0]
+    async with aiohttp.ClientSession() as session:
+        yield Http(running, f"http://{host}:{port}", session)
+    await stop_warpd(running)
+
+
+async def wait_state(http: Http, token: str, message_id: str, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while True:
+        status, body = await http.call("GET", f"/v1/sms/{message_id}", token)
+        assert status == 200, body
+        if body["state"] == state or time.monotonic() > deadline:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+
+
+async def test_send_see_delivered_get_the_signed_receipt_and_the_charge(http: Http) -> None:
+    receiver = await Receiver().start()
+    try:
+        account, (key,) = await http.customer()
+        status, hook = await http.call("POST", "/v1/webhooks", key, {"url": receiver.url})
+        assert status == 201, hook
+        status, sent = await http.call("POST", "/v1/sms", key, {
+            "to": "+447700900123", "from": "WARPD", "text": "Your code is 1234",
+            "client_ref": "order-1",
+        })  # fmt: skip
+        assert status == 202, sent
+        assert (sent["parts"], sent["encoding"], sent["price_micros"]) == (1, "gsm7", 5000)
+        message = await wait_state(http, key, sent["id"], "delivered")
+        assert message["state"] == "delivered"
+        assert message["to"] == "447700900123"
+        assert [p["state"] for p in message["part_states"]] == ["delivered"]
+        await asyncio.wait_for(receiver.posted.wait(), 10)
+        headers, body, _ = receiver.posts[0]
+        assert readme_verify()(hook["secret"], headers[signing.HEADER], body)
+        event = __import__("orjson").loads(body)
+        assert (event["type"], event["message_id"], event["state"]) == (
+            "dlr", sent["id"], "delivered"
+        )  # fmt: skip
+        status, balance = await http.call("GET", "/v1/balance", key)
+        assert balance["balance_micros"] == 1_000_000 - 5000
+        status, cdr = await http.call("GET", "/v1/cdr", key)
+        assert [(c["id"], c["state"], c["price_micros"]) for c in cdr["cdrs"]] == [
+            (sent["id"], "delivered", 5000)
+        ]
+        assert account
+    finally:
+        await receiver.stop()
+
+
+async def test_unicode_long_text_and_hex_bodies(http: Http) -> None:
+    _, (key,) = await http.customer()
+    status, sent = await http.call("POST", "/v1/sms/send", key,
+                                   {"to": "447700900123", "from": "447700900999",
+                                    "text": "Привет " * 20})  # fmt: skip
+    assert status == 202, sent
+    assert sent["encoding"] == "ucs2"
+    assert sent["parts"] == 3
+    status, sent = await http.call("POST", "/v1/sms", key, {
+        "to": "447700900123", "from": "WARPD", "body": "0102ff", "data_coding": 4})  # fmt: skip
+    assert (status, sent["encoding"]) == (202, "binary")
+
+
+async def test_refusals_are_4xx_json_with_the_acceptance_codes(http: Http) -> None:
+    account, (key,) = await http.customer(balance=0)
+    cases = [
+        ({"to": "not-a-number", "from": "WARPD", "text": "x"}, 400, "invalid_destination"),
+        ({"to": "447700900123", "from": "WAY-TOO-LONG-SENDER", "text": "x"}, 400,
+         "invalid_source"),
+        ({"to": "447700900123", "from": "WARPD"}, 400, "invalid_request"),
+        ({"to": "447700900123", "from": "WARPD", "text": "x", "body": "00"}, 400,
+         "invalid_request"),
+        ({"to": "447700900123", "from": "WARPD", "body": "zz", "data_coding": 0}, 400,
+         "invalid_request"),
+        ({"to": 447700900123, "from": "WARPD", "text": "x"}, 400, "invalid_request"),
+        ({"to": "447700900123", "from": "WARPD", "text": "x"}, 402, "insufficient_funds"),
+        ({"to": "447700900123", "from": "WARPD", "text": "x",
+          "callback_url": "gopher://x"}, 400, "invalid_request"),
+    ]  # fmt: skip
+    for body, status, code in cases:
+        got, answer = await http.call("POST", "/v1/sms", key, body)
+        assert (got, answer["code"]) == (status, code), (body, answer)
+    assert await http.running.value("SELECT count(*) FROM messages") == 0
+    assert account
+
+
+async def test_idempotent_retries_return_the_first_answer(http: Http) -> None:
+    _, (key,) = await http.customer()
+    body = {"to": "447700900123", "from": "WARPD", "text": "once"}
+    headers = {"Idempotency-Key": "k-1"}
+    first = await http.call("POST", "/v1/sms", key, body, headers)
+    again = await asyncio.gather(*(http.call("POST", "/v1/sms", key, body, headers)
+                                   for _ in range(5)))  # fmt: skip
+    assert first[0] == 202
+    assert all(a == first for a in again if a[0] == 202)
+    assert {a[0] for a in again} <= {202, 409}
+    status, error = await http.call("POST", "/v1/sms", key, {**body, "text": "other"}, headers)
+    assert (status, error["code"]) == (422, "idempotency_key_reused")
+    assert await http.running.value("SELECT count(*) FROM messages") == 1
+
+
+async def test_batch_answers_each_message(http: Http) -> None:
+    _, (key,) = await http.customer()
+    messages = [{"to": "447700900123", "from": "WARPD", "text": f"m{i}"} for i in range(5)]
+    messages[2]["to"] = "12"
+    status, result = await http.call("POST", "/v1/sms/batch", key, {"messages": messages})
+    assert status == 202, result
+    assert (result["accepted"], result["refused"]) == (4, 1)
+    assert result["results"][2]["code"] == "invalid_destination"
+    assert all("id" in r for i, r in enumerate(result["results"]) if i != 2)
+    status, error = await http.call("POST", "/v1/sms/batch", key, {"messages": [{}] * 1001})
+    assert (status, error["code"]) == (400, "invalid_request")
+    status, listed = await http.call("GET", "/v1/sms?limit=3", key)
+    assert len(listed["messages"]) == 3
+    assert listed["next_cursor"]
+
+
+async def test_many_keys_sending_at_once_never_overdraw(http: Http) -> None:
+    affordable = 40
+    account, keys = await http.customer(balance=5000 * affordable, keys=8)
+    body = {"to": "447700900123", "from": "WARPD", "text": "race"}
+    results = await asyncio.gather(
+        *(http.call("POST", "/v1/sms", keys[i % len(keys)], body) for i in range(120))
+    )
+    statuses = [r[0] for r in results]
+    assert statuses.count(202) == affordable, statuses
+    assert set(statuses) == {202, 402}
+    rows = await http.running.query(
+        "SELECT a.balance_micros, (SELECT sum(amount_micros) FROM ledger l"
+        " WHERE l.account_id = a.id) AS total FROM accounts a WHERE a.id = $1", account,
+    )  # fmt: skip
+    assert rows[0]["balance_micros"] == rows[0]["total"] == 0
+
+
+async def test_an_admin_change_is_visible_to_the_next_message(http: Http) -> None:
+    account, (key,) = await http.customer()
+    body = {"to": "447700900123", "from": "WARPD", "text": "x"}
+    assert (await http.call("POST", "/v1/sms", key, body))[0] == 202
+    status, _ = await http.call("PATCH", f"/v1/admin/accounts/{account}",
+                                json={"status": "suspended"})  # fmt: skip
+    assert status == 200
+    status, error = await http.call("POST", "/v1/sms", key, body)
+    assert (status, error["code"]) == (403, "account_suspended")
+    await http.call("PATCH", f"/v1/admin/accounts/{account}", json={"status": "active"})
+    status, empty = await http.call("POST", "/v1/sms", key, body)
+    assert status == 202, empty

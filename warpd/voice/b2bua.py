@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import itertools
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from protocols.sip.transaction import (
     TransactionTerminated,
     TransactionTimeout,
 )
+from warpd.voice.auth import Refusal, TrunkAuth
 from warpd.voice.call import Call, CallPlan
 from warpd.voice.cdr import Cdr, CdrWriter
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
@@ -91,6 +93,7 @@ class B2bua:
         directory: Directory,
         metrics: VoiceMetrics,
         flush: Callable[[], None] = lambda: None,
+        auth: TrunkAuth | None = None,
     ) -> None:
         self.settings = settings
         self.endpoint = endpoint
@@ -99,6 +102,7 @@ class B2bua:
         self.directory = directory
         self.metrics = metrics
         self.flush = flush
+        self.auth = auth
         self.dialogs: DialogTable[Owner] = DialogTable()
         self.contact = contact_for(settings.advertised)
         self.calls: set[Call] = set()
@@ -186,13 +190,10 @@ class B2bua:
     # -- admission -------------------------------------------------------------------
 
     def _admit(self, invite: SipRequest, key: TransactionKey) -> None:
-        directory = self.directory
         addr = self.source_of(key)
         self.metrics.attempts.inc()
-        trunk = directory.trunk_for_source(addr[0])
+        trunk = self._trunk_of(invite, key, addr)
         if trunk is None:
-            self.respond(key, invite, 403, reason="Unknown Trunk")
-            self.metrics.failures.labels("403").inc()
             return
         cdr = Cdr(
             uuid.uuid4(),
@@ -216,6 +217,22 @@ class B2bua:
         task = asyncio.create_task(call.run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _trunk_of(self, request: SipRequest, key: TransactionKey, addr: Addr) -> Trunk | None:
+        """The IP trunk of the source address, else a digest trunk (or the refusal sent)."""
+        trunk = self.directory.trunk_for_source(addr[0])
+        if trunk is not None:
+            return trunk
+        result: Trunk | Refusal = Refusal(403, reason="Unknown Trunk")
+        if self.auth is not None and self.directory.has_digest_trunks:
+            result = self.auth.authenticate(request, self.directory, time.time())
+        if isinstance(result, Refusal):
+            self.respond(key, request, result.status, reason=result.reason,
+                         headers=result.headers)  # fmt: skip
+            if result.status not in (401, 407):
+                self.metrics.failures.labels(str(result.status)).inc()
+            return None
+        return result
 
     def _plan(
         self, invite: SipRequest, trunk: Trunk, cdr: Cdr

@@ -34,6 +34,7 @@ from protocols.sip.transaction import (
     TransactionKey,
     TransactionTimeout,
 )
+from warpd.voice.auth import answer_challenge
 from warpd.voice.cdr import Answered, Cdr
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
@@ -152,24 +153,11 @@ class Call:
         sw = self.sw
         self._ringing = False
         leg = Leg(Side.B, gateway.addr, sw.new_id(), sw.new_id())
-        invite = b_invite(
-            target=gateway.dial(self.plan.dst),
-            gateway_host=f"{gateway.host}:{gateway.port}",
-            caller=self.plan.caller,
-            local_host=sw.settings.advertised,
-            call_id=leg.call_id,
-            tag=leg.local_tag,
-            contact=sw.contact,
-            sdp=sdp,
-            max_forwards=self.plan.max_forwards,
-        )
-        key = sw.send_request(self, invite, gateway.addr)
-        leg.invite_key = key
         self.b = leg
         self.cdr.attempts += 1
         self.cdr.gateway_id, self.cdr.call_id_b = gateway.id, leg.call_id
-        sent = sw.sent_request(key) or invite
-        self._tried[leg.call_id] = (sent, gateway.addr)
+        key, sent = self._send_invite(gateway, leg, sdp)
+        authenticated = False
         timeout = sw.settings.gateway_timeout
         while True:
             item = await self._next(timeout)
@@ -202,6 +190,13 @@ class Call:
                 continue
             if status < 300:
                 return await self._answered(leg, sent, response)
+            if status in (401, 407) and not authenticated and not self.cancelled:
+                # The carrier challenges us: answer once with the gateway's credentials.
+                header = answer_challenge(gateway, sent, response, sw.new_id())
+                if header is not None:
+                    authenticated = True
+                    key, sent = self._send_invite(gateway, leg, sdp, cseq=2, extra=(header,))
+                    continue
             self.cdr.attempt_codes.append(status)
             if self.cancelled:
                 return Outcome.FINAL
@@ -209,6 +204,35 @@ class Call:
                 return Outcome.NEXT
             self._final_a(status)
             return Outcome.FINAL
+
+    def _send_invite(
+        self,
+        gateway: Gateway,
+        leg: Leg,
+        sdp: bytes,
+        *,
+        cseq: int = 1,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> tuple[TransactionKey, SipRequest]:
+        sw = self.sw
+        invite = b_invite(
+            target=gateway.dial(self.plan.dst),
+            gateway_host=f"{gateway.host}:{gateway.port}",
+            caller=self.plan.caller,
+            local_host=sw.settings.advertised,
+            call_id=leg.call_id,
+            tag=leg.local_tag,
+            contact=sw.contact,
+            sdp=sdp,
+            max_forwards=self.plan.max_forwards,
+            cseq=cseq,
+            extra=extra,
+        )
+        key = sw.send_request(self, invite, gateway.addr)
+        leg.invite_key = key
+        sent = sw.sent_request(key) or invite
+        self._tried[leg.call_id] = (sent, gateway.addr)
+        return key, sent
 
     async def _provisional(self, response: SipResponse) -> None:
         self._ringing = True

@@ -9,6 +9,7 @@ from warpd.voice.trunks import Account, Did, Directory, Gateway, Trunk, VoiceRou
 
 _TRUNKS = """
 SELECT id, account_id, name, auth_mode, allowed_ips, username, realm, ha1_md5, ha1_sha256,
+       ha1_sha512_256,
        max_channels, max_cps::float8 AS max_cps, country_code, national_prefix,
        international_prefix, trust_caller_id, default_caller_id
   FROM sip_trunks WHERE enabled ORDER BY id
@@ -52,6 +53,7 @@ async def load_directory(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionP
             realm=r["realm"],
             ha1_md5=r["ha1_md5"],
             ha1_sha256=r["ha1_sha256"],
+            ha1_sha512_256=r["ha1_sha512_256"],
             max_channels=r["max_channels"],
             max_cps=r["max_cps"],
             country_code=r["country_code"],

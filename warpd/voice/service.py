@@ -10,6 +10,7 @@ the drain deadline, flush CDRs, close the socket and the media.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -19,9 +20,12 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from media.pool import PoolSettings, RtpEngineAddress, RtpEnginePool
+from protocols.sip.digest import DigestAlgorithm
 from protocols.sip.endpoint import Endpoint, EndpointConfig
 from warpd.config.loader import parse_listen
-from warpd.config.schema import RtpEngineConfig, SipConfig
+from warpd.config.schema import Config, RtpEngineConfig, SipConfig
+from warpd.errors import ConfigError
+from warpd.voice.auth import TrunkAuth
 from warpd.voice.b2bua import B2bua, VoiceSettings
 from warpd.voice.cdr import CdrWriter
 from warpd.voice.limits import SourceRates
@@ -94,6 +98,7 @@ class VoiceService:
             cdrs=self.cdrs,
             directory=directory,
             metrics=self.metrics,
+            auth=self._trunk_auth(),
         )
         limiter = None
         if self.sip.source_rate > 0:
@@ -114,6 +119,14 @@ class VoiceService:
         ]
         log.info("voice_started", listen=self.local_addr, instance=self.instance)
         return self.local_addr
+
+    def _trunk_auth(self) -> TrunkAuth:
+        try:
+            algorithms = tuple(DigestAlgorithm(name) for name in self.sip.digest_algorithms)
+        except ValueError as exc:
+            raise ConfigError("config", "sip.digest_algorithms", str(exc)) from None
+        key = self.sip.nonce_key.encode() or None
+        return TrunkAuth(self.sip.realm, algorithms, key)
 
     async def _start_media(self) -> None:
         cfg = self.rtpengine_config
@@ -185,3 +198,23 @@ class VoiceService:
 
 def _random_id() -> str:
     return os.urandom(8).hex()
+
+
+async def start_voice(
+    stack: contextlib.AsyncExitStack,
+    config: Config,
+    pool: asyncpg.Pool,
+    registry: CollectorRegistry | None = None,
+) -> VoiceService:
+    """Start the voice service inside the daemon; it stops (draining calls) with ``stack``."""
+    service = VoiceService(
+        config.sip,
+        config.rtpengine,
+        pool,
+        state_dir=config.daemon.state_dir,
+        instance=config.cluster.instance_id,
+        registry=registry,
+    )
+    stack.push_async_callback(service.stop, config.daemon.shutdown_timeout)
+    await service.start()
+    return service

@@ -31,6 +31,7 @@ class Trunk:
     realm: str | None = None
     ha1_md5: str | None = None
     ha1_sha256: str | None = None
+    ha1_sha512_256: str | None = None
     max_channels: int = 30
     max_cps: float = 5.0
     country_code: str = ""
@@ -118,6 +119,10 @@ class Directory:
             if length > best_len:
                 best, best_len = trunk, length
         return best
+
+    @property
+    def has_digest_trunks(self) -> bool:
+        return any(trunk.auth_mode != "ip" for trunk in self.trunks)
 
     def trunk_for_user(self, username: str) -> Trunk | None:
         for trunk in self.trunks:

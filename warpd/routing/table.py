@@ -170,31 +170,38 @@ _PREFIXES_SQL = "SELECT prefix, mcc_mnc, country, network FROM number_prefixes"
 
 
 async def load_routing(conn: Conn) -> RoutingTable:
+    """One consistent snapshot: the caller's transaction if it has one, else our own."""
+    if conn.is_in_transaction():
+        return await _load(conn)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        connectors = {
-            r["id"]: ConnectorRef(r["id"], r["name"], r["enabled"])
-            for r in await conn.fetch(_CONNECTORS_SQL)
+        return await _load(conn)
+
+
+async def _load(conn: Conn) -> RoutingTable:
+    connectors = {
+        r["id"]: ConnectorRef(r["id"], r["name"], r["enabled"])
+        for r in await conn.fetch(_CONNECTORS_SQL)
+    }
+    mt = _mt_routes(await conn.fetch(_MT_SQL))
+    mo = tuple(
+        MoRoute(
+            r["id"],
+            r["priority"],
+            r["number"],
+            r["keyword"],
+            r["account_id"],
+            r["deliver_via"],
+            r["webhook_id"],
+        )
+        for r in await conn.fetch(_MO_SQL)
+    )
+    prefixes = PrefixMap(
+        {
+            r["prefix"]: Network(r["mcc_mnc"], r["country"], r["network"])
+            for r in await conn.fetch(_PREFIXES_SQL)
         }
-        mt = _mt_routes(await conn.fetch(_MT_SQL))
-        mo = tuple(
-            MoRoute(
-                r["id"],
-                r["priority"],
-                r["number"],
-                r["keyword"],
-                r["account_id"],
-                r["deliver_via"],
-                r["webhook_id"],
-            )
-            for r in await conn.fetch(_MO_SQL)
-        )
-        prefixes = PrefixMap(
-            {
-                r["prefix"]: Network(r["mcc_mnc"], r["country"], r["network"])
-                for r in await conn.fetch(_PREFIXES_SQL)
-            }
-        )
-        costs = await load_costs(conn)
+    )
+    costs = await load_costs(conn)
     return RoutingTable(connectors, mt, mo, prefixes, costs)
 
 

@@ -115,6 +115,17 @@ async def test_load_routing_builds_the_table_the_rows_say(conn: asyncpg.Connecti
     assert hello.account_id == 1
 
 
+async def test_load_routing_inside_the_callers_transaction(conn: asyncpg.Connection) -> None:
+    """A caller loading a whole catalogue in one transaction gets that snapshot, not a new one."""
+    async with conn.transaction():
+        await conn.execute("UPDATE connectors SET enabled = false WHERE id = 10")
+        table = await load_routing(conn)
+    assert not table.connectors[10].enabled
+    outside = await load_routing(conn)
+    assert not outside.connectors[10].enabled
+    assert not conn.is_in_transaction()
+
+
 async def test_a_route_with_a_bad_regex_is_left_out_not_fatal(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE mt_routes SET source_regex = '(' WHERE id = 1")
     table = await load_routing(conn)

@@ -73,7 +73,7 @@ def route_mt(
     reasons: list[str] = []
     routes = table.mt_routes
     connectors = table.connectors
-    for rank in table.mt_candidates(account_id, destination):
+    for rank in table.mt_prefix_matches(account_id, destination):
         route = routes[rank]
         if route.mcc_mnc is not None and route.mcc_mnc != mcc_mnc:
             reasons.append(

@@ -131,7 +131,7 @@ class RoutingTable:
         object.__setattr__(self, "mt_index", _mt_index(mt))
         object.__setattr__(self, "mo_index", _mo_index(mo))
 
-    def mt_candidates(self, account_id: int, destination: str) -> tuple[int, ...]:
+    def mt_prefix_matches(self, account_id: int, destination: str) -> tuple[int, ...]:
         """Ranks into ``mt_routes`` of the routes for this account whose prefix matches."""
         found: tuple[int, ...] = ()
         for key in (None, account_id):

@@ -243,3 +243,16 @@ async def test_route_explain_failures(
     )
     assert status == 1
     assert "cannot connect to PostgreSQL" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("conn")
+async def test_warpd_main_runs_route_explain(
+    database_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from warpd.cli import main
+
+    config = tmp_path / "warpd.toml"
+    config.write_text(f"[database]\ndsn = '{database_dsn}'\npool_min = 1\npool_max = 2\n")
+    argv = ["-c", str(config), "route", "explain", "--account", "acme", "--to", "+447400123456"]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "route 2, least_cost: candidates in order" in capsys.readouterr().out

@@ -68,13 +68,17 @@ class GuardedResolver(AbstractResolver):
 
 
 async def check_reachable(url: URL, allow_private: bool) -> None:
-    """400 when the host does not resolve, or resolves to a refused address."""
+    """400 when the host resolves only to refused addresses.
+
+    A name that does not resolve now is accepted: DNS may be down for a moment,
+    and the sender checks again at every connection anyway.
+    """
     resolver = GuardedResolver(allow_private)
     try:
         await resolver.resolve(url.host or "", url.port or 0, socket.AF_UNSPEC)
     except UrlRefused as exc:
         raise invalid(f"webhook URL refused: {exc}") from None
-    except OSError as exc:
-        raise invalid(f"webhook host {url.host!r} does not resolve: {exc}") from None
+    except OSError:
+        pass
     finally:
         await resolver.close()

@@ -42,8 +42,8 @@ MESSAGE: dict[str, Any] = {
     "properties": {
         "to": {"type": "string", "minLength": 1, "maxLength": 32,
                "description": "E.164, with or without +"},
-        "from": {"type": "string", "minLength": 1, "maxLength": 20,
-                 "description": "a number, or up to 11 letters and digits"},
+        "from": {"type": "string", "pattern": "^([+]?[0-9]{1,20}|[ -~]{1,11})$",
+                 "description": "a number, or up to 11 ASCII letters and digits"},
         "text": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
         "body": {"type": "string", "pattern": "^([0-9a-fA-F]{2}){1,8000}$",
                  "description": "hex octets, sent as they are (needs data_coding)"},
@@ -55,6 +55,12 @@ MESSAGE: dict[str, Any] = {
         "client_ref": {"type": "string", "minLength": 1, "maxLength": 64},
         "receipt": {"type": "boolean", "description": "ask for a delivery receipt (default)"},
     },
+    # Text is encoded for you; a hex body comes with its data_coding.
+    "oneOf": [
+        {"required": ["text"], "not": {"anyOf": [{"required": ["body"]},
+                                                 {"required": ["data_coding"]}]}},
+        {"required": ["body", "data_coding"], "not": {"required": ["text"]}},
+    ],
 }  # fmt: skip
 ACCEPTED: dict[str, Any] = {
     "type": "object",

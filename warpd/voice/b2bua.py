@@ -5,21 +5,24 @@ by the endpoint; this module matches them to calls: server INVITE keys (for
 CANCEL), client transaction keys (B leg responses and timeouts) and dialogs
 (in-dialog requests; a request with a To tag that matches no dialog gets 481,
 RFC 3261 12.2.2). A new INVITE is admitted synchronously from the in-memory
-``Directory`` (trunk by source address, number normalisation, limits, balance,
-route, rate) and then handed to its own ``Call`` task.
+``Directory`` (``admission``: a carrier's address makes it inbound, a trunk's
+address or digest credentials outbound) and handed to its own ``Call`` task.
+REGISTER goes to the registrar; OPTIONS is answered here, and sent to gateways
+to find the dead ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
 import structlog
 
 from media.pool import RtpEnginePool
@@ -39,37 +42,21 @@ from protocols.sip.transaction import (
     TransactionTerminated,
     TransactionTimeout,
 )
-from warpd.voice.auth import Refusal, TrunkAuth
-from warpd.voice.call import Call, CallPlan
+from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
+from warpd.voice.auth import Refusal as AuthRefusal
+from warpd.voice.auth import TrunkAuth
+from warpd.voice.call import Call
 from warpd.voice.cdr import Cdr, CdrWriter
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
-from warpd.voice.limits import CallLimits, TokenBucket, admit
 from warpd.voice.metrics import VoiceMetrics
-from warpd.voice.rating import best_rate
-from warpd.voice.routes import find_route, gateways_for
-from warpd.voice.trunks import Directory, Trunk, caller_id, normalise
+from warpd.voice.registrar import RegisterPlan, Registrar, plan_register
+from warpd.voice.trunks import Directory, Trunk
 
 log = structlog.get_logger(__name__)
 
 Owner = tuple[Call, Side]
-_KNOWN = frozenset(
-    (
-        "INVITE",
-        "ACK",
-        "CANCEL",
-        "BYE",
-        "OPTIONS",
-        "INFO",
-        "REGISTER",
-        "UPDATE",
-        "PRACK",
-        "SUBSCRIBE",
-        "NOTIFY",
-        "REFER",
-        "MESSAGE",
-        "PUBLISH",
-    )
-)
+_KNOWN = frozenset(("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER", "UPDATE",
+                    "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +67,8 @@ class VoiceSettings:
     ring_timeout: float = 120.0  # ringing without an answer: 480 to the PBX
     max_duration: float = 4 * 3600.0
     channel_status: int = 503
+    register_min_expires: int = 60
+    register_max_expires: int = 3600
 
 
 class B2bua:
@@ -94,33 +83,35 @@ class B2bua:
         metrics: VoiceMetrics,
         flush: Callable[[], None] = lambda: None,
         auth: TrunkAuth | None = None,
+        registrar: Registrar | None = None,
     ) -> None:
         self.settings = settings
         self.endpoint = endpoint
         self.media = media
         self.cdrs = cdrs
-        self.directory = directory
+        self.admission = Admission(directory, settings.channel_status)
         self.metrics = metrics
         self.flush = flush
         self.auth = auth
+        self.registrar = registrar
         self.dialogs: DialogTable[Owner] = DialogTable()
         self.contact = contact_for(settings.advertised)
         self.calls: set[Call] = set()
         self._invites: dict[TransactionKey, Call] = {}  # A-leg server INVITEs (CANCEL)
         self._clients: dict[TransactionKey, Call] = {}  # B-leg client transactions
-        self._channels: dict[int, int] = {}
-        self._buckets: dict[int, TokenBucket] = {}
-        self._unposted: dict[int, int] = {}  # charges not yet in the directory's balances
+        self._probes: dict[TransactionKey, int] = {}  # OPTIONS to gateways
         self._tasks: set[asyncio.Task[None]] = set()
-        self._turns = itertools.count()  # round-robin routes rotate per call
         self.draining = False
+
+    @property
+    def directory(self) -> Directory:
+        return self.admission.directory
 
     def new_id(self) -> str:
         return os.urandom(8).hex()
 
     def set_directory(self, directory: Directory) -> None:
-        self.directory = directory
-        self._unposted.clear()
+        self.admission.set_directory(directory)
 
     # -- events from the transport ---------------------------------------------------
 
@@ -130,9 +121,7 @@ class B2bua:
         elif isinstance(event, ResponseReceived):
             self._response(event)
         elif isinstance(event, TransactionTimeout):
-            call = self._clients.get(event.key)
-            if call is not None:
-                self._post(call, Side.B, event)
+            self._timeout(event)
         elif isinstance(event, CancelReceived):
             call = self._invites.get(event.key)
             if call is not None:
@@ -140,6 +129,7 @@ class B2bua:
         elif isinstance(event, TransactionTerminated):
             self._invites.pop(event.key, None)
             self._clients.pop(event.key, None)
+            self._probes.pop(event.key, None)
         elif isinstance(event, MalformedMessage):
             self.metrics.malformed.labels(str(event.answered).lower()).inc()
 
@@ -169,6 +159,8 @@ class B2bua:
         method = request.method
         if method == "INVITE":
             self._admit(request, key)
+        elif method == "REGISTER":
+            self._register(request, key)
         elif method == "OPTIONS":
             self.respond(key, request, 200, headers=(("Allow", ALLOW),))
         elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
@@ -180,10 +172,25 @@ class B2bua:
 
     def _response(self, event: ResponseReceived) -> None:
         if event.key is not None:
+            gateway = self._probes.pop(event.key, None)
+            if gateway is not None:
+                self.admission.down.discard(gateway)  # any answer means alive
+                return
             call = self._clients.get(event.key)
         else:
             entry = self.dialogs.match_response(event.response)
             call = None if entry is None else entry.owner[0]
+        if call is not None:
+            self._post(call, Side.B, event)
+
+    def _timeout(self, event: TransactionTimeout) -> None:
+        gateway = self._probes.pop(event.key, None)
+        if gateway is not None:
+            if gateway not in self.admission.down:
+                log.warning("gateway_down", gateway_id=gateway)
+            self.admission.down.add(gateway)
+            return
+        call = self._clients.get(event.key)
         if call is not None:
             self._post(call, Side.B, event)
 
@@ -192,41 +199,57 @@ class B2bua:
     def _admit(self, invite: SipRequest, key: TransactionKey) -> None:
         addr = self.source_of(key)
         self.metrics.attempts.inc()
-        trunk = self._trunk_of(invite, key, addr)
-        if trunk is None:
-            return
+        directory = self.directory
+        # A carrier's address and port make the call inbound; a trunk's address
+        # (or digest credentials) outbound. Both may share an IP (one host, NAT).
+        carrier = directory.gateway_for_source(addr[0], addr[1])
+        trunk = None if carrier is not None else directory.trunk_for_source(addr[0])
+        if carrier is None and trunk is None:
+            trunk = self._authenticated(invite, key)
+            if trunk is None:
+                return
         cdr = Cdr(
-            uuid.uuid4(),
-            "outbound",
-            invite.call_id,
-            user_of(invite.from_.uri),
-            user_of(invite.uri),
-            dt.datetime.now(dt.UTC),
-            account_id=trunk.account_id,
-            trunk_id=trunk.id,
-        )
-        status, plan, extra = self._plan(invite, trunk, cdr)
-        if plan is None:
-            self._refuse(key, invite, cdr, status, extra)
+            uuid.uuid4(), "outbound", invite.call_id, user_of(invite.from_.uri),
+            user_of(invite.uri), dt.datetime.now(dt.UTC),
+            account_id=None if trunk is None else trunk.account_id,
+            trunk_id=None if trunk is None else trunk.id,
+        )  # fmt: skip
+        now = asyncio.get_running_loop().time()
+        plan: CallPlan | Refused
+        if self.draining:
+            plan = Refused(503)
+        elif trunk is not None:
+            plan = self.admission.outbound(invite, trunk, cdr, now)
+        else:
+            assert carrier is not None
+            plan = self.admission.inbound(invite, carrier, cdr, now, self._targets)
+        if isinstance(plan, Refused):
+            self._refuse(key, invite, cdr, plan.status, plan.headers)
             return
         call = Call(self, invite=invite, key=key, cdr=cdr, plan=plan, a_tag=self.new_id())
         self.calls.add(call)
         self._invites[key] = call
-        self._channels[trunk.id] = self._channels.get(trunk.id, 0) + 1
+        assert cdr.trunk_id is not None
+        self.admission.taken(cdr.trunk_id)
         self.metrics.active.inc()
-        task = asyncio.create_task(call.run())
+        self._spawn(call.run())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _trunk_of(self, request: SipRequest, key: TransactionKey, addr: Addr) -> Trunk | None:
-        """The IP trunk of the source address, else a digest trunk (or the refusal sent)."""
-        trunk = self.directory.trunk_for_source(addr[0])
-        if trunk is not None:
-            return trunk
-        result: Trunk | Refusal = Refusal(403, reason="Unknown Trunk")
+    def _targets(self, trunk: Trunk) -> list[Addr]:
+        now = dt.datetime.now(dt.UTC)
+        bindings = [] if self.registrar is None else self.registrar.bindings(trunk.id, now)
+        return [b.target() for b in bindings] or static_targets(trunk)
+
+    def _authenticated(self, request: SipRequest, key: TransactionKey) -> Trunk | None:
+        """A digest trunk whose credentials the request carries (or the refusal sent)."""
+        result: Trunk | AuthRefusal = AuthRefusal(403, reason="Unknown Trunk")
         if self.auth is not None and self.directory.has_digest_trunks:
             result = self.auth.authenticate(request, self.directory, time.time())
-        if isinstance(result, Refusal):
+        if isinstance(result, AuthRefusal):
             self.respond(key, request, result.status, reason=result.reason,
                          headers=result.headers)  # fmt: skip
             if result.status not in (401, 407):
@@ -234,55 +257,62 @@ class B2bua:
             return None
         return result
 
-    def _plan(
-        self, invite: SipRequest, trunk: Trunk, cdr: Cdr
-    ) -> tuple[int, CallPlan | None, tuple[tuple[str, str], ...]]:
-        directory = self.directory
-        if self.draining:
-            return 503, None, ()
-        if not invite.contact or not invite.body:
-            return (400 if not invite.contact else 488), None, ()
-        max_forwards = invite.max_forwards
-        if max_forwards is not None and max_forwards <= 0:
-            return 483, None, ()
-        account = directory.accounts.get(trunk.account_id)
-        dst = normalise(cdr.dst_raw, trunk)
-        if account is None or not account.active:
-            return 403, None, ()
-        cdr.currency = account.currency
-        if dst is None:
-            return 484, None, ()
-        cdr.dst_e164 = dst
-        cdr.src_e164 = normalise(cdr.src_raw, trunk)
+    # -- REGISTER (RFC 3261 10.3) ------------------------------------------------------
+
+    def _register(self, request: SipRequest, key: TransactionKey) -> None:
+        addr = self.source_of(key)
+        trunk = self.directory.trunk_for_source(addr[0]) or self._authenticated(request, key)
+        if trunk is None:
+            return
+        if self.registrar is None:
+            self.respond(key, request, 501)
+            return
+        settings = self.settings
+        plan = plan_register(
+            request, trunk.id, addr, dt.datetime.now(dt.UTC),
+            min_expires=settings.register_min_expires, max_expires=settings.register_max_expires,
+        )  # fmt: skip
+        if plan.status != 200:
+            extra = (("Min-Expires", str(plan.min_expires)),) if plan.min_expires else ()
+            self.respond(key, request, plan.status, headers=extra)
+            return
+        self._spawn(self._store_binding(request, key, trunk, plan))
+
+    async def _store_binding(
+        self, request: SipRequest, key: TransactionKey, trunk: Trunk, plan: RegisterPlan
+    ) -> None:
+        """Answer 200 only once the binding is durable (it must survive a restart)."""
+        assert self.registrar is not None
+        try:
+            await self.registrar.apply(trunk.id, plan, request.header("User-Agent"))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("register_store_failed", error=str(exc))
+            self.respond(key, request, 500)
+            return
+        now = dt.datetime.now(dt.UTC)
+        contacts = tuple(
+            ("Contact", f"<{b.contact}>;expires={int((b.expires_at - now).total_seconds())}")
+            for b in self.registrar.bindings(trunk.id, now)
+        )
+        self.respond(key, request, 200, headers=contacts)
+
+    # -- OPTIONS probing of gateways ---------------------------------------------------
+
+    def probe_gateways(self) -> None:
+        """One OPTIONS per probed gateway; no answer within Timer F marks it down."""
         now = asyncio.get_running_loop().time()
-        bucket = self._buckets.get(trunk.id)
-        if bucket is None or bucket.rate != trunk.max_cps:
-            bucket = TokenBucket.full(trunk.max_cps, max(1.0, trunk.max_cps), now)
-        allowed, self._buckets[trunk.id] = bucket.take(now)
-        available = (
-            account.balance_micros + account.credit_limit_micros - self._unposted.get(account.id, 0)
-        )
-        verdict = admit(
-            CallLimits(trunk.max_channels, self.settings.channel_status),
-            self._channels.get(trunk.id, 0),
-            allowed,
-            bucket.wait_for_token(now),
-            available,
-        )
-        if not verdict.allowed:
-            retry = (("Retry-After", str(verdict.retry_after)),) if verdict.retry_after else ()
-            return verdict.status, None, retry
-        route = find_route(directory, account.id, dst)
-        rate = best_rate(directory.rates.get(account.rate_plan_id or 0, ()), dst)
-        if route is None or rate is None:
-            return (404 if route is None else 403), None, ()
-        cdr.route_id = route.id
-        gateways = gateways_for(directory, route, dst, turn=next(self._turns))
-        if not gateways:
-            return 503, None, ()
-        caller = caller_id(directory, trunk, cdr.src_e164)
-        hops = 70 if max_forwards is None else min(70, max_forwards - 1)
-        return 0, CallPlan(tuple(gateways), dst, caller, rate, hops), ()
+        me = f"<sip:warpd@{self.settings.advertised}>;tag={self.new_id()}"
+        for gateway in self.directory.gateways.values():
+            if not gateway.probe:
+                continue
+            target = f"sip:{gateway.host}:{gateway.port}"
+            options = SipRequest.build(
+                "OPTIONS", target,
+                [("Max-Forwards", "70"), ("From", me), ("To", f"<{target}>"),
+                 ("Call-ID", self.new_id()), ("CSeq", "1 OPTIONS")],
+            )  # fmt: skip
+            self._probes[self.endpoint.send_request(options, gateway.addr, now)] = gateway.id
+        self.flush()
 
     def _refuse(
         self,
@@ -370,16 +400,18 @@ class B2bua:
 
     def finished(self, call: Call) -> None:
         self.calls.discard(call)
-        trunk_id = call.cdr.trunk_id
-        if trunk_id is not None:
-            self._channels[trunk_id] = max(0, self._channels.get(trunk_id, 0) - 1)
         for leg in (call.a, call.b):
             if leg is not None and leg.dialog is not None:
                 self.dialogs.remove(leg.dialog.id)
-        account = call.cdr.account_id
-        if account is not None and call.cdr.price_micros:
-            self._unposted[account] = self._unposted.get(account, 0) + call.cdr.price_micros
-        self.metrics.call_finished(call.cdr)
+        cdr = call.cdr
+        if cdr.trunk_id is not None:
+            self.admission.released(cdr.trunk_id, cdr.account_id, cdr.price_micros)
+        self.metrics.call_finished(cdr)
+
+    async def idle(self) -> None:
+        """Return once every call (and REGISTER write) in progress has finished."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def drain(self, timeout: float) -> None:
         """Refuse new calls and wait for the current ones to end (or hang them up)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -34,11 +33,12 @@ from protocols.sip.transaction import (
     TransactionKey,
     TransactionTimeout,
 )
+from warpd.voice.admission import CallPlan
 from warpd.voice.auth import answer_challenge
 from warpd.voice.cdr import Answered, Cdr
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
-from warpd.voice.rating import VoiceRate, billsec_of, price_micros
+from warpd.voice.rating import billsec_of, price_micros
 from warpd.voice.trunks import Gateway
 
 if TYPE_CHECKING:
@@ -68,17 +68,6 @@ def _disposition(code: int) -> str:
     if code == 503:
         return "CONGESTION"
     return "FAILED"
-
-
-@dataclass(frozen=True, slots=True)
-class CallPlan:
-    """What admission decided: where to try, at which price."""
-
-    gateways: tuple[Gateway, ...]
-    dst: str
-    caller: str | None
-    rate: VoiceRate
-    max_forwards: int
 
 
 class Call:
@@ -435,7 +424,8 @@ class Call:
             cdr.disposition = "ANSWERED"
             answered_ms = int((cdr.end_at - cdr.answer_at).total_seconds() * 1000)
             cdr.billsec = billsec_of(answered_ms)
-            cdr.price_micros = price_micros(self.plan.rate, cdr.billsec)
+            rate = self.plan.rate
+            cdr.price_micros = 0 if rate is None else price_micros(rate, cdr.billsec)
             cdr.hangup_by = cdr.hangup_by or "system"
         else:
             if self.cancelled:

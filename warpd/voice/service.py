@@ -32,6 +32,7 @@ from warpd.voice.limits import SourceRates
 from warpd.voice.metrics import VoiceMetrics
 from warpd.voice.queries import load_directory
 from warpd.voice.recovery import HEARTBEAT, heartbeat, recover
+from warpd.voice.registrar import Registrar
 from warpd.voice.rtpengine_process import RtpEngineProcess
 from warpd.voice.transport import UdpTransport, open_udp_socket
 
@@ -90,7 +91,11 @@ class VoiceService:
             ring_timeout=self.sip.ring_timeout,
             max_duration=self.sip.max_duration,
             channel_status=self.sip.channel_limit_status,
+            register_min_expires=self.sip.register_min_expires,
+            register_max_expires=self.sip.register_max_expires,
         )
+        registrar = Registrar(self.pool, self.instance)
+        await registrar.load()
         self.b2bua = B2bua(
             settings=settings,
             endpoint=endpoint,
@@ -99,6 +104,7 @@ class VoiceService:
             directory=directory,
             metrics=self.metrics,
             auth=self._trunk_auth(),
+            registrar=registrar,
         )
         limiter = None
         if self.sip.source_rate > 0:
@@ -117,6 +123,8 @@ class VoiceService:
             asyncio.create_task(self.media.monitor(), name="voice-rtpengine-monitor"),
             asyncio.create_task(self._heartbeat_loop(), name="voice-heartbeat"),
         ]
+        if self.sip.options_interval > 0:
+            self._tasks.append(asyncio.create_task(self._probe_loop(), name="voice-options"))
         log.info("voice_started", listen=self.local_addr, instance=self.instance)
         return self.local_addr
 
@@ -167,6 +175,12 @@ class VoiceService:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("voice_reload_failed", error=str(exc))
 
+    async def _probe_loop(self) -> None:
+        while True:
+            if self.b2bua is not None:
+                self.b2bua.probe_gateways()
+            await asyncio.sleep(self.sip.options_interval)
+
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT)
@@ -174,6 +188,14 @@ class VoiceService:
                 await heartbeat(self.pool, self.instance)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("voice_heartbeat_failed", error=str(exc))
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait until no call is in progress and every CDR is written (tests, shutdown)."""
+        async with asyncio.timeout(timeout):
+            if self.b2bua is not None:
+                await self.b2bua.idle()
+            if self.cdrs is not None:
+                await self.cdrs.flushed()
 
     def drain(self) -> None:
         if self.b2bua is not None:

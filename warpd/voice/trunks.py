@@ -120,6 +120,13 @@ class Directory:
                 best, best_len = trunk, length
         return best
 
+    def gateway_for_source(self, ip: str, port: int | None = None) -> Gateway | None:
+        """The carrier gateway at ``ip`` (and ``port`` when given): an inbound call."""
+        for gateway in self.gateways.values():
+            if gateway.host == ip and (port is None or gateway.port == port):
+                return gateway
+        return None
+
     @property
     def has_digest_trunks(self) -> bool:
         return any(trunk.auth_mode != "ip" for trunk in self.trunks)

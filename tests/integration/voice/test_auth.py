@@ -36,8 +36,7 @@ async def test_sipp_answers_the_407_and_the_call_completes(
             voice.local_addr, calls=2, scenario="uac_auth", extra=["-au", "pbx1", "-ap", "s3cret"]
         )
         assert await uac.wait() == 0, uac.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     rows = await cdrs(voice_pool)
     assert [(r["disposition"], r["trunk_id"]) for r in rows] == [("ANSWERED", prov.trunk_id)] * 2
 
@@ -71,7 +70,6 @@ async def test_a_carrier_challenge_is_answered_with_the_gateway_credentials(
         uac = await sipp.uac(voice.local_addr, calls=1)
         assert await uac.wait() == 0, uac.errors()
         assert await uas.wait() == 0, uas.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     [row] = await cdrs(voice_pool)
     assert (row["disposition"], row["attempt_codes"]) == ("ANSWERED", [200])

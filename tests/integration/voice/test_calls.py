@@ -38,8 +38,7 @@ async def test_calls_complete_with_a_cdr_and_one_charge_each(
         await sipp.uas(prov.gateway_ports[0])
         uac = await sipp.uac(voice.local_addr, calls=5, rate=20, hold_ms=1200)
         assert await uac.wait() == 0, uac.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
         assert voice.metrics.answers._value.get() == 5
     rows = await cdrs(voice_pool)
     assert len(rows) == 5
@@ -73,8 +72,7 @@ async def test_bye_from_the_carrier_ends_both_legs(
         uac = await sipp.uac(voice.local_addr, calls=2, rate=10, scenario="uac_wait_bye")
         assert await uac.wait() == 0, uac.errors()
         assert await uas.wait() == 0, uas.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     rows = await cdrs(voice_pool)
     assert [(r["disposition"], r["hangup_by"]) for r in rows] == [("ANSWERED", "callee")] * 2
 
@@ -89,8 +87,7 @@ async def test_first_gateway_503_then_the_second_answers(
         await sipp.uas(prov.gateway_ports[1])
         uac = await sipp.uac(voice.local_addr, calls=3, rate=10)
         assert await uac.wait() == 0, uac.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     rows = await cdrs(voice_pool)
     assert len(rows) == 3
     for row in rows:
@@ -109,8 +106,7 @@ async def test_a_silent_gateway_times_out_and_the_next_answers(
         await sipp.uas(prov.gateway_ports[1])
         uac = await sipp.uac(voice.local_addr, calls=1)
         assert await uac.wait() == 0, uac.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     [row] = await cdrs(voice_pool)
     assert (row["attempt_codes"], row["gateway_id"]) == ([408, 200], prov.gateway_ids[1])
 
@@ -125,8 +121,7 @@ async def test_cancel_before_answer_cancels_the_carrier_leg(
         uac = await sipp.uac(voice.local_addr, calls=2, rate=10, scenario="uac_cancel")
         assert await uac.wait() == 0, uac.errors()
         assert await uas.wait() == 0, uas.errors()  # the carrier saw the CANCEL and ACKed its 487
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     rows = await cdrs(voice_pool)
     assert len(rows) == 2
     for row in rows:
@@ -145,8 +140,7 @@ async def test_media_is_relayed_both_ways_through_rtpengine(
         await sipp.uas(prov.gateway_ports[0])  # -rtp_echo sends back what it receives
         uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_pcap")
         assert await uac.wait() == 0, uac.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     [row] = await cdrs(voice_pool)
     # g711a.pcap is ~5 s of audio at 50 packets/s, then RFC 2833 digit 1: the PBX's
     # packets reached the carrier, and its echo came back through rtpengine.
@@ -164,8 +158,7 @@ async def test_twenty_concurrent_calls_held_five_seconds_all_charged(
         await sipp.uas(prov.gateway_ports[0])
         uac = await sipp.uac(voice.local_addr, calls=20, rate=100, hold_ms=5000)
         assert await uac.wait() == 0, uac.errors()
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
         assert voice.metrics.answers._value.get() == 20
     rows = await cdrs(voice_pool)
     assert len(rows) == 20
@@ -186,8 +179,7 @@ async def test_a_200_crossing_the_cancel_is_acked_and_byed(
         uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_cancel")
         assert await uac.wait() == 0, uac.errors()  # the PBX got 487, not the 200
         assert await uas.wait() == 0, uas.errors()  # the carrier got ACK then BYE
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     [row] = await cdrs(voice_pool)
     assert (row["disposition"], row["sip_code"], row["price_micros"]) == ("CANCELLED", 487, 0)
     assert row["attempt_codes"] == [200]

@@ -47,8 +47,7 @@ async def test_channel_limit_refuses_with_503_and_a_cdr(
         await sipp.uas(prov.gateway_ports[0])
         uac = await sipp.uac(voice.local_addr, calls=5, rate=100, hold_ms=1500)
         assert await uac.wait() != 0  # three calls refused
-        assert voice.cdrs is not None
-        await voice.cdrs.flushed()
+        await voice.settled()
     rows = await cdrs(voice_pool)
     answered = [r for r in rows if r["disposition"] == "ANSWERED"]
     refused = [r for r in rows if r["sip_code"] == 503]

@@ -10,7 +10,7 @@ absorbed by their transaction. CANCEL is answered here (section 9.2): 200 for
 the CANCEL, 487 for the INVITE it cancels, 481 when it cancels nothing.
 
 Malformed input never raises: a request that can still be answered (its
-top Via parses, its CSeq too, From, To and Call-ID are there) gets the status
+top Via parses; From, To, Call-ID and CSeq are there) gets the status
 of its ``SipError`` (400 mostly, 505 for a version, 416 for a URI scheme, 413
 for a size) with the error's detail in the reason phrase; anything else is
 dropped. Either way a ``MalformedMessage`` event tells the TU. The parser
@@ -292,7 +292,7 @@ class Endpoint:
         try:
             key = client_key(response)
         except SipError as exc:
-            self._events.append(MalformedMessage(addr, str(exc), answered=False))
+            self._events.append(MalformedMessage(addr, str(exc), False, exc.status_code, response))
             return
         txn = self._txns.get(key)
         if not isinstance(txn, ClientTransaction):
@@ -321,7 +321,7 @@ class Endpoint:
         else:
             reply = response_address(request.top_via, addr, reliable=self.config.reliable)
             if request.method == "CANCEL":
-                self._receive_cancel(request, key, addr, reply, now)
+                self._receive_cancel(request, key, reply, now)
             else:
                 self._new_request(request, key, addr, reply, now)
 
@@ -408,7 +408,7 @@ class Endpoint:
         )
 
     def _receive_cancel(
-        self, cancel: SipRequest, key: TransactionKey, addr: Addr, reply: Addr, now: float
+        self, cancel: SipRequest, key: TransactionKey, reply: Addr, now: float
     ) -> None:
         invite_key = TransactionKey(Role.SERVER, key.branch, "INVITE", key.sent_by)
         invite = self._txns.get(invite_key)

@@ -378,3 +378,16 @@ def test_build_response_in_a_dialog_keeps_the_request_tag() -> None:
     assert isinstance(event, RequestReceived)
     assert event.key is not None
     assert end.build_response(event.key, 200).to.tag == "d1"
+
+
+def test_a_response_refused_is_dropped_with_what_was_read() -> None:
+    end = endpoint()
+    bad = b"SIP/2.0 200 OK\r\nVia: nonsense\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    end.receive_datagram(bad, SRC, 0.0)
+    end.receive_datagram(bad.replace(b"SIP/2.0 200", b"SIP/2.0 2000"), SRC, 0.0)
+    assert answers(end) == []
+    first, second = events(end)
+    assert isinstance(first, MalformedMessage)
+    assert isinstance(first.message, SipResponse)
+    assert isinstance(second, MalformedMessage)
+    assert second.message is None  # a status line that does not parse: nothing to keep

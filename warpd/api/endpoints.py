@@ -79,6 +79,8 @@ class Endpoint:
     # Tokens a call takes from the key's bucket: a batch costs per message.
     cost: Callable[[Any], int] | None = None
     produces: tuple[str, ...] = ("application/json",)
+    # Error statuses this endpoint answers beyond its auth kind's usual ones.
+    extra_errors: tuple[int, ...] = ()
 
 
 def id_param(name: str = "id", description: str = "") -> Param:

@@ -22,6 +22,7 @@ STATUS_CODES: dict[int, str] = {
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    426: "upgrade_required",
     429: "rate_limited",
     500: "internal",
     503: "unavailable",

@@ -93,7 +93,7 @@ def _operation(endpoint: Endpoint, path: str) -> dict[str, Any]:
     if endpoint.status != 204:
         success["content"] = {t: {"schema": endpoint.response} for t in endpoint.produces}
     responses: dict[str, Any] = {str(endpoint.status): success}
-    statuses = ERROR_STATUSES[endpoint.auth]
+    statuses = sorted({*ERROR_STATUSES[endpoint.auth], *endpoint.extra_errors})
     for status in statuses:
         if status == 415 and endpoint.body is None:
             continue

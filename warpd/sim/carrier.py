@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import bisect
 import random
+import struct
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from protocols.smpp.constants import CommandStatus, MessageState
+from protocols.smpp.constants import CommandId, CommandStatus, MessageState
 from protocols.smpp.dlr import STATE_BY_STAT
 
 ID_FORMATS = ("hex", "dec", "uuid")
+_HEADER = struct.Struct(">IIII")
+_NO_SUCH_COMMAND = 0x000000F5
 
 
 class MessageIds:
@@ -181,3 +184,19 @@ def status_name(status: int) -> str:
         return CommandStatus(status).name
     except ValueError:
         return f"0x{status:08x}"
+
+
+def garbage_pdu(n: int, noise: bytes) -> bytes:
+    """The ``n``-th garbage PDU: framed, so the peer must answer it with an error.
+
+    Odd ones carry a command_id no one defines (generic_nack ESME_RINVCMDID is
+    the answer); even ones are a deliver_sm whose service_type runs off the end
+    of the PDU (its C-octet string has no terminator). Their sequence numbers
+    sit at the top of the range, away from the session's own.
+    """
+    sequence = 0x7FFFFF00 | (n & 0xFF)
+    if n % 2:
+        command_id, body = _NO_SUCH_COMMAND, noise
+    else:
+        command_id, body = CommandId.DELIVER_SM, b"\xff" * 3
+    return _HEADER.pack(16 + len(body), command_id, 0, sequence) + body

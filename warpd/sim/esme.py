@@ -22,13 +22,13 @@ import structlog
 
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.dlr import STAT_BY_STATE, ReceiptError, parse_receipt
+from protocols.smpp.flags import is_receipt
 from protocols.smpp.pdu import DeliverSm, Pdu
 from protocols.smpp.session_events import SessionConfig
 from protocols.smpp.tlv import Tag, tlv_int, tlv_str
 from warpd.sim.carrier import status_name
 from warpd.sim.esme_link import EsmeLink, Sent
 from warpd.sim.esme_plan import EsmeConfig, EsmeSummary, Plan
-from warpd.sim.messages import is_receipt
 from warpd.sim.stats import EventLog, percentile
 
 log = structlog.get_logger(__name__)
@@ -126,7 +126,7 @@ class EsmeLoad:
                 )
             except OSError as exc:
                 if self._loop.time() + delay > give_up:
-                    self._fail(f"cannot connect to {config.host}:{config.port}: {exc}")
+                    self.fail(f"cannot connect to {config.host}:{config.port}: {exc}")
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RECONNECT_BACKOFF[1])
@@ -148,12 +148,12 @@ class EsmeLoad:
         if self._done.done():
             return
         if link.refused is not None:
-            self._fail(f"{link.kind} bind refused: {status_name(link.refused)}")
+            self.fail(f"{link.kind} bind refused: {status_name(link.refused)}")
             return
         now = self._loop.time()
         give_up = now + self.config.reconnect_for if link.was_bound else link.give_up
         if now >= give_up:
-            self._fail(f"{link.kind} bind to {self.config.host}:{self.config.port} lost: {reason}")
+            self.fail(f"{link.kind} bind to {self.config.host}:{self.config.port} lost: {reason}")
             return
         log.info("sim_esme_reconnecting", kind=link.kind, reason=reason)
         self._counts["reconnects"] += 1
@@ -291,7 +291,7 @@ class EsmeLoad:
                 self.config.receipt_timeout, self._finish
             )
 
-    def _fail(self, error: str) -> None:
+    def fail(self, error: str) -> None:
         log.warning("sim_esme_failed", error=error)
         self._errors.append(error)
         self._finish()

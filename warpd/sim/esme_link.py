@@ -12,9 +12,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+import structlog
+
+from protocols.smpp.constants import CommandId
 from protocols.smpp.pdu import (
     RESPONSE_CLASSES,
     BindReceiver,
+    BindRequest,
     BindTransceiver,
     BindTransmitter,
     DeliverSm,
@@ -31,7 +35,9 @@ from protocols.smpp.session_events import (
     ResponseTimeout,
     SessionConfig,
 )
-from protocols.smpp.session_state import BOUND_STATES, Role
+from protocols.smpp.session_state import Role
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from warpd.sim.esme import EsmeLoad
@@ -94,9 +100,12 @@ class EsmeLink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._load.stamp = time.perf_counter()
         now = self._loop.time()
-        self.session.receive_data(data, now)
-        self.pump(now)
-        self._load.flush(now)
+        try:
+            self.session.receive_data(data, now)
+            self.pump(now)
+            self._load.flush(now)
+        except Exception as exc:
+            self._failed(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -105,8 +114,11 @@ class EsmeLink(asyncio.Protocol):
             self._timer = None
         self.session.close("connection lost" if exc is None else f"connection lost: {exc}")
         now = self._loop.time()
-        self.pump(now)
-        self._load.flush(now)
+        try:
+            self.pump(now)
+            self._load.flush(now)
+        except Exception as error:
+            self._failed(error)
 
     # -- what the load calls -------------------------------------------------
 
@@ -126,7 +138,7 @@ class EsmeLink(asyncio.Protocol):
         self.backoff = _INITIAL_BACKOFF
 
     def unbind(self) -> None:
-        if self.session.state in BOUND_STATES:
+        if self.session.may_send(CommandId.UNBIND):
             self.session.send(Unbind(), self._loop.time())
         self.flush()
 
@@ -163,8 +175,8 @@ class EsmeLink(asyncio.Protocol):
                     sent = self.in_flight.pop(request.sequence_number, None)
                     if sent is not None:
                         load.on_response(self, sent, response, now)
-                case ResponseReceived(response=response) if response.command_status and (
-                    type(event.request) in BIND_PDUS.values()
+                case ResponseReceived(request=request, response=response) if (
+                    response.command_status and isinstance(request, BindRequest)
                 ):
                     self.refused = response.command_status
                 case PduReceived(pdu=pdu):
@@ -194,6 +206,14 @@ class EsmeLink(asyncio.Protocol):
         self._timer = None
         self._load.stamp = time.perf_counter()
         now = max(self._loop.time(), self._timer_when)
-        self.session.handle_timer(now)
-        self.pump(now)
-        self._load.flush(now)
+        try:
+            self.session.handle_timer(now)
+            self.pump(now)
+            self._load.flush(now)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        # A bug here must end the run with a report, not leave it waiting forever.
+        log.exception("sim_esme_link_failed")
+        self._load.fail(f"internal error: {exc!r}")

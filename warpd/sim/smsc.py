@@ -19,8 +19,7 @@ import hmac
 import random
 import ssl
 import time
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,19 +28,31 @@ from typing import Any
 import structlog
 
 from protocols.smpp.constants import CommandId, CommandStatus, MessageState
-from protocols.smpp.errors import SmppError
+from protocols.smpp.dlr import make_receipt_for
+from protocols.smpp.flags import receipt_wanted
 from protocols.smpp.pdu import (
+    BindRequest,
     DataSm,
     DataSmResp,
-    DeliverSm,
     Pdu,
     SubmitSm,
     SubmitSmResp,
+    bind_response,
     make_response,
 )
 from protocols.smpp.session_events import SessionConfig
-from warpd.sim.carrier import ID_FORMATS, NORMAL, MessageIds, Mode, ModeKind, Outcomes, status_name
-from warpd.sim.messages import body_of, is_receipt, make_receipt, mo_parts, wants_receipt
+from warpd.sim.carrier import (
+    ID_FORMATS,
+    NORMAL,
+    MessageIds,
+    Mode,
+    ModeKind,
+    Outcomes,
+    garbage_pdu,
+    status_name,
+)
+from warpd.sim.messages import body_of, mo_parts
+from warpd.sim.outbox import Delivery, Outbox
 from warpd.sim.smsc_link import SmscLink
 from warpd.sim.stats import EventLog, SmscStats
 from warpd.sim.timers import Timers
@@ -52,11 +63,6 @@ _K = ModeKind
 _NORMAL, _SILENT, _THROTTLE, _REJECT = _K.NORMAL, _K.SILENT, _K.THROTTLE, _K.REJECT
 _SLOW, _GARBAGE, _RECEIPT_FIRST, _DROP = _K.SLOW, _K.GARBAGE, _K.RECEIPT_FIRST, _K.DROP
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
-#: deliver_sm_resp statuses that mean "try again later", not "never".
-_TEMPORARY = frozenset(
-    {CommandStatus.ESME_RX_T_APPN, CommandStatus.ESME_RMSGQFUL, CommandStatus.ESME_RTHROTTLED}
-)
-_RETRY_AFTER = 1.0
 _FAILED_ANSWERS = {
     CommandId.QUERY_SM: CommandStatus.ESME_RQUERYFAIL,
     CommandId.CANCEL_SM: CommandStatus.ESME_RCANCELFAIL,
@@ -95,15 +101,6 @@ class SmscConfig:
         Outcomes(self.outcomes, random.Random(0))  # validates the mix
 
 
-@dataclass(slots=True)
-class Delivery:
-    """A receipt or MO deliver_sm on its way to a receiver bind."""
-
-    pdu: DeliverSm
-    done: asyncio.Future[None] | None = None
-    attempts: int = 0
-
-
 def _status_name(status: int) -> str:
     name = _STATUS_NAMES.get(status)
     if name is None:
@@ -118,9 +115,7 @@ class SmscSimulator:
         self.port = config.port
         self._mode = NORMAL
         self._links: set[SmscLink] = set()
-        self._receivers: list[SmscLink] = []
-        self._turn = 0  # round-robin start among receivers
-        self._outbox: deque[Delivery] = deque()
+        self.outbox = Outbox(self.stats, self._later)
         self._dirty: set[SmscLink] = set()
         # Ids count up from the start time in microseconds: unique across restarts too.
         self._ids = MessageIds(config.id_format, time.time_ns() // 1000)
@@ -171,9 +166,7 @@ class SmscSimulator:
         await asyncio.sleep(0)  # let connection_lost run for the aborted links
         if self._timers is not None:
             self._timers.clear()
-        for delivery in self._outbox:
-            if delivery.done is not None and not delivery.done.done():
-                delivery.done.cancel()
+        self.outbox.cancel_waiters()
         if self._log_flush is not None:
             self._log_flush.cancel()
         if self._log is not None:
@@ -204,14 +197,11 @@ class SmscSimulator:
     def link_bound(self, link: SmscLink) -> None:
         self.stats.binds += 1
         if link.receiving:
-            self._receivers.append(link)
+            self.outbox.receiver_bound(link)
 
     def link_closed(self, link: SmscLink, in_flight: list[Delivery]) -> None:
         self._links.discard(link)
-        if link in self._receivers:
-            self._receivers.remove(link)
-        # Unacknowledged deliveries go first when a receiver binds again, in order.
-        self._outbox.extendleft(reversed(in_flight))
+        self.outbox.link_closed(link, in_flight)
 
     def mark(self, link: SmscLink) -> None:
         self._dirty.add(link)
@@ -219,25 +209,23 @@ class SmscSimulator:
     def flush(self) -> None:
         """Hand waiting deliveries to receivers, then write every touched link once."""
         silent = self._mode.kind is _SILENT
-        if self._outbox and self._receivers and not silent:
-            self._dispatch()
+        if not silent:
+            self.outbox.dispatch(self._now(), self._dirty)
         dirty = self._dirty
         if dirty:
             for link in dirty:
                 link.flush(silent)
             dirty.clear()
 
-    def answer_bind(self, pdu: Pdu) -> Pdu:
+    def answer_bind(self, pdu: BindRequest) -> Pdu:
         config = self.config
         ok = hmac.compare_digest(
-            getattr(pdu, "system_id", "").encode("latin-1"), config.system_id.encode("latin-1")
-        ) & hmac.compare_digest(
-            getattr(pdu, "password", "").encode("latin-1"), config.password.encode("latin-1")
-        )
+            pdu.system_id.encode("latin-1"), config.system_id.encode("latin-1")
+        ) & hmac.compare_digest(pdu.password.encode("latin-1"), config.password.encode("latin-1"))
         if not ok:
             self.stats.binds_refused += 1
         status = 0 if ok else CommandStatus.ESME_RINVPASWD
-        return make_response(pdu, status, system_id=config.system_id)
+        return bind_response(pdu, status, config.system_id)
 
     def answer_other(self, pdu: Pdu) -> Pdu:
         """submit_multi is taken (no receipts); query/cancel/replace fail: nothing is kept."""
@@ -259,16 +247,18 @@ class SmscSimulator:
             if kind is _GARBAGE:
                 self._submits += 1
                 if self._submits % mode.every == 0:
-                    link.extra += self._garbage()
+                    self.stats.garbage_sent += 1
+                    link.extra += garbage_pdu(self.stats.garbage_sent, self._random.randbytes(8))
         config = self.config
         message_id = self._ids.next_id()
         receipt: tuple[str, MessageState, float] | None = None
         if pdu.registered_delivery & 0x03:
             stat, state = self._outcomes.draw()
-            if wants_receipt(pdu.registered_delivery, state is MessageState.DELIVERED):
+            if receipt_wanted(pdu.registered_delivery, state is MessageState.DELIVERED):
                 receipt = (stat, state, time.time())
         if kind is _RECEIPT_FIRST and receipt is not None:
             self._queue_receipt(pdu, message_id, receipt)
+            self.outbox.dispatch(now, self._dirty)  # into the session's buffer before the resp
             receipt = None
         delay = config.response_delay + (mode.extra_delay if kind is _SLOW else 0.0)
         if delay <= 0:
@@ -277,29 +267,6 @@ class SmscSimulator:
             self._timer_heap().call_at(
                 now + delay, lambda: self._answer(link, pdu, 0, message_id, receipt)
             )
-
-    def on_delivered(self, delivery: Delivery, response: Pdu) -> None:
-        status = response.command_status
-        receipt = is_receipt(delivery.pdu.esm_class)
-        stats = self.stats
-        if status == 0:
-            if receipt:
-                stats.receipts_acked += 1
-            else:
-                stats.mo_acked += 1
-            if delivery.done is not None and not delivery.done.done():
-                delivery.done.set_result(None)
-        elif status in _TEMPORARY:
-            self._timer_heap().call_at(
-                self._now() + _RETRY_AFTER, lambda: self._outbox.append(delivery)
-            )
-        else:
-            stats.receipts_refused += 1
-            if delivery.done is not None and not delivery.done.done():
-                delivery.done.set_exception(SmppError(status, "deliver_sm refused"))
-
-    def redeliver(self, delivery: Delivery) -> None:
-        self._outbox.append(delivery)
 
     # -- on command ----------------------------------------------------------
 
@@ -313,7 +280,7 @@ class SmscSimulator:
         for pdu in mo_parts(source, destination, text, data_coding, self._mo_ref):
             future: asyncio.Future[None] = loop.create_future()
             futures.append(future)
-            self._outbox.append(Delivery(pdu, future))
+            self.outbox.put(Delivery(pdu, future))
             self.stats.mo_sent += 1
             self._write_log("mo", source=source, destination=destination, body=pdu.short_message)
         self.flush()
@@ -384,60 +351,17 @@ class SmscSimulator:
         self, submit: SubmitSm | DataSm, message_id: str, receipt: tuple[str, MessageState, float]
     ) -> None:
         stat, state, submitted = receipt
-        pdu = make_receipt(
+        pdu = make_receipt_for(
             submit,
             message_id=message_id,
-            stat=stat,
-            state=state,
+            stat=state,
+            err=0 if state is MessageState.DELIVERED else 1,
             submit_date=datetime.fromtimestamp(submitted, UTC),
             done_date=datetime.now(UTC),
         )
-        self._outbox.append(Delivery(pdu))
+        self.outbox.put(Delivery(pdu))
         if self._log is not None:
             self._write_log("receipt", id=message_id, stat=stat, destination=pdu.destination_addr)
-
-    def _dispatch(self) -> None:
-        outbox = self._outbox
-        receivers = self._receivers
-        now = self._now()
-        count = len(receivers)
-        start = self._turn = (self._turn + 1) % count
-        stats = self.stats
-        for i in range(count):
-            link = receivers[(start + i) % count]
-            free = link.session.window_free
-            if free <= 0:
-                continue
-            for _ in range(min(free, len(outbox))):
-                delivery = outbox.popleft()
-                link.deliver(delivery, now)
-                if delivery.attempts:
-                    stats.receipts_resent += 1
-                elif is_receipt(delivery.pdu.esm_class):
-                    stats.receipts_sent += 1
-                delivery.attempts += 1
-            self._dirty.add(link)
-            if not outbox:
-                return
-
-    def _garbage(self) -> bytes:
-        """A framed PDU the peer answers with an error: unknown command, or broken deliver_sm."""
-        self.stats.garbage_sent += 1
-        n = self.stats.garbage_sent
-        sequence = 0x7FFFFF00 | (n & 0xFF)
-        if n % 2:
-            body = self._random.randbytes(8)
-            command_id = 0x000000F5  # no such command
-        else:
-            body = b"\xff" * 3  # service_type runs off the end: no C-octet string terminator
-            command_id = CommandId.DELIVER_SM
-        return (
-            (16 + len(body)).to_bytes(4, "big")
-            + command_id.to_bytes(4, "big")
-            + bytes(4)
-            + sequence.to_bytes(4, "big")
-            + body
-        )
 
     def _drop(self, mode: Mode) -> None:
         if self._mode is not mode:
@@ -455,6 +379,9 @@ class SmscSimulator:
         if self._mode is mode:
             self._mode = NORMAL
             log.info("sim_smsc_mode", mode=NORMAL.kind.value)
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timer_heap().call_at(self._now() + delay, callback)
 
     def _timer_heap(self) -> Timers:
         if self._timers is None:

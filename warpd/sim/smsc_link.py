@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, cast
 
-from protocols.smpp.pdu import DataSm, SubmitSm
+import structlog
+
+from protocols.smpp.pdu import BindRequest, DataSm, SubmitSm
 from protocols.smpp.session import SmppSession
 from protocols.smpp.session_events import (
     BindRequested,
@@ -28,8 +30,11 @@ from protocols.smpp.session_events import (
 )
 from protocols.smpp.session_state import BindState, Role
 
+log = structlog.get_logger(__name__)
+
 if TYPE_CHECKING:
-    from warpd.sim.smsc import Delivery, SmscSimulator
+    from warpd.sim.outbox import Delivery
+    from warpd.sim.smsc import SmscSimulator
 
 _RECEIVING = frozenset({BindState.BOUND_RX, BindState.BOUND_TRX})
 
@@ -39,7 +44,6 @@ class SmscLink(asyncio.Protocol):
 
     def __init__(self, simulator: SmscSimulator, session_config: SessionConfig) -> None:
         self._sim = simulator
-        self._session_config = session_config
         self._loop = asyncio.get_running_loop()
         self.session = SmppSession(Role.SMSC, session_config, now=self._loop.time())
         self.transport: asyncio.Transport | None = None
@@ -57,8 +61,13 @@ class SmscLink(asyncio.Protocol):
         self._sim.link_opened(self)
 
     def data_received(self, data: bytes) -> None:
-        self.session.receive_data(data, self._loop.time())
-        self.pump()
+        try:
+            self.session.receive_data(data, self._loop.time())
+            self.pump()
+        except Exception:
+            # A bug in the simulator costs this connection, not the simulator.
+            log.exception("sim_smsc_link_failed")
+            self.abort()
         self._sim.flush()
 
     def eof_received(self) -> bool | None:
@@ -147,14 +156,20 @@ class SmscLink(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         # call_at may fire a hair early; the deadline it was set for has come.
-        self.session.handle_timer(max(self._loop.time(), self._timer_when))
-        self.pump()
+        try:
+            self.session.handle_timer(max(self._loop.time(), self._timer_when))
+            self.pump()
+        except Exception:
+            log.exception("sim_smsc_link_failed")
+            self.abort()
         self._sim.flush()
 
     # -- events ----------------------------------------------------------------
 
     def _on_bind(self, event: BindRequested) -> None:
-        self.session.send(self._sim.answer_bind(event.pdu), self._loop.time())
+        pdu = event.pdu
+        assert isinstance(pdu, BindRequest)  # the session surfaces nothing else as one
+        self.session.send(self._sim.answer_bind(pdu), self._loop.time())
 
     def _on_bound(self, event: Bound) -> None:
         self.receiving = event.state in _RECEIVING
@@ -170,12 +185,12 @@ class SmscLink(asyncio.Protocol):
     def _on_response(self, event: ResponseReceived) -> None:
         delivery = self.in_flight.pop(event.request.sequence_number, None)
         if delivery is not None:
-            self._sim.on_delivered(delivery, event.response)
+            self._sim.outbox.acknowledged(delivery, event.response)
 
     def _on_timeout(self, event: ResponseTimeout) -> None:
         delivery = self.in_flight.pop(event.request.sequence_number, None)
         if delivery is not None:
-            self._sim.redeliver(delivery)
+            self._sim.outbox.timed_out(delivery)
 
     def _on_closed(self, event: Closed) -> None:
         in_flight = list(self.in_flight.values())

@@ -15,12 +15,10 @@ case "$mode" in
 esac
 cd "$(dirname "$0")/.."
 
-# Runtime: PostgreSQL's binaries for the embedded cluster. Tests add the real
-# peers warpd is tested against: RTPEngine and SIPp.
-packages=(postgresql python3-venv procps)
-if [ "$mode" = test ]; then
-  packages+=(rtpengine-daemon sip-tester)
-fi
+# Runtime: PostgreSQL's binaries for the embedded cluster, RTPEngine for the
+# media of calls (the daemon runs its own), SIPp for the README's demo calls;
+# the tests use the same RTPEngine and SIPp as real peers.
+packages=(postgresql python3-venv procps rtpengine-daemon sip-tester)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -107,10 +107,9 @@ class Daemon:
         schema = await self.database.ensure_schema(apply=self._migrate)
         self.metrics.schema_version.set(schema.current)
         self.metrics.watch_database(self.database)
-        if cfg.sip.enabled:  # after the database; stops, draining calls, before it
-            await start_voice(stack, cfg, self.database.pool, self.metrics.registry)
-
         demo_credentials = await self._start_demo(stack) if cfg.demo.enabled else None
+        if cfg.sip.enabled:  # after the database (and the demo's rows); stops before it
+            await start_voice(stack, cfg, self.database.pool, self.metrics.registry)
         self.sms = SmsCore(cfg, self.database.pool)
         await self.sms.start()
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)

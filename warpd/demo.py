@@ -18,6 +18,7 @@ from warpd.auth.passwords import hash_password, verify_password
 from warpd.config import Config
 from warpd.sim import SmscConfig, SmscSimulator
 from warpd.store.migrate import Conn
+from warpd.voice.demo import provision_voice
 
 ACCOUNT, SYSTEM_ID, CONNECTOR = "demo", "demo", "demo-sim"
 START_BALANCE_MICROS = 100_000_000  # 100.00 EUR
@@ -106,7 +107,10 @@ async def provision(conn: Conn, config: Config) -> dict[str, Any]:
             await conn.execute(
                 "INSERT INTO mo_routes (number, account_id) VALUES ($1, $2)", MO_NUMBER, account
             )
-    return {"smpp": {"system_id": SYSTEM_ID, "password": password}}
+    credentials: dict[str, Any] = {"smpp": {"system_id": SYSTEM_ID, "password": password}}
+    if config.sip.enabled:
+        credentials.update(await provision_voice(conn, account, config.sip.listen))
+    return credentials
 
 
 def listening_credentials(

@@ -11,11 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from warpd.api import accounts, catalog, credentials
+from warpd.api import accounts, audit, catalog, credentials
 from warpd.api.auth import SCOPES
 from warpd.api.endpoints import MAX_BIGINT, Call, Endpoint, Param, id_param
 from warpd.api.keys import DATABASE, KEY_STORE
 from warpd.api.ops import json_response
+from warpd.api.v1_otp import DEFAULTS, TEMPLATE_COLUMNS
 
 MONEY = {"type": "integer", "minimum": -MAX_BIGINT, "maximum": MAX_BIGINT}
 CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
@@ -223,6 +224,27 @@ async def export_tariffs(call: Call) -> web.Response:
     return web.Response(text=text, content_type="text/csv")
 
 
+async def set_otp_template(call: Call) -> web.Response:
+    account_id = call.params["id"]
+    values = {**DEFAULTS, **call.body}
+    async with call.app[DATABASE].pool.acquire() as conn, conn.transaction():
+        await accounts.get(conn, account_id)
+        before = await conn.fetchrow(
+            f"SELECT {TEMPLATE_COLUMNS} FROM otp_templates WHERE account_id = $1", account_id
+        )
+        row = await conn.fetchrow(
+            "INSERT INTO otp_templates (account_id, text, source_addr, code_length, lifetime_s,"
+            " max_attempts) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE"
+            " SET text = $2, source_addr = $3, code_length = $4, lifetime_s = $5,"
+            f" max_attempts = $6 RETURNING {TEMPLATE_COLUMNS}",
+            account_id, values["text"], values["source_addr"], values["code_length"],
+            values["lifetime_s"], values["max_attempts"],
+        )  # fmt: skip
+        await audit.record(conn, call.actor, "otp_template.set", "account", account_id,
+                           before=before, after=row)  # fmt: skip
+    return json_response(dict(row) if row else {})
+
+
 async def audit_log(call: Call) -> web.Response:
     async with call.app[DATABASE].pool.acquire() as conn:
         rows = await conn.fetch(
@@ -254,6 +276,7 @@ SMPP_OPTIONS = {
     "tls_required": {"type": "boolean"},
 }
 PASSWORD = {"type": "string", "minLength": 1, "maxLength": 8}
+SENDER = {"type": "string", "pattern": "^([+]?[0-9]{1,20}|[ -~]{1,11})$"}
 
 ENDPOINTS = (
     Endpoint("GET", "/v1/admin/accounts", list_accounts, "List accounts", "admin", "admin",
@@ -325,6 +348,14 @@ ENDPOINTS = (
     Endpoint("GET", "/v1/admin/rate-plans/{id}/tariffs", export_tariffs, "Export tariffs as CSV",
              "admin", "admin", params=(id_param(),), produces=("text/csv",),
              response={"type": "string"}),
+    Endpoint("PUT", "/v1/admin/accounts/{id}/otp-template", set_otp_template,
+             "Set an account's one-time code template", "admin", "admin", params=(id_param(),),
+             body=_obj({"text": {"type": "string", "minLength": 6, "maxLength": 480,
+                                 "pattern": "[{]code[}]"},
+                        "source_addr": SENDER,
+                        "code_length": {"type": "integer", "minimum": 4, "maximum": 10},
+                        "lifetime_s": {"type": "integer", "minimum": 60, "maximum": 86400},
+                        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10}})),
     Endpoint("GET", "/v1/admin/audit", audit_log, "The audit log", "admin", "admin",
              params=LIST_PARAMS[:2]),
 )  # fmt: skip

@@ -18,7 +18,16 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from warpd.api import admin, openapi, ops, v1_account, v1_events, v1_sms, v1_webhooks
+from warpd.api import (
+    admin,
+    openapi,
+    ops,
+    v1_account,
+    v1_events,
+    v1_otp,
+    v1_sms,
+    v1_webhooks,
+)
 from warpd.api.auth import AdminGate, KeyStore
 from warpd.api.endpoints import Endpoint, mount
 from warpd.api.errors import ApiError, error_response, from_http_exception
@@ -93,6 +102,7 @@ def endpoints() -> list[Endpoint]:
         *v1_sms.ENDPOINTS,
         *v1_account.ENDPOINTS,
         *v1_events.ENDPOINTS,
+        *v1_otp.ENDPOINTS,
         *v1_webhooks.ENDPOINTS,
         *admin.ENDPOINTS,
     ]

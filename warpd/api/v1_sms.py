@@ -127,7 +127,7 @@ async def send(call: Call) -> web.Response:
     async def once() -> tuple[int, Any]:
         submission, encoding = await build(call, call.body)
         try:
-            accepted = await _acceptance(call).submit(submission)
+            accepted = await submit(call, submission)
         except Refused as exc:
             raise refusal(exc) from None
         return 202, answer(accepted, encoding, submission.client_ref)
@@ -273,6 +273,12 @@ def _acceptance(call: Call) -> Any:
     if acceptance is None:
         raise ApiError(503, "unavailable", "the SMS core is not running on this instance")
     return acceptance
+
+
+async def submit(call: Call, submission: Submission) -> Accepted:
+    """One message through the acceptance path; raises Refused."""
+    accepted: Accepted = await _acceptance(call).submit(submission)
+    return accepted
 
 
 def _parse(text: str | None) -> dt.datetime | None:

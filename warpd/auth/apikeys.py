@@ -35,10 +35,10 @@ def digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def prefix_of(key: str) -> str | None:
-    """The lookup prefix of a well-formed key, else None (nothing to look up)."""
+def prefix_of(key: str, kind: str = "wk") -> str | None:
+    """The lookup prefix of a well-formed key of ``kind``, else None (nothing to look up)."""
     match = _KEY.match(key)
-    return match[1] if match else None
+    return match[1] if match and match[1].startswith(kind + "_") else None
 
 
 def matches(key: str, key_hash: bytes) -> bool:

@@ -206,3 +206,25 @@ async def test_tariff_csv_round_trip(api: Api, mode: str) -> None:
     )
     assert (status, error["code"]) == (400, "invalid_csv")
     assert "line 2" in error["message"]
+
+
+async def test_demo_access_is_kept_across_restarts_and_opens_the_admin_api(api: Api) -> None:
+    from warpd.api import demo_access
+    from warpd.api.keys import ADMIN_GATE
+
+    account, _ = await api.account_with_key()
+    async with api.database.pool.acquire() as conn:
+        first = await demo_access.provision(conn, account["id"], {})
+        again = await demo_access.provision(conn, account["id"], first.credentials("x"))
+        assert again == first
+        await conn.execute("UPDATE api_keys SET revoked_at = now()")
+        fresh = await demo_access.provision(conn, account["id"], first.credentials("x"))
+    assert fresh.api_key != first.api_key
+    assert fresh.admin_token == first.admin_token
+    assert first.admin_token.startswith("wa_")
+    status, body, _ = await api.call("GET", "/v1/admin/accounts", token=first.admin_token)
+    assert status == 401
+    api.app[ADMIN_GATE].also_accept(first.token_digest)
+    status, body, _ = await api.call("GET", "/v1/admin/accounts", token=first.admin_token)
+    assert status == 200, body
+    assert (await api.call("GET", "/v1/balance", token=fresh.api_key))[0] == 200

@@ -1,0 +1,58 @@
+"""The demo's HTTP credentials: an API key on the demo account and an admin token.
+
+Both are kept across restarts through ``demo-credentials.json`` (the caller
+passes what it read back): the key while its row is live, the token always.
+The token is not in the config, so the daemon tells the admin gate about it
+(:meth:`AdminGate.also_accept`). Never for production: the file holds both in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from warpd.api import credentials
+from warpd.auth import apikeys
+from warpd.store.migrate import Conn
+
+ACTOR = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccess:
+    api_key: str
+    admin_token: str
+
+    @property
+    def token_digest(self) -> bytes:
+        return hashlib.sha256(self.admin_token.encode()).digest()
+
+    def credentials(self, base_url: str) -> dict[str, str]:
+        """The ``"http"`` entry of demo-credentials.json."""
+        return {"base_url": base_url, "api_key": self.api_key, "admin_token": self.admin_token}
+
+
+async def provision(conn: Conn, account_id: int, known: Mapping[str, Any]) -> DemoAccess:
+    key = known.get("api_key")
+    if not (isinstance(key, str) and await _live(conn, key, account_id)):
+        key = (await credentials.create_key(conn, ACTOR, account_id, name="demo"))["key"]
+    token = known.get("admin_token")
+    if not (isinstance(token, str) and apikeys.prefix_of(token, kind="wa")):
+        token = apikeys.generate("wa").key
+    assert isinstance(key, str)
+    return DemoAccess(key, token)
+
+
+async def _live(conn: Conn, key: str, account_id: int) -> bool:
+    prefix = apikeys.prefix_of(key)
+    if prefix is None:
+        return False
+    row = await conn.fetchrow(
+        "SELECT key_hash FROM api_keys WHERE prefix = $1 AND account_id = $2"
+        " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        prefix,
+        account_id,
+    )
+    return row is not None and apikeys.matches(key, bytes(row["key_hash"]))

@@ -150,7 +150,7 @@ class Daemon:
         await simulator.start()
         stack.push_async_callback(simulator.stop)
         async with self.database.pool.acquire() as conn:
-            return await demo.provision(conn, self.config)
+            return await demo.provision(conn, self.config, simulator.port)
 
     def _begin_drain(self) -> None:
         self._notifier.stopping()

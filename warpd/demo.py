@@ -41,7 +41,7 @@ def _password(path: Path) -> str:
     return secrets.token_urlsafe(6)[:8]
 
 
-async def provision(conn: Conn, config: Config) -> dict[str, Any]:
+async def provision(conn: Conn, config: Config, simulator_port: int) -> dict[str, Any]:
     """Create what the demo needs where it is missing; returns its credentials."""
     path = credentials_path(config)
     password = _password(path)
@@ -89,7 +89,7 @@ async def provision(conn: Conn, config: Config) -> dict[str, Any]:
             " tps) VALUES ($1, '127.0.0.1', $2, 'sim', 'sim', 2, 100, 10000)"
             " ON CONFLICT (name) DO UPDATE SET port = excluded.port RETURNING id",
             CONNECTOR,
-            config.demo.simulator_port,
+            simulator_port,
         )
         if not await conn.fetchval(
             "SELECT 1 FROM mt_route_connectors WHERE connector_id = $1", connector

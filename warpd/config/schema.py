@@ -121,8 +121,8 @@ class DemoConfig:
     # Provision the demo account, user, connector and route, and run the SMSC
     # simulator in-process as that connector's carrier (the README's run command).
     enabled: bool = opt(False)
-    # Where the in-process simulator listens.
-    simulator_port: int = opt(2776, min=1, max=65535)
+    # Where the in-process simulator listens; 0 picks a free port.
+    simulator_port: int = opt(2776, min=0, max=65535)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,12 @@ async def start_warpd(dsn: str, state: Path, simulator_port: int, extra: str = "
     text = warpd_config(dsn, state, simulator_port, extra)
     daemon = Daemon(parse(text, "test.toml", {}), migrate=True, notifier=Notifier({}))
     task = asyncio.create_task(daemon.run(install_signals=False))
-    async with asyncio.timeout(30):
-        await daemon.ready.wait()
+    ready = asyncio.create_task(daemon.ready.wait())
+    await asyncio.wait([task, ready], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        raise AssertionError(f"warpd stopped during start: {task.result()!r}")
+    assert ready.done(), "warpd not ready in 30 s"
     daemon.task = task  # type: ignore[attr-defined]
     assert daemon.sms is not None
     creds = json.loads((state / "demo-credentials.json").read_text())["smpp"]
@@ -86,6 +90,6 @@ async def stop_warpd(running: Running) -> None:
 
 @pytest_asyncio.fixture
 async def warpd(database_dsn: str, tmp_path: Path) -> AsyncIterator[Running]:
-    running = await start_warpd(database_dsn, tmp_path / "state", free_port())
+    running = await start_warpd(database_dsn, tmp_path / "state", 0)
     yield running
     await stop_warpd(running)

@@ -8,81 +8,19 @@ import struct
 import pytest
 
 from protocols.record import replace
-from protocols.smpp.codec import decode, encode
+from protocols.smpp.codec import encode
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
     CancelSm,
-    DeliverSm,
     EnquireLink,
-    Pdu,
     QuerySm,
     SubmitSm,
-    make_response,
 )
 
 from .conftest import Running
-from .helpers import ledger_matches_balances, wait_for
-
-
-class Peer:
-    """A raw SMPP peer: bytes in and out, so the tests see exactly what warpd sends."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.seq = 0
-        self.delivered: list[DeliverSm] = []
-
-    @classmethod
-    async def connect(cls, warpd: Running) -> Peer:
-        return cls(*await asyncio.open_connection(*warpd.smpp))
-
-    def send(self, pdu: Pdu) -> None:
-        self.writer.write(encode(pdu))
-
-    async def request(self, pdu: Pdu) -> Pdu:
-        self.seq += 1
-        self.send(replace(pdu, sequence_number=self.seq))
-        return await self.read()
-
-    async def read(self, timeout: float = 5.0) -> Pdu:
-        """The next PDU that is not a deliver_sm (those are answered and kept)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                head = await self.reader.readexactly(4)
-                (length,) = struct.unpack(">I", head)
-                pdu = decode(head + await self.reader.readexactly(length - 4))
-                if not isinstance(pdu, DeliverSm):
-                    return pdu
-                self.delivered.append(pdu)
-                self.send(make_response(pdu))
-
-    async def closed(self, timeout: float = 5.0) -> bool:
-        async with asyncio.timeout(timeout):
-            return await self.reader.read(1) == b""
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-async def bind(
-    warpd: Running, system_id: str, password: str, cls: type = BindTransceiver
-) -> tuple[Peer, Pdu]:
-    peer = await Peer.connect(warpd)
-    return peer, await peer.request(cls(system_id=system_id, password=password))
-
-
-def submit(to: str = "447700900123", text: bytes = b"code 1") -> SubmitSm:
-    return SubmitSm(
-        source_addr="BANK",
-        source_addr_ton=5,
-        dest_addr_ton=1,
-        dest_addr_npi=1,
-        destination_addr=to,
-        short_message=text,
-        registered_delivery=1,
-    )
+from .helpers import Peer, bind, ledger_matches_balances, submit, wait_for
 
 
 async def test_wrong_password_and_unknown_user_look_the_same_and_close(warpd: Running) -> None:

@@ -434,7 +434,11 @@ class SmppSession:
         if response is None:
             self._close("the bind_resp could not be encoded")
             return
-        if response.command_status or not isinstance(request, BindRequest):
+        if (
+            response.command_status
+            or response.command_id == _GENERIC_NACK
+            or not isinstance(request, BindRequest)
+        ):
             # smpp.md section 2: send bind_resp with the error, then close;
             # what the peer sent after the bind is never read.
             self._close(f"bind refused with status 0x{response.command_status:08x}")

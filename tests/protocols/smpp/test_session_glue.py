@@ -114,6 +114,11 @@ def test_bind_refused_with_generic_nack_closes_too() -> None:
     session.send(GenericNack(sequence_number=1, command_status=S.ESME_RSYSERR), 0)
     assert [type(p) for p in wire(session)] == [GenericNack]
     assert session.state is BindState.CLOSED
+    # Even a generic_nack without a status refuses the bind.
+    session = smsc()
+    session.receive_data(encode(BIND), 0)
+    session.send(GenericNack(sequence_number=1), 0)
+    assert session.state is BindState.CLOSED
 
 
 def test_unrelated_response_during_bind_keeps_holding() -> None:

@@ -95,6 +95,10 @@ class SmsCore:
         self.listener = CustomerListener(self, config.smpp)
         self._tasks: list[asyncio.Task[None]] = []
 
+    def opt_outs_view(self) -> frozenset[tuple[int, str]]:
+        """(account_id, msisdn) pairs refused as opted out, as this instance knows them."""
+        return frozenset(self.acceptance.opt_outs)
+
     @staticmethod
     def now_utc() -> datetime:
         return datetime.now(UTC)

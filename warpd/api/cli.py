@@ -13,14 +13,16 @@ Wiring: ``warpd.cli`` calls :func:`register` with its subparsers and runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import uvloop
 
 from warpd import config as config_mod
@@ -30,7 +32,7 @@ from warpd.api.errors import ApiError
 from warpd.api.tariff_csv import TariffError, to_micros
 from warpd.config import Config
 from warpd.errors import ConfigError, WarpdError
-from warpd.store import Database
+from warpd.store import Database, EmbeddedPostgres
 from warpd.store.migrate import Conn
 
 EXIT_OK, EXIT_REFUSED, EXIT_CONFIG = 0, 1, 2
@@ -121,10 +123,38 @@ def run(args: argparse.Namespace, action: Action) -> int:
     return EXIT_OK
 
 
-async def _with_database(config: Config, args: argparse.Namespace, action: Action) -> Any:
-    from warpd.cli import _database_dsn  # warpd.cli imports this module
+@contextlib.asynccontextmanager
+async def _dsn(config: Config) -> AsyncIterator[str]:
+    """The configured DSN; else the embedded cluster's, left running if the daemon runs it.
 
-    async with _database_dsn(config) as dsn:
+    Adopting and then stopping a running daemon's cluster would take its
+    database away mid-flight: a cluster that already answers is only used.
+    """
+    if not config.embedded:
+        yield config.database.dsn
+        return
+    pg = EmbeddedPostgres(
+        config.daemon.state_dir / "postgres",
+        bin_dir=config.embedded_postgres.bin_dir,
+        port=config.embedded_postgres.port,
+        user=config.embedded_postgres.user,
+    )
+    try:
+        probe = await asyncpg.connect(pg.dsn, timeout=config.database.connect_timeout)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        pass
+    else:
+        await probe.close()
+        yield pg.dsn
+        return
+    try:
+        yield await pg.start()
+    finally:
+        await pg.stop()
+
+
+async def _with_database(config: Config, args: argparse.Namespace, action: Action) -> Any:
+    async with _dsn(config) as dsn:
         database = await Database.connect(dsn, config.database)
         try:
             await database.ensure_schema(apply=False)

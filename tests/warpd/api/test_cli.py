@@ -141,3 +141,33 @@ async def test_a_bad_config_is_exit_code_2(tmp_path: Path) -> None:
     code, message = await Cli(path)("connector", "list")
     assert code == 2
     assert "pool_max" in message
+
+
+async def test_a_running_embedded_cluster_is_used_and_left_running(tmp_path: Path) -> None:
+    import shutil
+    import tempfile
+
+    from warpd.store import EmbeddedPostgres
+
+    # Under /tmp, not pytest's 0700 tree: the cluster may belong to another user.
+    state = Path(tempfile.mkdtemp(prefix="warpd-test-cli-"))
+    cluster = EmbeddedPostgres(state / "postgres", port=55433, durable=False)
+    dsn = await cluster.start()
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn, load_migrations())
+        finally:
+            await conn.close()
+        path = tmp_path / "warpd.toml"
+        path.write_text(
+            f"[daemon]\nstate_dir = '{state}'\n[embedded_postgres]\nport = 55433\n"
+            "[database]\npool_min = 1\npool_max = 2\n"
+        )
+        code, account = await Cli(path)("account", "create", "embedded")
+        assert (code, account["name"]) == (0, "embedded")
+        conn = await asyncpg.connect(dsn)  # still up: the CLI did not stop the daemon's cluster
+        await conn.close()
+    finally:
+        await cluster.stop()
+        shutil.rmtree(state, ignore_errors=True)

@@ -3,7 +3,7 @@
 The load client (wrk with a Lua script, or the asyncio client where wrk is
 missing; bench/http_load.py) keeps N requests in flight for the measurement
 and reports requests/s with p50/p99 latency; only 2xx answers count. Jasmin
-routes what it accepts to the carrier simulator (20 ms, no receipts). The
+routes what it accepts to the carrier simulator (20 ms; /send asks no receipt). The
 limit is aiohttp on uvloop answering 202 with no work at all.
 """
 
@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 from bench.harness.proc import Service, free_port, run_measured, wait_tcp
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers.base import apt_install, rundir
-from bench.peers.jasmin import PASSWORD, USER, Jasmin
-from bench.peers.simulator import Simulator
+from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
+from bench.peers.simulator import Simulator, start_all
 from bench.scenarios.common import Scenario, Settings, cpu_of, guarded, say, start_peer
 
 WARPD = "warpd POST /v1/sms"
@@ -127,11 +127,9 @@ def run(settings: Settings) -> ScenarioResult:
     tables = []
     seconds = settings.seconds
     with contextlib.ExitStack() as stack:
-        behind_jasmin = Simulator("smsc-http-jasmin", 0.02, receipt_delay=None)
-        behind_warpd = Simulator("smsc-http-warpd", 0.02, receipt_delay=None)
-        for simulator in (behind_jasmin, behind_warpd):
-            stack.callback(simulator.stop)
-            simulator.start()
+        behind_jasmin = Simulator("smsc-http-jasmin", credentials=UPSTREAM)
+        behind_warpd = Simulator("smsc-http-warpd")
+        start_all(stack, behind_jasmin, behind_warpd)
         jasmin = Jasmin(behind_jasmin.port)
         down = start_peer(stack, jasmin, settings, JASMIN, Role.PEER)
         query = urlencode(

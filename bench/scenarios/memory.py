@@ -3,7 +3,7 @@
 Binds: the load generator opens N transceiver binds and leaves them idle
 (answering enquire_link); the row is the growth of the server's PSS over N.
 Jasmin's is jasmind's (the daemon that holds the binds); the limit is the
-stopgap asyncio simulator holding the same binds. Calls: SIPp places N calls
+carrier simulator (an asyncio SMPP server) holding the same binds. Calls: SIPp places N calls
 that hold for a minute through the proxy to the SIPp UAS; the row is the
 growth of the proxy's PSS (all its processes, shared memory split between
 them) over N. PSS rather than RSS: Kamailio's children share one memory pool.
@@ -23,13 +23,13 @@ from bench.harness.proc import HOST, free_port, pss_bytes
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers import sipp
 from bench.peers.base import rundir
-from bench.peers.jasmin import PASSWORD, USER, Jasmin
+from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
 from bench.peers.kamailio import Kamailio
-from bench.peers.simulator import Simulator
+from bench.peers.simulator import CREDENTIALS, Simulator, start_all
 from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer
 
 WARPD, JASMIN, KAMAILIO = "warpd", "Jasmin 0.11.0", "Kamailio 5.6 proxy"
-SIM = "simulator (asyncio)"
+SIM = "carrier simulator"
 BIND_METRICS = (
     Metric("kib", "KiB per idle bind", 1, primary=True),
     Metric("before_mib", "PSS before, MiB", 1),
@@ -150,11 +150,10 @@ def run(settings: Settings) -> ScenarioResult:
     bind_runs: list[list[Row]] = []
     call_runs: list[list[Row]] = []
     with contextlib.ExitStack() as stack:
-        direct, behind_jasmin = Simulator("smsc-mem-limit"), Simulator("smsc-mem-jasmin")
+        direct = Simulator("smsc-mem-limit")
+        behind_jasmin = Simulator("smsc-mem-jasmin", credentials=UPSTREAM)
         behind_warpd = Simulator("smsc-mem-warpd")
-        for simulator in (direct, behind_jasmin, behind_warpd):
-            stack.callback(simulator.stop)
-            simulator.start()
+        start_all(stack, direct, behind_jasmin, behind_warpd)
         jasmin = Jasmin(behind_jasmin.port)
         jasmin_down = start_peer(stack, jasmin, settings, JASMIN, Role.PEER)
         sipp.install()
@@ -172,7 +171,7 @@ def run(settings: Settings) -> ScenarioResult:
                     (USER, PASSWORD), binds, jasmin.jasmind_pids,
                 ),
                 guarded(
-                    SIM, Role.LIMIT, hold_binds, SIM, Role.LIMIT, direct.port, ("bench", "bench"),
+                    SIM, Role.LIMIT, hold_binds, SIM, Role.LIMIT, direct.port, CREDENTIALS,
                     binds, direct.pids,
                 ),
             ])  # fmt: skip

@@ -77,7 +77,7 @@ def search(
         return result.sustained()
 
     if settings.smoke:
-        step(50)
+        step(min(50, start))
     else:
         good, rate = 0, start
         while rate <= CEILING and step(rate):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
-from bench.peers.jasmin import PASSWORD, USER, Jasmin
-from bench.peers.simulator import Simulator
+from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
+from bench.peers.simulator import CREDENTIALS, Simulator, start_all
 from bench.scenarios.common import Scenario, Settings, SmppLoad, guarded, say, sms_row, start_peer
 
 UPSTREAM_DELAY = 0.02
@@ -53,11 +53,9 @@ def run(settings: Settings) -> ScenarioResult:
     runs: list[list[Row]] = []
     with contextlib.ExitStack() as stack:
         direct = Simulator("smsc-limit", UPSTREAM_DELAY)
-        behind_jasmin = Simulator("smsc-jasmin", UPSTREAM_DELAY)
+        behind_jasmin = Simulator("smsc-jasmin", UPSTREAM_DELAY, credentials=UPSTREAM)
         behind_warpd = Simulator("smsc-warpd", UPSTREAM_DELAY)
-        for simulator in (direct, behind_jasmin, behind_warpd):
-            stack.callback(simulator.stop)
-            simulator.start()
+        start_all(stack, direct, behind_jasmin, behind_warpd)
         jasmin = Jasmin(behind_jasmin.port)
         jasmin_down = start_peer(stack, jasmin, settings, JASMIN, Role.PEER)
         for number in range(settings.runs):
@@ -87,7 +85,7 @@ def run(settings: Settings) -> ScenarioResult:
                         "load generator -> simulator",
                         Role.LIMIT,
                         direct.port,
-                        ("bench", "bench"),
+                        CREDENTIALS,
                         load,
                         direct.pids,
                     ),

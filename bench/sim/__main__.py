@@ -21,7 +21,6 @@ def main() -> None:
     carrier.add_argument(
         "--receipt-delay", type=float, default=0.2, help="seconds from the resp to its receipt"
     )
-    carrier.add_argument("--no-receipts", action="store_true")
     carrier.add_argument("--stats-file", type=Path, help="where to keep the submit count")
     client = sub.add_parser("esme", help="load generator")
     client.add_argument("--host", default="127.0.0.1")
@@ -36,11 +35,13 @@ def main() -> None:
         "--rate", type=float, help="submits/s over all binds (default: window-bound)"
     )
     client.add_argument("--receipt-wait", type=float, default=10.0)
+    client.add_argument("--no-receipts", action="store_true", help="registered_delivery 0")
     client.add_argument("--idle", action="store_true", help="only bind, hold until stdin closes")
     args = parser.parse_args()
     if args.role == "smsc":
-        receipt_delay = None if args.no_receipts else args.receipt_delay
-        uvloop.run(smsc.serve(args.host, args.port, args.delay, receipt_delay, args.stats_file))
+        uvloop.run(
+            smsc.serve(args.host, args.port, args.delay, args.receipt_delay, args.stats_file)
+        )
         return
     load = esme.Load(
         args.host,
@@ -53,6 +54,7 @@ def main() -> None:
         args.count,
         args.rate,
         args.receipt_wait,
+        not args.no_receipts,
     )
     if args.idle:
         uvloop.run(esme.hold_idle(load))

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import cast
 
+from protocols.record import replace
 from protocols.smpp.codec import HEADER, HEADER_SIZE, decode, encode
 from protocols.smpp.constants import CommandId
 from protocols.smpp.dlr import parse_receipt
@@ -37,7 +38,7 @@ SUBMIT = SubmitSm(
     registered_delivery=1,
     short_message=b"Your verification code is 493817",
 )
-_TEMPLATE = encode(SUBMIT)
+_TEMPLATES = {True: encode(SUBMIT), False: encode(replace(SUBMIT, registered_delivery=0))}
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Load:
     count: int | None
     rate: float | None
     receipt_wait: float
+    #: registered_delivery 1 on every submit_sm (a receipt asked for), else 0
+    receipts: bool = True
 
 
 @dataclass
@@ -71,8 +74,9 @@ class Tally:
 
 
 class Bind(asyncio.Protocol):
-    def __init__(self, tally: Tally, window: int) -> None:
+    def __init__(self, tally: Tally, window: int, receipts: bool = True) -> None:
         self.tally = tally
+        self.template = _TEMPLATES[receipts]
         self.reader = PduReader()
         self.transport: asyncio.Transport | None = None
         self.bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -93,7 +97,7 @@ class Bind(asyncio.Protocol):
 
     def submit(self) -> None:
         self.sequence += 1
-        pdu = bytearray(_TEMPLATE)
+        pdu = bytearray(self.template)
         HEADER.pack_into(pdu, 0, len(pdu), CommandId.SUBMIT_SM, 0, self.sequence)
         self.in_flight[self.sequence] = time.perf_counter()
         assert self.transport is not None
@@ -149,7 +153,9 @@ class Bind(asyncio.Protocol):
 
 async def connect(load: Load, tally: Tally) -> Bind:
     loop = asyncio.get_running_loop()
-    _, bind = await loop.create_connection(lambda: Bind(tally, load.window), load.host, load.port)
+    _, bind = await loop.create_connection(
+        lambda: Bind(tally, load.window, load.receipts), load.host, load.port
+    )
     assert bind.transport is not None
     bind.transport.write(
         encode(BindTransceiver(sequence_number=1, system_id=load.system_id, password=load.password))

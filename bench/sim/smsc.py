@@ -4,14 +4,17 @@ Run: ``python -m bench.sim smsc --port 2776 --delay 0.02 --receipt-delay 0.2``
 
 Any system_id and password bind (transmitter, receiver or transceiver). Each
 submit_sm is answered ``--delay`` seconds after it arrived with an ESME_ROK
-submit_sm_resp carrying a fresh id, and ``--receipt-delay`` seconds later a
-deliver_sm receipt (SMPP 3.4 Appendix B text with receipted_message_id and
-message_state) on the same bind: a receipt per message, as a carrier sends
-them. The receipt waits because a handset takes time, and because a gateway
-that stores the id mapping after the resp (Jasmin does, in Redis) would
-otherwise see receipts for ids it does not know yet. PDUs due in the same
-millisecond go out in one write, from one timer per queue, so the delays cost
-no call_later per message.
+submit_sm_resp carrying a fresh id and, when its registered_delivery asks for
+one, ``--receipt-delay`` seconds later a deliver_sm receipt (SMPP 3.4
+Appendix B text with receipted_message_id and message_state) on the same
+bind, as a carrier sends them. The receipt waits because a handset takes
+time, and because a gateway that stores the id mapping after the resp
+(Jasmin does, in Redis) would otherwise see receipts for ids it does not know
+yet. PDUs due in the same millisecond go out in one write, from one timer per
+queue, so the delays cost no call_later per message.
+
+This is the stopgap (``WARPD_BENCH_SMSC=stopgap``); the scenarios run
+``warpd sim-smsc`` by default (bench/loadgen.py).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class SmscProtocol(asyncio.Protocol):
     def __init__(
         self,
         delay: float,
-        receipt_delay: float | None,
+        receipt_delay: float,
         ids: collections.abc.Iterator[int],
         counters: Counters,
     ) -> None:
@@ -77,7 +80,8 @@ class SmscProtocol(asyncio.Protocol):
             _, command_id, _, seq = HEADER.unpack_from(frame)
             if command_id == CommandId.SUBMIT_SM:
                 self.counters.submits += 1
-                self._answer(now, seq)
+                pdu = decode(frame)
+                self._answer(now, seq, bool(pdu.registered_delivery & 1))  # type: ignore[attr-defined]
             elif command_id in _BINDS:
                 immediate.append(encode(make_response(decode(frame), system_id="benchsmsc")))
             elif command_id in (CommandId.ENQUIRE_LINK, CommandId.UNBIND):
@@ -87,12 +91,12 @@ class SmscProtocol(asyncio.Protocol):
         if immediate:
             self.transport.write(b"".join(immediate))
 
-    def _answer(self, now: float, seq: int) -> None:
+    def _answer(self, now: float, seq: int, receipt: bool) -> None:
         message_id = f"{next(self.ids):x}"
         resp = bytearray(HEADER_SIZE) + message_id.encode() + b"\x00"
         HEADER.pack_into(resp, 0, len(resp), CommandId.SUBMIT_SM_RESP, 0, seq)
         self.resps.put(now + self.delay, bytes(resp))
-        if self.receipt_delay is not None:
+        if receipt:
             self.counters.receipts += 1
             self.receipts.put(now + self.delay + self.receipt_delay, self._receipt(message_id))
 
@@ -152,7 +156,7 @@ async def report(counters: Counters, path: Path) -> None:
 
 
 async def serve(
-    host: str, port: int, delay: float, receipt_delay: float | None, stats: Path | None
+    host: str, port: int, delay: float, receipt_delay: float, stats: Path | None
 ) -> None:
     loop = asyncio.get_running_loop()
     ids = iter(range(int(time.time()) << 20, 1 << 62))

@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 REQUIREMENT = "jasmin==0.11.0"
 VENV = "venv-jasmin"
 USER, PASSWORD = "foo", "bar"
+#: the login jcli-setup.txt gives Jasmin's connector to the carrier (the simulator)
+UPSTREAM = ("sinkuser", "sinkpw")
 PROMPTS = [b"jcli : ", b"> "]
 
 

@@ -1,0 +1,106 @@
+"""The benchmark harness's own logic: medians, same-run ratios, report blocks, failed rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.harness import proc
+from bench.harness.report import adopt, splice, table_markdown
+from bench.harness.results import Metric, Role, Row, Status, Table, summarise
+from bench.scenarios.common import Skipped, guarded
+
+METRICS = (Metric("rate", "msg/s", primary=True), Metric("p99", "p99 ms", 1))
+
+
+def run(warpd: float, peer: float, limit: float) -> list[Row]:
+    return [
+        Row("warpd", Role.WARPD, {"rate": warpd, "p99": 1.0}),
+        Row("jasmin", Role.PEER, {"rate": peer, "p99": 9.0}),
+        Row("limit", Role.LIMIT, {"rate": limit}),
+    ]
+
+
+def test_medians_ranges_and_ratios_are_taken_run_by_run() -> None:
+    # Run 2 is on a loaded machine: everything halves, the ratio does not move.
+    runs = [run(100, 10, 200), run(50, 5, 100), run(120, 12, 240)]
+    warpd, jasmin, limit = summarise(runs, "rate")
+    assert warpd.values["rate"] == (100, 50, 120)
+    assert warpd.vs_peer == pytest.approx(10.0)
+    assert warpd.vs_limit == pytest.approx(0.5)
+    assert jasmin.vs_peer is None
+    assert jasmin.vs_limit == pytest.approx(0.05)
+    assert limit.vs_limit is None
+
+
+def test_a_pending_row_is_reported_not_dropped() -> None:
+    runs = [[Row.pending("warpd", "warpd row lands with issue 8"), *run(1, 10, 20)[1:]]]
+    text = table_markdown(Table("SMS", METRICS, runs))
+    line = next(line for line in text.splitlines() if line.startswith("| warpd"))
+    assert "**pending**: warpd row lands with issue 8" in line
+    assert "0.5x" in next(line for line in text.splitlines() if line.startswith("| jasmin"))
+
+
+def test_guarded_turns_each_kind_of_failure_into_its_row() -> None:
+    def pending() -> Row:
+        raise NotImplementedError("lands with issue 10")
+
+    def skipped() -> Row:
+        raise Skipped("not installed")
+
+    def broken() -> Row:
+        raise RuntimeError("peer crashed")
+
+    assert guarded("w", Role.WARPD, pending).status is Status.PENDING
+    assert guarded("p", Role.PEER, skipped).status is Status.SKIPPED
+    failed = guarded("p", Role.PEER, broken)
+    assert failed.status is Status.FAILED
+    assert "peer crashed" in failed.note
+
+
+def test_splice_rewrites_one_block_and_keeps_the_others() -> None:
+    text = adopt("# Benchmark report\n\n## SMPP PDU codec\n\n| a | b |\n")
+    assert "<!-- bench:codec -->" in text
+    assert "### SMPP PDU codec" in text  # one level down, under the codec heading
+    text = splice(text, "sms", "first", after="system")
+    text = splice(text, "sip", "second", after="sms")
+    text = splice(text, "sms", "third", after="system")
+    assert "first" not in text
+    assert text.index("third") < text.index("second") < text.index("### SMPP PDU codec")
+
+
+def test_cpu_and_memory_of_a_real_child_process() -> None:
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.time() + 0.6\nwhile time.time() < end: pass",
+        ]
+    )
+    try:
+        before = proc.cpu_seconds([busy.pid])
+        busy.wait(5)
+    finally:
+        busy.kill()
+    assert before >= 0
+    assert proc.pss_bytes([os.getpid()]) > 1_000_000
+    assert proc.cpu_seconds([busy.pid]) == 0  # reaped: gone from /proc, counts nothing
+
+
+BURN = (
+    "import resource\n"
+    "sum(range(10_000_000))\n"
+    "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print(usage.ru_utime + usage.ru_stime)"
+)
+
+
+def test_run_measured_counts_a_short_lived_childs_cpu() -> None:
+    finished = proc.run_measured([sys.executable, "-c", BURN], timeout=30)
+    assert finished.returncode == 0
+    own_count = float(finished.stdout)
+    assert own_count > 0.05
+    assert finished.cpu == pytest.approx(own_count, rel=0.2, abs=0.02)

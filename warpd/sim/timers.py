@@ -49,14 +49,19 @@ class Timers:
 
     def _fire(self) -> None:
         self._handle = None
-        self._when = math.inf
+        # While firing, call_at only pushes (nothing compares below -inf); the
+        # timer is armed once, after, for whatever is then first.
+        self._when = -math.inf
         heap = self._heap
         now = self._loop.time()
-        # call_at may fire a little early (the loop's clock resolution).
-        limit = now + 0.0005
-        while heap and heap[0][0] <= limit:
-            heapq.heappop(heap)[2]()
-        self._after()
-        # A callback may have armed the timer for its own, later, deadline.
-        if heap and self._when > heap[0][0]:
-            self._arm(heap[0][0])
+        # call_at may fire up to a millisecond early (uvloop's timer resolution);
+        # running those callbacks now saves a wake-up that would do nothing.
+        limit = now + 0.001
+        try:
+            while heap and heap[0][0] <= limit:
+                heapq.heappop(heap)[2]()
+            self._after()
+        finally:
+            self._when = math.inf
+            if heap:
+                self._arm(heap[0][0])

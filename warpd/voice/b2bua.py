@@ -382,6 +382,10 @@ class B2bua:
         self.endpoint.respond(key, response, asyncio.get_running_loop().time())
         self.flush()
 
+    def respond_with(self, key: TransactionKey, response: SipResponse) -> None:
+        self.endpoint.respond(key, response, asyncio.get_running_loop().time())
+        self.flush()
+
     def send_ack(self, ack: SipRequest, addr: Addr) -> SipRequest:
         sent = self.endpoint.send_ack(ack, addr)
         self.flush()

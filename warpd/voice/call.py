@@ -39,6 +39,7 @@ from warpd.voice.cdr import Answered, Cdr
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
 from warpd.voice.rating import billsec_of, price_micros
+from warpd.voice.reinvite import relay_reinvite
 from warpd.voice.trunks import Gateway
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Call:
         # Every B INVITE sent, by Call-ID: a late 2xx to one we left is ACKed and BYEd.
         self._tried: dict[str, tuple[SipRequest, Addr]] = {}
         self._hung_up: set[str | None] = set()
+        self.media_offer = b""  # the SDP RTPEngine made for the B side
 
     # -- what the B2BUA calls --------------------------------------------------------
 
@@ -126,6 +128,7 @@ class Call:
             self._final_a(503 if isinstance(exc, RtpEngineUnavailable) else 488)
             return False
         self.cdr.rtpengine_node = self.media.node
+        self.media_offer = offer
         for gateway in self.plan.gateways:
             if self.cancelled:
                 break
@@ -149,7 +152,7 @@ class Call:
         authenticated = False
         timeout = sw.settings.gateway_timeout
         while True:
-            item = await self._next(timeout)
+            item = await self.next_event(timeout)
             if item is None:
                 if self._ringing:  # no answer in time: give up on the callee
                     sw.cancel(key)
@@ -168,7 +171,7 @@ class Call:
                 self.cdr.attempt_codes.append(408)
                 return Outcome.NEXT
             if not isinstance(event, ResponseReceived) or event.key != key:
-                self._stray(side, event)
+                self.stray(side, event)
                 continue
             response = event.response
             status = response.status
@@ -269,6 +272,7 @@ class Call:
             return Outcome.FINAL
         self.cdr.attempt_codes.append(200)
         ok = a_response(self.invite, 200, self.a.local_tag, sw.contact, sdp=sdp)
+        self.a.local_sdp, leg.local_sdp = sdp, self.media_offer
         sw.respond_a(self, ok)
         self.final_to_a = True
         self.a.dialog = uas_dialog(self.invite, ok)
@@ -285,7 +289,7 @@ class Call:
 
     async def _drain_b_final(self, key: TransactionKey) -> None:
         """After CANCEL: wait briefly for the B leg's 487 (or a crossing 200 to hang up)."""
-        while (item := await self._next(self.sw.settings.gateway_timeout)) is not None:
+        while (item := await self.next_event(self.sw.settings.gateway_timeout)) is not None:
             side, event = item
             if isinstance(event, ResponseReceived) and event.key == key:
                 if 200 <= event.response.status < 300 and self.b is not None:
@@ -297,7 +301,7 @@ class Call:
             elif isinstance(event, TransactionTimeout):
                 return
             else:
-                self._stray(side, event)
+                self.stray(side, event)
 
     # -- connected -------------------------------------------------------------------
 
@@ -305,7 +309,7 @@ class Call:
         deadline = asyncio.get_running_loop().time() + self.sw.settings.max_duration
         while True:
             left = deadline - asyncio.get_running_loop().time()
-            item = await self._next(max(left, 0.0))
+            item = await self.next_event(max(left, 0.0))
             if item is None:
                 self._hangup("system")
                 return
@@ -314,12 +318,15 @@ class Call:
                 self._hangup("system")
                 return
             if isinstance(event, RequestReceived) and event.key is not None:
-                if self._in_dialog(side, event):
+                if event.request.method == "INVITE":
+                    if await relay_reinvite(self, side, event):
+                        return
+                elif self.in_dialog(side, event):
                     return
             else:
-                self._stray(side, event)
+                self.stray(side, event)
 
-    def _in_dialog(self, side: Side, event: RequestReceived) -> bool:
+    def in_dialog(self, side: Side, event: RequestReceived) -> bool:
         """Answer a request inside the dialog; True when it ended the call."""
         request = event.request
         assert event.key is not None
@@ -337,11 +344,7 @@ class Call:
             if other is not None:
                 self._bye(other)
             return True
-        if request.method == "INVITE":
-            # Hold/resume relaying is not implemented yet: refuse without ending the call.
-            self.sw.respond(event.key, request, 488, leg.local_tag)
-        else:
-            self.sw.respond(event.key, request, 200, leg.local_tag)
+        self.sw.respond(event.key, request, 200, leg.local_tag)
         return False
 
     def _hangup(self, by: str) -> None:
@@ -360,7 +363,7 @@ class Call:
 
     # -- events that belong to no step -------------------------------------------------
 
-    def _stray(self, side: Side, event: CallEvent | DialogAckTimeout[object]) -> None:
+    def stray(self, side: Side, event: CallEvent | DialogAckTimeout[object]) -> None:
         if isinstance(event, ResponseReceived) and 200 <= event.response.status < 300:
             if event.response.cseq.method == "INVITE":
                 self._late_2xx(event.response)
@@ -391,11 +394,16 @@ class Call:
 
     def after_end(self, side: Side, event: CallEvent | DialogAckTimeout[object]) -> None:
         """An event that reached the call after its task finished."""
-        self._stray(side, event)
+        self.stray(side, event)
+
+    def leg(self, side: Side) -> Leg:
+        leg = self.a if side is Side.A else self.b
+        assert leg is not None
+        return leg
 
     # -- plumbing --------------------------------------------------------------------
 
-    async def _next(self, timeout: float) -> Inbox | None:
+    async def next_event(self, timeout: float) -> Inbox | None:
         try:
             async with asyncio.timeout(timeout):
                 return await self.inbox.get()

@@ -35,11 +35,12 @@ class MediaSession:
     to_tag: str
     offered: bool = False
 
-    async def offer(self, sdp: bytes, source_ip: str) -> bytes:
+    async def offer(self, sdp: bytes, source_ip: str, *, from_b: bool = False) -> bytes:
+        """``from_b``: a re-offer from the B side (rtpengine's tags swap roles)."""
         reply = await self.pool.offer(
             Offer(
                 call_id=self.call_id,
-                from_tag=self.from_tag,
+                from_tag=self.to_tag if from_b else self.from_tag,
                 sdp=sdp,
                 ice=Ice.REMOVE,
                 replace=_REPLACE,
@@ -50,12 +51,13 @@ class MediaSession:
         self.offered = True
         return _sdp_of(reply.sdp)
 
-    async def answer(self, sdp: bytes, source_ip: str) -> bytes:
+    async def answer(self, sdp: bytes, source_ip: str, *, from_b: bool = True) -> bytes:
+        """``from_b`` False: the A side answers a re-offer the B side made."""
         reply = await self.pool.answer(
             Answer(
                 call_id=self.call_id,
-                from_tag=self.from_tag,
-                to_tag=self.to_tag,
+                from_tag=self.from_tag if from_b else self.to_tag,
+                to_tag=self.to_tag if from_b else self.from_tag,
                 sdp=sdp,
                 ice=Ice.REMOVE,
                 replace=_REPLACE,

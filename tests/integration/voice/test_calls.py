@@ -183,3 +183,19 @@ async def test_a_200_crossing_the_cancel_is_acked_and_byed(
     [row] = await cdrs(voice_pool)
     assert (row["disposition"], row["sip_code"], row["price_micros"]) == ("CANCELLED", 487, 0)
     assert row["attempt_codes"] == [200]
+
+
+async def test_hold_re_invite_is_relayed_with_a_new_offer_and_answer(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        # The carrier checks the re-INVITE says sendonly, the PBX that the 200 says recvonly.
+        uas = await sipp.uas(prov.gateway_ports[0], "uas_reinvite", extra=["-m", "1"])
+        uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_hold")
+        assert await uac.wait() == 0, uac.errors()
+        assert await uas.wait() == 0, uas.errors()
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert (row["disposition"], row["hangup_by"]) == ("ANSWERED", "caller")

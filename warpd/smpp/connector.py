@@ -238,7 +238,7 @@ class CarrierBind(SessionProtocol):
         failed = future.cancelled() or future.exception() is not None
         status = CommandStatus.ESME_RX_T_APPN if failed else future.result()
         self.session.send(make_response(pdu, status), self.now())
-        self.flush()
+        self.flush_soon()
 
     def _closed(self, event: Closed) -> None:
         dispatcher = self.connector.dispatcher
@@ -283,7 +283,7 @@ class CarrierBind(SessionProtocol):
         if self._tokens < 1.0 and dispatcher.queued(conf.id):
             self._pump_later(now + (1.0 - self._tokens) / conf.tps)
         if sent:
-            self.flush()
+            self.flush_soon()
 
     def _send(self, outbound: Outbound, now: float) -> None:
         if outbound.concat_ref is None:

@@ -303,7 +303,7 @@ class CustomerBind(SessionProtocol):
         if self.session.closed:
             return
         self.session.send(response, self.now())
-        self.flush()
+        self.flush_soon()
 
     # -- deliveries ------------------------------------------------------------
 
@@ -323,7 +323,7 @@ class CustomerBind(SessionProtocol):
             self._deliveries[numbered.sequence_number] = delivery
             sent = True
         if sent:
-            self.flush()
+            self.flush_soon()
 
     def after_events(self) -> None:
         if self._receiving:

@@ -22,6 +22,7 @@ class SessionProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        self._flush_pending = False
         self.peer = ""
 
     # -- subclass hooks ------------------------------------------------------
@@ -58,6 +59,21 @@ class SessionProtocol(asyncio.Protocol):
     def process(self) -> None:
         self._drain_events()
         self.after_events()
+        self.flush()
+
+    def flush_soon(self) -> None:
+        """Write what the session queued once this loop iteration ends.
+
+        Answers that complete outside ``data_received`` (a group commit
+        answering a thousand submits, a journal batch settling receipts)
+        would each cost a send(2); collected, they cost one.
+        """
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._flush_pending = False
         self.flush()
 
     def flush(self) -> None:

@@ -13,6 +13,9 @@ commit.
 from __future__ import annotations
 
 import asyncio
+import random
+import secrets
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -221,6 +224,19 @@ class GroupCommit:
                 pending.future.set_exception(refusal)
 
 
+_random = random.Random(secrets.randbits(128))
+
+
 def new_message_id() -> uuid.UUID:
-    """Ids are made where a message is accepted, so instances never coordinate them."""
-    return uuid.uuid4()
+    """A UUIDv7 (RFC 9562): milliseconds since the epoch, then 74 random bits.
+
+    Made where a message is accepted, so instances never coordinate ids; time
+    ordered, so the messages primary key grows at its right edge instead of
+    splitting pages at random. The random bits come from a generator seeded
+    once from the OS: uuid4 asks the kernel for 16 bytes per message.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80)
+    # version 7 in bits 76-79, variant 0b10 in bits 62-63
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return uuid.UUID(int=value)

@@ -11,6 +11,7 @@ START keep that account's opt-out list.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,6 +73,14 @@ class CarrierInbound:
         body = _body(pdu)
         tlv_id = tlv_str(pdu.tlvs, Tag.RECEIPTED_MESSAGE_ID)
         tlv_state = tlv_int(pdu.tlvs, Tag.MESSAGE_STATE)
+        if tlv_id and tlv_state in _TLV_STATES:
+            # The TLVs say which message and how it ended (SMPP 3.4 5.3.2.12,
+            # 5.3.2.35): only the error code is left in the text.
+            state = _TLV_STATES[tlv_state]
+            found = _ERR.search(body)
+            error = found[1].decode() if found else None
+            key = carrier_id(tlv_id, connector.dlr_id_format, resp=True)
+            return self._settle(connector, key, state, error=error, stat=None)
         try:
             receipt = parse_receipt(body) if body else None
         except ReceiptError:
@@ -85,17 +94,26 @@ class CarrierInbound:
             # resend it forever, and count it.
             self.unreadable += 1
             return _answered(CommandStatus.ESME_ROK)
-        state = _state(tlv_state, receipt)
-        if state is None or state not in FINAL_STATES:
+        final = _state(tlv_state, receipt)
+        if final is None or final not in FINAL_STATES:
             return _answered(CommandStatus.ESME_ROK)
-        self._stats.receipts[connector.id, STATE_NAMES[state]] += 1
-        error = receipt.err if receipt is not None else None
+        return self._settle(
+            connector, key, final, error=receipt.err if receipt else None,
+            stat=receipt.stat if receipt else None,
+        )  # fmt: skip
+
+    def _settle(
+        self, connector: Connector, key: str, state: MessageState, *, error: str | None,
+        stat: str | None,
+    ) -> asyncio.Future[int]:  # fmt: skip
+        name = STATE_NAMES[state]
+        self._stats.receipts[connector.id, name] += 1
         entry = CarrierReceipt(
             connector.id,
             key,
-            STATE_NAMES[state],
+            name,
             int(error) if error and error.isdigit() else None,
-            {"stat": receipt.stat if receipt else None, "err": error},
+            {"stat": stat, "err": error},
         )
         return _ok_after(self._journal.add_and_wait(entry))
 
@@ -206,6 +224,8 @@ class CarrierInbound:
 
 
 _RECEIVING = frozenset({"receiver", "transceiver"})
+_TLV_STATES = {int(state): state for state in STATE_NAMES}
+_ERR = re.compile(rb"(?i)\berr:\s*([0-9]+)")
 
 
 def _body(pdu: DeliverSm | DataSm) -> bytes:

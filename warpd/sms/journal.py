@@ -303,12 +303,17 @@ class Journal:
         return created
 
     async def _parts(self, conn: Any, parts: list[PartAccepted]) -> None:
-        await conn.executemany(
+        # One statement per batch: executemany would run one per row.
+        await conn.execute(
             "INSERT INTO message_parts (message_id, part_no, connector_id, carrier_message_id)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (message_id, part_no) DO UPDATE"
+            " SELECT * FROM unnest($1::uuid[], $2::int2[], $3::bigint[], $4::text[])"
+            " ON CONFLICT (message_id, part_no) DO UPDATE"
             " SET connector_id = excluded.connector_id,"
             " carrier_message_id = excluded.carrier_message_id, state = 'submitted'",
-            [(p.message_id, p.part_no, p.connector_id, p.carrier_id) for p in parts],
+            [p.message_id for p in parts],
+            [p.part_no for p in parts],
+            [p.connector_id for p in parts],
+            [p.carrier_id for p in parts],
         )
         last = [p for p in parts if p.last]
         if last:
@@ -336,10 +341,13 @@ class Journal:
         if orphans:
             # Before its submit_sm_resp was stored, or for an id we never
             # issued: park it; the next stored mapping settles it.
-            await conn.executemany(
+            await conn.execute(
                 "INSERT INTO pending_receipts (connector_id, carrier_message_id, payload,"
-                " expires_at) VALUES ($1, $2, $3, now() + interval '1 day')",
-                [(r.connector_id, r.carrier_id, _receipt_payload(r)) for r in orphans],
+                " expires_at) SELECT c, i, p, now() + interval '1 day'"
+                " FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS o(c, i, p)",
+                [r.connector_id for r in orphans],
+                [r.carrier_id for r in orphans],
+                [_receipt_payload(r) for r in orphans],
             )
             self._parked += len(orphans)
         ids = list({row["message_id"] for row in matched})
@@ -352,16 +360,18 @@ class Journal:
 
     async def _refund(self, conn: Any, finished: list[asyncpg.Record]) -> None:
         refunds = [
-            (m["account_id"], m["price_micros"], "sms_refund", m["id"], m["state"])
+            (m["account_id"], m["price_micros"], m["id"], m["state"])
             for m in finished
             if m["state"] in REFUNDED_STATES and m["price_micros"]
         ]
         if refunds:
             # The unique (message_id, kind) index makes a second refund a no-op.
-            await conn.executemany(
+            await conn.execute(
                 "INSERT INTO ledger (account_id, amount_micros, kind, message_id, note)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                refunds,
+                " SELECT a, m, 'sms_refund', i, n"
+                " FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) AS r(a, m, i, n)"
+                " ON CONFLICT DO NOTHING",
+                *[list(column) for column in zip(*refunds, strict=True)],
             )
 
     def _owed(self, finished: list[asyncpg.Record]) -> list[tuple[Any, ...]]:

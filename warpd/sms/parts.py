@@ -20,6 +20,8 @@ _UDHI = 0x40
 # data_coding -> the alphabet whose capacity applies; other codings count octets.
 _ENCODINGS = {0: Encoding.GSM7, 8: Encoding.UCS2}
 _MODES = {mode.value: mode for mode in ConcatMode}
+# 140 octets fit one message in every alphabet (GSM7 carried unpacked fits 160).
+_ONE_PART_OCTETS = 140
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +32,17 @@ class Plan:
     billed: int
 
 
+_SINGLE = Plan(1, 1)
+
+
 def _split(body: bytes, data_coding: int, mode: ConcatMode, ref: int) -> tuple[Part, ...]:
     return split_encoded(body, _ENCODINGS.get(data_coding, Encoding.LATIN1), ref=ref, mode=mode)
 
 
 def plan(body: bytes, data_coding: int, esm_class: int, split_mode: str) -> Plan:
     """Raises MessageTooLong (an SmppError) past 255 parts or 64 KiB of payload."""
-    if esm_class & _UDHI:
-        return Plan(1, 1)
+    if esm_class & _UDHI or len(body) <= _ONE_PART_OCTETS:
+        return _SINGLE
     billed = len(_split(body, data_coding, ConcatMode.UDH8, 0))
     if billed == 1:
         return Plan(1, 1)

@@ -65,7 +65,11 @@ ALTER TABLE messages
     ADD COLUMN candidate smallint NOT NULL DEFAULT 0;
 
 -- Claiming work that no live instance holds: unclaimed or with a lapsed lease,
--- oldest first, so a backlog drains in order of acceptance.
+-- oldest first, so a backlog drains in order of acceptance. It replaces v1's
+-- queue and in-flight indexes: every index on messages is paid for on each of
+-- the row's state changes, thousands of times a second.
+DROP INDEX messages_queue_idx;
+DROP INDEX messages_in_flight_idx;
 CREATE INDEX messages_claimable_idx ON messages (created_at) WHERE state = 'queued';
 -- An instance renews and, after a restart, releases its own claims.
 CREATE INDEX messages_claims_idx ON messages (claimed_by) WHERE state = 'queued';

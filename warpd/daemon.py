@@ -114,6 +114,7 @@ class Daemon:
         await self.sms.start()
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)
         self.metrics.registry.register(SmsCollector(self.sms))
+        self.reload_hooks.append(self.sms.apply_config)
 
         # Admin changes reload the SMS core's catalog and balances at once.
         app = make_app(

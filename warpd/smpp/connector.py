@@ -215,7 +215,7 @@ class CarrierBind(SessionProtocol):
             self.connector.throttled += 1
             dispatcher.retry_part(outbound, part_no)
         else:
-            log.info(
+            log.debug(
                 "submit_refused",
                 connector=self.connector.conf.name,
                 message_id=str(outbound.id),
@@ -402,9 +402,12 @@ class CarrierConnector:
         if not self.conf.tls:
             return None
         if self._ssl is None:
-            context = ssl.create_default_context()
+            # The system's CAs, or the carrier's own (options.tls_ca, a PEM
+            # path); options.tls_verify = false only for a lab carrier.
+            options = self.conf.options
+            context = ssl.create_default_context(cafile=options.get("tls_ca"))
             context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if self.conf.options.get("tls_verify", True) is False:
+            if options.get("tls_verify", True) is False:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             self._ssl = context

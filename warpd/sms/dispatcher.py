@@ -142,7 +142,7 @@ class Dispatcher:
         if outbound.candidate + 1 < len(outbound.candidates):
             outbound.candidate += 1
             outbound.pending_parts = (*(outbound.pending_parts or ()), part_no)
-            log.info(
+            log.debug(
                 "failover",
                 message_id=str(outbound.id),
                 status=f"0x{status:08x}",

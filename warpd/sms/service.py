@@ -157,7 +157,7 @@ class SmsCore:
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sms_reload_failed", error=str(exc))
 
-    def apply_config(self, config: Config) -> None:
+    async def apply_config(self, config: Config) -> None:
         """SIGHUP: what the SMS core can change live (the TLS certificate)."""
         self.listener.reload_tls(config.smpp)
 

@@ -45,19 +45,30 @@ class Running:
         return rows[0][0] if rows else None
 
 
-def warpd_config(dsn: str, state: Path, simulator_port: int, extra: str = "") -> str:
+def warpd_config(
+    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = ""
+) -> str:
     return (
         f"[database]\ndsn = '{dsn}'\npool_min = 2\npool_max = 6\n"
-        f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n"
+        f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n{smpp}"
         f"[daemon]\nstate_dir = '{state}'\nshutdown_timeout = 3.0\n"
         f"[demo]\nenabled = true\nsimulator_port = {simulator_port}\n"
         f"[sms]\nreload_interval = 0.5\n[cluster]\ninstance_id = 'test'\n{extra}"
     )
 
 
-async def start_warpd(dsn: str, state: Path, simulator_port: int, extra: str = "") -> Running:
-    text = warpd_config(dsn, state, simulator_port, extra)
-    daemon = Daemon(parse(text, "test.toml", {}), migrate=True, notifier=Notifier({}))
+async def start_warpd(
+    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = ""
+) -> Running:
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / "warpd.toml"  # SIGHUP re-reads it
+    path.write_text(warpd_config(dsn, state, simulator_port, extra, smpp))  # noqa: ASYNC240
+    daemon = Daemon(
+        parse(path.read_text(), str(path), {}),  # noqa: ASYNC240
+        config_path=path,
+        migrate=True,
+        notifier=Notifier({}),
+    )
     task = asyncio.create_task(daemon.run(install_signals=False))
     ready = asyncio.create_task(daemon.ready.wait())
     await asyncio.wait([task, ready], timeout=30, return_when=asyncio.FIRST_COMPLETED)

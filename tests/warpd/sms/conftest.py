@@ -57,14 +57,20 @@ def warpd_config(
     )
 
 
+def write_config(state: Path, text: str) -> Path:
+    """The file a SIGHUP re-reads."""
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / "warpd.toml"
+    path.write_text(text)
+    return path
+
+
 async def start_warpd(
     dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = ""
 ) -> Running:
-    state.mkdir(parents=True, exist_ok=True)
-    path = state / "warpd.toml"  # SIGHUP re-reads it
-    path.write_text(warpd_config(dsn, state, simulator_port, extra, smpp))  # noqa: ASYNC240
+    path = write_config(state, warpd_config(dsn, state, simulator_port, extra, smpp))
     daemon = Daemon(
-        parse(path.read_text(), str(path), {}),  # noqa: ASYNC240
+        parse(path.read_text(), str(path), {}),
         config_path=path,
         migrate=True,
         notifier=Notifier({}),

@@ -45,6 +45,11 @@ def certificate(directory: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
+def replace_pair(cert: Path, new_cert: Path, new_key: Path) -> None:
+    cert.write_bytes(new_cert.read_bytes())
+    cert.with_suffix(".key").write_bytes(new_key.read_bytes())
+
+
 @pytest_asyncio.fixture
 async def tls_warpd(database_dsn: str, tmp_path: Path) -> Running:
     cert, key = certificate(tmp_path, "warpd")
@@ -105,9 +110,7 @@ async def test_sighup_reloads_the_certificate(tls_warpd: Running, tmp_path: Path
     port = tls_port(tls_warpd)
     new_cert, new_key = certificate(tmp_path, "renewed")
     # The operator replaces the files in place and sends SIGHUP.
-    old_cert = Path(tls_warpd.tls_cert)  # type: ignore[attr-defined]
-    old_cert.write_bytes(new_cert.read_bytes())  # noqa: ASYNC240
-    old_cert.with_suffix(".key").write_bytes(new_key.read_bytes())  # noqa: ASYNC240
+    replace_pair(Path(tls_warpd.tls_cert), new_cert, new_key)  # type: ignore[attr-defined]
     assert await tls_warpd.daemon.reload()
     context = ssl.create_default_context(cafile=str(new_cert))
     _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)

@@ -45,7 +45,7 @@ from protocols.sip.transaction import (
 from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
 from warpd.voice.auth import Refusal as AuthRefusal
 from warpd.voice.auth import TrunkAuth
-from warpd.voice.call import Call
+from warpd.voice.call import Call, MediaLost
 from warpd.voice.cdr import Cdr, CdrWriter
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
 from warpd.voice.metrics import VoiceMetrics
@@ -411,6 +411,12 @@ class B2bua:
         if cdr.trunk_id is not None:
             self.admission.released(cdr.trunk_id, cdr.account_id, cdr.price_micros)
         self.metrics.call_finished(cdr)
+
+    def media_lost(self, instances: set[str]) -> None:
+        """End the calls whose media lived on an rtpengine that stopped answering."""
+        for call in list(self.calls):
+            if call.cdr.answer_at is not None and call.cdr.rtpengine_node in instances:
+                call.post(Side.A, MediaLost(call.cdr.rtpengine_node or ""))
 
     async def idle(self) -> None:
         """Return once every call (and REGISTER write) in progress has finished."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,15 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-CallEvent = RequestReceived | ResponseReceived | TransactionTimeout | CancelReceived
+
+@dataclass(frozen=True, slots=True)
+class MediaLost:
+    """The RTPEngine instance holding this call's media stopped answering."""
+
+    instance: str
+
+
+CallEvent = RequestReceived | ResponseReceived | TransactionTimeout | CancelReceived | MediaLost
 Inbox = tuple[Side, CallEvent | DialogAckTimeout[object]]
 
 
@@ -280,6 +289,7 @@ class Call:
         sw.start_2xx(self.a.dialog, ok)
         self.cdr.answer_at = _now()
         self.cdr.sip_code = 200
+        sw.metrics.call_answered(self.cdr)
         sw.cdrs.put(Answered(self.cdr, sw.settings.instance))
         return Outcome.ANSWERED
 
@@ -315,6 +325,11 @@ class Call:
                 return
             side, event = item
             if isinstance(event, DialogAckTimeout):
+                self._hangup("system")
+                return
+            if isinstance(event, MediaLost):
+                self.cdr.q850_cause = 41  # Temporary failure: the media relay is gone
+                self.media.offered = False  # nothing left to delete there
                 self._hangup("system")
                 return
             if isinstance(event, RequestReceived) and event.key is not None:

@@ -36,12 +36,14 @@ class VoiceMetrics:
             ["answered"], registry=r,
         )  # fmt: skip
 
+    def call_answered(self, cdr: Cdr) -> None:
+        self.answers.inc()
+        if cdr.answer_at is not None:
+            self.setup.observe((cdr.answer_at - cdr.start_at).total_seconds())
+
     def call_finished(self, cdr: Cdr) -> None:
         self.active.dec()
         if cdr.ring_at is not None:
             self.post_dial_delay.observe((cdr.ring_at - cdr.start_at).total_seconds())
-        if cdr.answer_at is not None:
-            self.answers.inc()
-            self.setup.observe((cdr.answer_at - cdr.start_at).total_seconds())
-        else:
+        if cdr.answer_at is None:
             self.failures.labels(str(cdr.sip_code or 487)).inc()

@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry
 
-from media.pool import PoolSettings, RtpEngineAddress, RtpEnginePool
+from media.pool import InstanceState, PoolSettings, RtpEngineAddress, RtpEnginePool
 from protocols.sip.digest import DigestAlgorithm
 from protocols.sip.endpoint import Endpoint, EndpointConfig
 from warpd.config.loader import parse_listen
@@ -37,6 +37,10 @@ from warpd.voice.rtpengine_process import RtpEngineProcess
 from warpd.voice.transport import UdpTransport, open_udp_socket
 
 log = structlog.get_logger(__name__)
+
+# How often every rtpengine is pinged: a dead one ends its calls within this
+# plus the ng timeouts (3 x 0.5 s by default).
+MEDIA_PING = 2.0
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -120,7 +124,7 @@ class VoiceService:
         self.local_addr = await self.transport.start(sock)
         self._tasks = [
             asyncio.create_task(self._reload_loop(), name="voice-reload"),
-            asyncio.create_task(self.media.monitor(), name="voice-rtpengine-monitor"),
+            asyncio.create_task(self._media_watch(), name="voice-rtpengine-watch"),
             asyncio.create_task(self._heartbeat_loop(), name="voice-heartbeat"),
         ]
         if self.sip.options_interval > 0:
@@ -174,6 +178,18 @@ class VoiceService:
                 await self.reload()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("voice_reload_failed", error=str(exc))
+
+    async def _media_watch(self) -> None:
+        """Ping every rtpengine each MEDIA_PING seconds; calls on a dead one are ended."""
+        assert self.media is not None
+        while True:
+            await self.media.ping_all()
+            down = {
+                name for name, state in self.media.states().items() if state is InstanceState.DOWN
+            }
+            if down and self.b2bua is not None:
+                self.b2bua.media_lost(down)
+            await asyncio.sleep(MEDIA_PING)
 
     async def _probe_loop(self) -> None:
         while True:

@@ -39,9 +39,19 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def voice_rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEngineDaemon]:
-    daemon = RtpEngineDaemon(tmp_path_factory.mktemp("rtpengine-voice"), 22250, 22260, 44000, 44999)
+    # Control ports picked free: two suites on one machine must not share a daemon
+    # (offers to one and answers to the other fail with "Unknown call-id").
+    daemon = RtpEngineDaemon(
+        tmp_path_factory.mktemp("rtpengine-voice"), free_udp_port(), free_tcp_port(), 44000, 44999
+    )
     daemon.start()
     yield daemon
     daemon.stop()
@@ -213,7 +223,7 @@ async def running_voice(
     try:
         yield service
     finally:
-        await service.stop(5.0)
+        await service.stop(1.0)  # calls a test leaves up are hung up after 1 s
 
 
 async def cdrs(pool: asyncpg.Pool) -> list[asyncpg.Record]:

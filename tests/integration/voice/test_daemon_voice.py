@@ -25,7 +25,7 @@ def ping(port: int) -> bytes:
 async def test_demo_daemon_owns_rtpengine_and_completes_a_call(
     database_dsn: str, tmp_path: Path, sipp: SippFactory
 ) -> None:
-    sip_port, ng_port, carrier = free_udp_port(), 22270, free_udp_port()
+    sip_port, ng_port, carrier = free_udp_port(), free_udp_port(), free_udp_port()
     text = (
         f"[database]\ndsn = '{database_dsn}'\npool_min = 1\npool_max = 4\n"
         f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n"

@@ -5,6 +5,7 @@
     python -m bench smoke               every scenario for a few seconds (output in bench/out/smoke)
     python -m bench codec               the codec and parser benchmarks (as bench.report did)
     python -m bench list                the scenarios and what each measures
+    python -m bench redraw              REPORT.md and the charts again from report.json
 
 System scenarios install or find their peers (Debian packages with apt-get,
 Jasmin and Sippy in venvs under ~/.cache/warpd-bench), run everything on
@@ -54,7 +55,9 @@ def failures(results: list[ScenarioResult]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="+", help="all | smoke | codec | list | scenario names")
+    parser.add_argument(
+        "what", nargs="+", help="all | smoke | codec | list | redraw | scenario names"
+    )
     parser.add_argument("--runs", type=int, help="runs per scenario (default 3, smoke 1)")
     parser.add_argument("--seconds", type=float, help="one measurement's length (default 10)")
     parser.add_argument(
@@ -66,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if what == ["list"]:
         for name, scenario in SCENARIOS.items():
             print(f"{name:12} {scenario.heading}")
+        return 0
+    if what == ["redraw"]:
+        directory = args.out or HERE
+        say(f"wrote {report.write(report.load(directory), directory, '', list(SCENARIOS))}")
         return 0
     if what == ["codec"]:
         codec_report.main(rest)

@@ -63,6 +63,11 @@ def draw(result: ScenarioResult, directory: Path) -> list[tuple[str, str]]:
                     alpha=1.0 - 0.6 * index / len(metrics),
                     label=metric.label,
                 )
+            shown_values = [s.values[m.key][0] for m in metrics for s in summaries
+                            if m.key in s.values and s.values[m.key][0] > 0]  # fmt: skip
+            # Peers and limits differ by orders of magnitude: a log axis keeps both readable.
+            if shown_values and max(shown_values) > 30 * min(shown_values):
+                axis.set_yscale("log")
             axis.set_xticks([i + 0.4 - width / 2 for i in range(len(summaries))])
             axis.set_xticklabels([s.system for s in summaries], rotation=20, ha="right", fontsize=7)
             axis.set_title(", ".join(m.label for m in metrics), fontsize=8)

@@ -15,11 +15,11 @@ import os
 import platform
 import re
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench.harness import charts
-from bench.harness.results import ScenarioResult, Status, Summary, Table
+from bench.harness.results import Metric, Role, Row, ScenarioResult, Status, Summary, Table
 
 TITLE = "# Benchmark report\n"
 SYSTEM_INTRO = (
@@ -27,8 +27,12 @@ SYSTEM_INTRO = (
     "`python -m bench all` installs or finds every peer, runs each scenario several times "
     "and keeps, per row, the median with the min-max over the runs. Every run measures all "
     "rows one after another on the same machine, so the ratios (`vs peer`, `vs limit`) are "
-    "taken inside one run and then their median is shown. Rows marked *pending* wait for the "
-    "warpd feature they measure; their hook is named in the row.\n"
+    "taken inside one run and then their median is shown: a row's first metric divided by the "
+    "peer's or the limit's, written `12.3x` (for memory, lower is better). Rows marked *pending* "
+    "wait for the warpd feature they measure (the hook is `warpd_row` or `warpd_*_row` in "
+    "bench/scenarios/NAME.py). Run one scenario with `python -m bench NAME [--runs N] "
+    "[--seconds S]`; `python -m bench smoke` runs each for a few seconds into bench/out/smoke/; "
+    "`python -m bench redraw` redraws this file and the charts from report.json.\n"
 )
 
 
@@ -95,8 +99,12 @@ def table_markdown(table: Table) -> str:
     return f"#### {table.title}\n\n" + "\n".join(lines) + "\n\n" + "  \n".join(notes) + "\n"
 
 
-def scenario_markdown(result: ScenarioResult, command: str) -> str:
-    parts = [f"### {result.heading}\n", f"`{command}` ({now()}). {result.description}\n"]
+def scenario_markdown(result: ScenarioResult) -> str:
+    parts = [
+        f"### {result.heading}\n",
+        f"`{result.command}` ({result.at}; {result.machine}).\n",
+        f"{result.description}\n",
+    ]
     parts += [table_markdown(table) for table in result.tables]
     parts += [f"![{alt}]({name})\n" for name, alt in result.charts]
     return "\n".join(parts)
@@ -151,7 +159,12 @@ def write(results: list[ScenarioResult], directory: Path, command: str, order: l
     report_json = directory / "report.json"
     stored = json.loads(report_json.read_text()) if report_json.exists() else {}
     stored.setdefault("scenarios", {})
+    here = machine()
+    results = [
+        r if r.command else replace(r, command=command, at=now(), machine=here) for r in results
+    ]
     for result in results:
+        result.charts.clear()
         result.charts.extend(charts.draw(result, directory))
         if result.series:
             drawn = charts.line(
@@ -160,20 +173,22 @@ def write(results: list[ScenarioResult], directory: Path, command: str, order: l
             result.charts.extend([drawn] if drawn else [])
         stored["scenarios"][result.name] = {
             "heading": result.heading,
-            "command": command,
-            "at": now(),
-            "machine": machine(),
+            "description": result.description,
+            "command": result.command,
+            "at": result.at,
+            "machine": result.machine,
             "tables": [_json_table(t) for t in result.tables],
             "series": result.series,
+            "series_axes": result.series_axes,
             "charts": [name for name, _ in result.charts],
         }
     report_json.write_text(json.dumps(stored, indent=1, default=str) + "\n")
     report_md = directory / "REPORT.md"
     text = adopt(report_md.read_text() if report_md.exists() else TITLE)
-    text = splice(text, "system", SYSTEM_INTRO + f"\nMachine: {machine()}.\n")
+    text = splice(text, "system", SYSTEM_INTRO)
     for result in results:
         previous = _previous(order, result.name, text)
-        text = splice(text, result.name, scenario_markdown(result, command), after=previous)
+        text = splice(text, result.name, scenario_markdown(result), after=previous)
     report_md.write_text(text)
     return report_md
 
@@ -185,3 +200,30 @@ def _previous(order: list[str], name: str, text: str) -> str:
         if f"<!-- /bench:{candidate} -->" in text:
             return candidate
     return "system"
+
+
+def load(directory: Path) -> list[ScenarioResult]:
+    """The results stored in ``directory``/report.json, to draw again without measuring."""
+    stored = json.loads((directory / "report.json").read_text())["scenarios"]
+    results = []
+    for name, scenario in stored.items():
+        tables = []
+        for table in scenario["tables"]:
+            runs = [
+                [
+                    Row(r["system"], Role(r["role"]), r["values"], Status(r["status"]), r["note"])
+                    for r in rows
+                ]
+                for rows in table["runs"]
+            ]
+            metrics = tuple(Metric(**m) for m in table["metrics"])
+            tables.append(Table(table["title"], metrics, runs, tuple(table["notes"])))
+        series = {k: [(x, y) for x, y in v] for k, v in scenario.get("series", {}).items()}
+        results.append(
+            ScenarioResult(
+                name, scenario["heading"], scenario.get("description", ""), tables, [], series,
+                tuple(scenario.get("series_axes", ("", "", ""))), scenario["command"],
+                scenario["at"], scenario["machine"],
+            )
+        )  # fmt: skip
+    return results

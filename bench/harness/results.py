@@ -144,3 +144,7 @@ class ScenarioResult:
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: that chart's (title, x label, y label)
     series_axes: tuple[str, str, str] = ("", "", "")
+    #: how, when and where it was measured (filled in by the report when empty)
+    command: str = ""
+    at: str = ""
+    machine: str = ""

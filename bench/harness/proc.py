@@ -160,7 +160,7 @@ class Service:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                cwd=cwd,
+                cwd=cwd or rundir,  # crash dumps and stray files land in the run directory
                 start_new_session=True,
             )
         return cls(name, process, log)

@@ -107,6 +107,12 @@ class RabbitMq:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(run / "enabled_plugins"),
         }
         (run / "enabled_plugins").write_text("[].\n")
+        # Debian's rabbitmq-server drops to the rabbitmq user when started as root.
+        for directory in (run / "mnesia", run / "log"):
+            directory.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (run, run / "mnesia", run / "log", *run.glob("rabbitmq*")):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
         self.service = Service.start(self.name, ["rabbitmq-server"], run, env=env)
         wait_tcp(self.port, 60, "rabbitmq-server", self.service.process)
         time.sleep(1)  # the listener opens a moment before the broker accepts logins

@@ -10,6 +10,7 @@ X-Forwarded-For, so put no proxy in front of a key with an allow-list.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -82,6 +83,9 @@ class KeyStore:
         self._clock = clock
         self._cache: dict[str, tuple[ApiKey | None, float]] = {}
         self._buckets: dict[int, Bucket] = {}
+        # One query per prefix at a time: a busy key's cache expiry is one
+        # round trip, not one per request that arrived meanwhile.
+        self._loading: dict[str, asyncio.Task[ApiKey | None]] = {}
 
     def forget(self, prefix: str) -> None:
         """Drop a cached key at once (revocation on this instance)."""
@@ -126,10 +130,19 @@ class KeyStore:
             )
 
     async def _lookup(self, prefix: str) -> ApiKey | None:
-        now = self._clock()
         cached = self._cache.get(prefix)
-        if cached is not None and now - cached[1] < self.config.key_cache_seconds:
+        if cached is not None and self._clock() - cached[1] < self.config.key_cache_seconds:
             return cached[0]
+        task = self._loading.get(prefix)
+        if task is None:
+            task = asyncio.ensure_future(self._load(prefix))
+            self._loading[prefix] = task
+            task.add_done_callback(lambda _: self._loading.pop(prefix, None))
+        # Shielded: one caller giving up does not cancel the others' answer.
+        return await asyncio.shield(task)
+
+    async def _load(self, prefix: str) -> ApiKey | None:
+        now = self._clock()
         async with self._database.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT id, account_id, prefix, key_hash, scopes, allowed_ips, rate_per_s,"

@@ -198,6 +198,7 @@ class WebhookSender:
                     await self._claim()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("webhook_claim_failed", error=repr(exc))
+                    await asyncio.sleep(POLL_INTERVAL)  # the database is away: do not spin
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(POLL_INTERVAL, FLUSH_INTERVAL * 4)):
                         await self._wake.wait()

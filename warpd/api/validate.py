@@ -56,10 +56,11 @@ async def read_json(request: web.Request, schema: Schema) -> Any:
 def check(schema: Schema, value: Any, path: str = "$") -> None:
     """Raise 400 invalid_request (or unknown_field) if ``value`` breaks ``schema``."""
     kinds = schema.get("type")
-    if kinds is not None:
+    if kinds is not None and not (
+        _is(kinds, value) if isinstance(kinds, str) else any(_is(k, value) for k in kinds)
+    ):
         names = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-        if not any(_is(name, value) for name in names):
-            raise invalid(f"{path}: must be {' or '.join(names)}, not {_kind(value)}")
+        raise invalid(f"{path}: must be {' or '.join(names)}, not {_kind(value)}")
     if value is None:
         return
     if "enum" in schema and value not in schema["enum"]:

@@ -292,9 +292,9 @@ class EsmeLoad:
             )
 
     def fail(self, error: str) -> None:
-        log.warning("sim_esme_failed", error=error)
         self._errors.append(error)
         self._finish()
+        log.warning("sim_esme_failed", error=error)
 
     def _finish(self) -> None:
         if not self._done.done():

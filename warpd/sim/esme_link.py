@@ -214,6 +214,7 @@ class EsmeLink(asyncio.Protocol):
             self._failed(exc)
 
     def _failed(self, exc: Exception) -> None:
-        # A bug here must end the run with a report, not leave it waiting forever.
-        log.exception("sim_esme_link_failed")
+        # A bug here must end the run with a report, not leave it waiting forever;
+        # the report first, in case logging is what failed.
         self._load.fail(f"internal error: {exc!r}")
+        log.exception("sim_esme_link_failed")

@@ -66,8 +66,8 @@ class SmscLink(asyncio.Protocol):
             self.pump()
         except Exception:
             # A bug in the simulator costs this connection, not the simulator.
-            log.exception("sim_smsc_link_failed")
             self.abort()
+            log.exception("sim_smsc_link_failed")
         self._sim.flush()
 
     def eof_received(self) -> bool | None:
@@ -160,8 +160,8 @@ class SmscLink(asyncio.Protocol):
             self.session.handle_timer(max(self._loop.time(), self._timer_when))
             self.pump()
         except Exception:
-            log.exception("sim_smsc_link_failed")
             self.abort()
+            log.exception("sim_smsc_link_failed")
         self._sim.flush()
 
     # -- events ----------------------------------------------------------------

@@ -97,9 +97,11 @@ def test_esme_against_smsc_processes_exit_codes_and_stats(
     assert sum(line["kind"] == "receipt" for line in lines) == 210
 
 
-def test_esme_that_cannot_connect_fails_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["esme", "--port", "1", "--count", "1"]) == 1  # nothing listens on port 1
-    assert "cannot connect to 127.0.0.1:1" in capsys.readouterr().out
+def test_esme_that_cannot_connect_fails_with_a_reason() -> None:
+    # A process: the command configures logging for the whole interpreter.
+    result = _esme(1, "--count", "1")  # nothing listens on port 1
+    assert result.returncode == 1
+    assert "cannot connect to 127.0.0.1:1" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,15 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
+#: the checkout, on the path of every service so ``python -m bench.*`` works from its run dir
+ROOT = Path(__file__).resolve().parents[2]
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -153,6 +156,10 @@ class Service:
     ) -> Service:
         rundir.mkdir(parents=True, exist_ok=True)
         log = rundir / f"{name}.log"
+        if os.fspath(argv[0]) == sys.executable:  # our own modules; the peers' venvs keep theirs
+            base = os.environ if env is None else env
+            path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
+            env = {**base, "PYTHONPATH": path}
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [os.fspath(a) for a in argv],

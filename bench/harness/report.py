@@ -211,7 +211,14 @@ def load(directory: Path) -> list[ScenarioResult]:
         for table in scenario["tables"]:
             runs = [
                 [
-                    Row(r["system"], Role(r["role"]), r["values"], Status(r["status"]), r["note"])
+                    Row(
+                        r["system"],
+                        Role(r["role"]),
+                        r["values"],
+                        Status(r["status"]),
+                        r["note"],
+                        r.get("cpu", {}),
+                    )
                     for r in rows
                 ]
                 for rows in table["runs"]

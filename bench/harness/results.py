@@ -50,6 +50,8 @@ class Row:
     values: dict[str, float] = field(default_factory=dict)
     status: Status = Status.OK
     note: str = ""
+    #: CPU ms per message or call of each process involved, by part ("jasmind", "rabbitmq")
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def pending(cls, system: str, why: str) -> Row:

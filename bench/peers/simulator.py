@@ -65,6 +65,9 @@ class Simulator:
     def pids(self) -> list[int]:
         return self.service.pids() if self.service else []
 
+    def processes(self) -> dict[str, list[int]]:
+        return {"simulator": self.pids()}
+
     def stop(self) -> None:
         if self.service is not None:
             self.service.stop()

@@ -104,6 +104,20 @@ def cpu_of(pids: Callable[[], list[int]]) -> Iterator[list[float]]:
     spent.append(cpu_seconds(watched) - before)
 
 
+#: the processes of a system by part ("jasmind", "rabbitmq", ...), read when a measurement starts
+Processes = Callable[[], dict[str, list[int]]]
+
+
+@contextlib.contextmanager
+def cpu_by(processes: Processes) -> Iterator[dict[str, float]]:
+    """CPU seconds each part used inside the block (filled into the yielded dict)."""
+    watched = processes()
+    before = {part: cpu_seconds(pids) for part, pids in watched.items()}
+    spent: dict[str, float] = {}
+    yield spent
+    spent.update({part: cpu_seconds(pids) - before[part] for part, pids in watched.items()})
+
+
 @dataclass(frozen=True, slots=True)
 class SmppLoad:
     """What the load generator offers: ``messages`` submits over ``binds`` x ``window``."""
@@ -118,11 +132,12 @@ def esme_run(
     port: int,
     credentials: tuple[str, str],
     load: SmppLoad,
-    pids: Callable[[], list[int]],
-    support: Callable[[], list[int]],
+    processes: Processes,
+    support: Processes,
     seconds: float = 600.0,
-) -> tuple[dict[str, float], float, float]:
-    """Run the load generator: (its JSON, CPU seconds of ``pids``, CPU of it and ``support``)."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Run the load generator: (its JSON, CPU seconds by part of the system, of the rest:
+    ``support`` and the load generator itself)."""
     argv = loadgen.esme_argv(
         port,
         system_id=credentials[0],
@@ -133,31 +148,33 @@ def esme_run(
         count=load.messages,
         receipt_wait=load.receipt_wait,
     )
-    with cpu_of(pids) as spent, cpu_of(support) as support_spent:
+    with cpu_by(processes) as spent, cpu_by(support) as support_spent:
         finished = run_measured(argv, timeout=seconds + load.receipt_wait + 60)
     if finished.returncode != 0:
         raise RuntimeError(f"load generator exited {finished.returncode}: {finished.stderr[-500:]}")
     result: dict[str, float] = json.loads(finished.stdout)
-    return result, spent[0], finished.cpu + support_spent[0]
+    return result, spent, {**support_spent, "load generator": finished.cpu}
 
 
 def sms_row(
-    system: str,
+    system_name: str,
     role: Role,
     port: int,
     credentials: tuple[str, str],
     load: SmppLoad,
-    pids: Callable[[], list[int]],
-    support: Callable[[], list[int]] = list,
+    processes: Processes,
+    support: Processes = dict,
 ) -> Row:
     """One end-to-end SMS run against any SMPP endpoint (warpd, Jasmin, the simulator itself).
 
-    ``pids`` are the processes of the system under test with its databases
+    ``processes`` are the system under test's, its databases included
     (``cpu_ms`` per message receipted); ``support`` the upstream simulator,
-    counted with the load generator in ``cpu_ms_all``.
+    counted with the load generator in ``cpu_ms_all``. The row's ``cpu``
+    keeps each part's CPU ms per message.
     """
-    result, system_cpu, generator_cpu = esme_run(port, credentials, load, pids, support)
+    result, system, rest = esme_run(port, credentials, load, processes, support)
     done = max(result["receipts"], 1)
+    system_cpu, generator_cpu = sum(system.values()), sum(rest.values())
     values = {
         "e2e_rate": result["e2e_rate"],
         "accept_rate": result["rate"],
@@ -171,4 +188,7 @@ def sms_row(
     }
     clean = {k: float(v) for k, v in values.items() if v is not None}
     lost = result["sent"] - result["receipts"]
-    return Row(system, role, clean, note=f"{lost} without receipt" if lost else "")
+    by_part = {part: 1000 * seconds / done for part, seconds in (system | rest).items()}
+    return Row(
+        system_name, role, clean, note=f"{lost} without receipt" if lost else "", cpu=by_part
+    )

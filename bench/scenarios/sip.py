@@ -14,15 +14,13 @@ and SIPp UAC -> UAS direct (the limit).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 
-from bench.harness.proc import cpu_seconds
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers import sipp
 from bench.peers.kamailio import Kamailio
 from bench.peers.rtpengine import RtpEngine
 from bench.peers.sippy import Sippy
-from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer
+from bench.scenarios.common import Processes, Scenario, Settings, cpu_by, guarded, say, start_peer
 
 METRICS = (
     Metric("cps", "sustained calls/s", primary=True),
@@ -48,8 +46,8 @@ def warpd_row(uas: sipp.Uas, rtpengine: RtpEngine, settings: Settings, steps: St
 
     Start warpd with a trunk for 127.0.0.1 and a gateway at 127.0.0.1:uas.port,
     its RTPEngine at ``rtpengine.ng_port``, then return ``search("warpd + RTPEngine",
-    Role.WARPD, "127.0.0.1:<warpd's SIP port>", <pids of warpd, PostgreSQL and
-    rtpengine>, uas, START["warpd"], settings, steps)``.
+    Role.WARPD, "127.0.0.1:<warpd's SIP port>", lambda: {"warpd": <pids>, "postgres":
+    <pids>, "rtpengine": rtpengine.pids()}, uas, START["warpd"], settings, steps)``.
     """
     raise NotImplementedError("warpd row lands with issue 10")
 
@@ -58,22 +56,21 @@ def search(
     system: str,
     role: Role,
     target: str,
-    pids: Callable[[], list[int]],
+    processes: Processes,
     uas: sipp.Uas,
     start: int,
     settings: Settings,
     steps: Steps,
 ) -> Row:
     """Step the offered rate against ``target`` (each step appended to ``steps``); the row
-    holds the best sustained step."""
-    cpu: dict[int, tuple[float, float]] = {}
+    holds the best sustained step, with the CPU of each of ``processes`` at that step."""
+    cpu: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
 
     def step(rate: int) -> bool:
-        watched, far_end = pids(), uas.pids()
-        before, far_before = cpu_seconds(watched), cpu_seconds(far_end)
-        result = sipp.uac_step(target, rate, settings.seconds, system.split(maxsplit=1)[0].lower())
-        own = cpu_seconds(watched) - before
-        cpu[rate] = (own, cpu_seconds(far_end) - far_before + result.finished.cpu)
+        tag = system.split(maxsplit=1)[0].lower()
+        with cpu_by(processes) as own, cpu_by(lambda: {"sipp uas": uas.pids()}) as far_end:
+            result = sipp.uac_step(target, rate, settings.seconds, tag)
+        cpu[rate] = (own, {**far_end, "sipp uac": result.finished.cpu})
         steps.append(result)
         verdict = "sustained" if result.sustained() else "not sustained"
         say(f"{system} {rate} calls/s: {result.ok} ok, {result.failed} failed, {verdict}")
@@ -102,20 +99,25 @@ def search(
     calls = max(best.ok, 1)
     values = {
         "cps": best.rate,
-        "cpu_ms": 1000 * own / calls,
-        "cpu_ms_all": 1000 * (own + others) / calls,
+        "cpu_ms": 1000 * sum(own.values()) / calls,
+        "cpu_ms_all": 1000 * (sum(own.values()) + sum(others.values())) / calls,
         "failed": 100 * best.failure_ratio,
         "steps": len(steps),
     }
-    return Row(system, role, values)
+    by_part = {part: 1000 * seconds / calls for part, seconds in (own | others).items()}
+    return Row(system, role, values, cpu=by_part)
 
 
 def _peer_row(
-    system: str, role: Role, peer: Kamailio | Sippy, start: int, extra: Callable[[], list[int]],
+    system: str, role: Role, peer: Kamailio | Sippy, start: int, extra: Processes,
     uas: sipp.Uas, settings: Settings, steps: Steps,
 ) -> Row:  # fmt: skip
     target = f"127.0.0.1:{peer.port}"
-    return search(system, role, target, lambda: peer.pids() + extra(), uas, start, settings, steps)
+
+    def processes() -> dict[str, list[int]]:
+        return {peer.name: peer.pids(), **extra()}
+
+    return search(system, role, target, processes, uas, start, settings, steps)
 
 
 def run(settings: Settings) -> ScenarioResult:
@@ -129,12 +131,12 @@ def run(settings: Settings) -> ScenarioResult:
             stack.callback(far_end.stop)
             far_end.start()
         peers = (
-            (KAMAILIO, Role.PEER, Kamailio(uas.port), START["kamailio"], list),
+            (KAMAILIO, Role.PEER, Kamailio(uas.port), START["kamailio"], dict),
             (
                 "Kamailio + rtpengine", Role.OTHER, Kamailio(uas.port, rtpengine.ng_port),
-                START["kamailio-rtpengine"], rtpengine.pids,
+                START["kamailio-rtpengine"], lambda: {"rtpengine": rtpengine.pids()},
             ),
-            ("Sippy B2BUA 2.5.0", Role.OTHER, Sippy(uas.port), START["sippy"], list),
+            ("Sippy B2BUA 2.5.0", Role.OTHER, Sippy(uas.port), START["sippy"], dict),
         )  # fmt: skip
         down = {
             name: start_peer(stack, peer, settings, name, role) for name, role, peer, *_ in peers
@@ -149,7 +151,7 @@ def run(settings: Settings) -> ScenarioResult:
                     steps[name],
                 ))  # fmt: skip
             rows.append(guarded(
-                LIMIT, Role.LIMIT, search, LIMIT, Role.LIMIT, f"127.0.0.1:{uas.port}", list, uas,
+                LIMIT, Role.LIMIT, search, LIMIT, Role.LIMIT, f"127.0.0.1:{uas.port}", dict, uas,
                 START["limit"], settings, steps[LIMIT],
             ))  # fmt: skip
             runs.append(rows)

@@ -19,6 +19,7 @@ from bench.scenarios.common import Scenario, Settings, SmppLoad, guarded, say, s
 
 UPSTREAM_DELAY = 0.02
 JASMIN = "Jasmin 0.11.0"
+LIMIT = "load generator -> simulator"
 METRICS = (
     Metric("e2e_rate", "msg/s end to end", primary=True),
     Metric("accept_rate", "submit_sm_resp/s"),
@@ -36,10 +37,11 @@ def warpd_row(load: SmppLoad, upstream: Simulator) -> Row:
     """warpd between the load generator and ``upstream``: the SMS core owner fills this in.
 
     Start warpd (with its PostgreSQL) with one carrier connector to
-    ``127.0.0.1:upstream.port``, a customer account with an SMPP user, a route
-    and a balance; then return ``sms_row("warpd", Role.WARPD, <warpd's SMPP
-    port>, (<system_id>, <password>), load, <pids of warpd and PostgreSQL>,
-    upstream.pids)`` and stop warpd.
+    ``127.0.0.1:upstream.port`` (login ``upstream.credentials``), a customer
+    account with an SMPP user, a route and a balance; then return
+    ``sms_row("warpd", Role.WARPD, <warpd's SMPP port>, (<system_id>,
+    <password>), load, lambda: {"warpd": <pids>, "postgres": <pids>},
+    upstream.processes)`` and stop warpd.
     """
     raise NotImplementedError("warpd row lands with issue 8")
 
@@ -60,51 +62,28 @@ def run(settings: Settings) -> ScenarioResult:
         jasmin_down = start_peer(stack, jasmin, settings, JASMIN, Role.PEER)
         for number in range(settings.runs):
             say(f"sms run {number + 1}/{settings.runs}")
-            rows = [guarded("warpd", Role.WARPD, lambda: warpd_row(load, behind_warpd))]
-            rows.append(
-                jasmin_down
-                or guarded(
-                    JASMIN,
-                    Role.PEER,
-                    lambda: sms_row(
-                        JASMIN,
-                        Role.PEER,
-                        jasmin.smpp_port,
-                        (USER, PASSWORD),
-                        load,
-                        jasmin.pids,
-                        behind_jasmin.pids,
-                    ),
-                )
-            )
-            rows.append(
+            runs.append([
+                guarded("warpd", Role.WARPD, warpd_row, load, behind_warpd),
+                jasmin_down or guarded(
+                    JASMIN, Role.PEER, sms_row, JASMIN, Role.PEER, jasmin.smpp_port,
+                    (USER, PASSWORD), load, jasmin.processes, behind_jasmin.processes,
+                ),
                 guarded(
-                    "load generator -> simulator",
-                    Role.LIMIT,
-                    lambda: sms_row(
-                        "load generator -> simulator",
-                        Role.LIMIT,
-                        direct.port,
-                        CREDENTIALS,
-                        load,
-                        direct.pids,
-                    ),
-                )
-            )
-            runs.append(rows)
+                    LIMIT, Role.LIMIT, sms_row, LIMIT, Role.LIMIT, direct.port, CREDENTIALS,
+                    load, direct.processes,
+                ),
+            ])  # fmt: skip
     notes = (
         f"{load.messages} messages per run, 1 customer bind, window {load.window}; carrier "
         f"resp after {UPSTREAM_DELAY * 1000:.0f} ms, receipt 0.2 s after the resp.",
         "msg/s end to end: receipts back at the customer per second, from the first receipt "
         "to the last. CPU per message receipted: Jasmin's three daemons with RabbitMQ and Redis "
-        "(the machine's brokers are shared: anything else they serve meanwhile counts too).",
+        "(the machine's brokers are shared: anything else they serve meanwhile counts too); "
+        "report.json has each process's share.",
     )
-    return ScenarioResult(
-        "sms",
-        "SMS end to end",
-        __doc__.split("\n\n")[1].replace("\n", " "),
-        [Table("SMS end to end", METRICS, runs, notes)],
-    )
+    description = __doc__.split("\n\n")[1].replace("\n", " ")
+    table = Table("SMS end to end", METRICS, runs, notes)
+    return ScenarioResult("sms", "SMS end to end", description, [table])
 
 
 SCENARIO = Scenario("sms", "SMS end to end", run)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import time
 import warnings
@@ -33,7 +34,7 @@ VENV = "venv-jasmin"
 USER, PASSWORD = "foo", "bar"
 #: the login jcli-setup.txt gives Jasmin's connector to the carrier (the simulator)
 UPSTREAM = ("sinkuser", "sinkpw")
-PROMPTS = [b"jcli : ", b"> "]
+PROMPTS: list[bytes | re.Pattern[bytes]] = [b"jcli : ", b"> "]
 
 
 class Jasmin:
@@ -76,7 +77,7 @@ class Jasmin:
         return found[0]
 
     def _configs(self, run: Path) -> dict[str, Path]:
-        overrides = {
+        overrides: dict[str, dict[str, object]] = {
             "smpp-server": {"port": self.ports["smpp"]},
             "smpp-server-pb": {"port": self.ports["pb"]},
             "smpp-server-pb-client": {"port": self.ports["pb"]},
@@ -187,6 +188,11 @@ class Jasmin:
     def jasmind_pids(self) -> list[int]:
         """The daemon holding the customer binds."""
         return self.services[0].pids() if self.services else []
+
+    def processes(self) -> dict[str, list[int]]:
+        """Each daemon's processes, and the brokers' (their CPU is part of Jasmin's cost)."""
+        parts = {service.name: service.pids() for service in self.services}
+        return parts | {"rabbitmq": self.rabbitmq.pids(), "redis": self.redis.pids()}
 
     def pids(self) -> list[int]:
         """Jasmin's daemons and the brokers it depends on (their CPU is part of its cost)."""

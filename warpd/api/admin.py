@@ -218,6 +218,22 @@ async def import_tariffs(call: Call) -> web.Response:
     return json_response(result, status=201)
 
 
+async def import_costs(call: Call) -> web.Response:
+    async with call.app[DATABASE].pool.acquire() as conn:
+        result = await catalog.import_costs(
+            conn, call.actor, call.params["id"], call.body["csv"],
+            replace=call.body.get("mode", "replace") == "replace",
+        )  # fmt: skip
+    await call.changed()
+    return json_response(result, status=201)
+
+
+async def export_costs(call: Call) -> web.Response:
+    async with call.app[DATABASE].pool.acquire() as conn:
+        text = await catalog.export_costs(conn, call.params["id"])
+    return web.Response(text=text, content_type="text/csv")
+
+
 async def export_tariffs(call: Call) -> web.Response:
     async with call.app[DATABASE].pool.acquire() as conn:
         text = await catalog.export_tariffs(conn, call.params["id"])
@@ -276,6 +292,8 @@ SMPP_OPTIONS = {
     "tls_required": {"type": "boolean"},
 }
 PASSWORD = {"type": "string", "minLength": 1, "maxLength": 8}
+CSV_BODY = _obj({"csv": {"type": "string", "minLength": 1},
+                 "mode": {"type": "string", "enum": ["replace", "append"]}}, ("csv",))  # fmt: skip
 SENDER = {"type": "string", "pattern": "^([+]?[0-9]{1,20}|[ -~]{1,11})$"}
 
 ENDPOINTS = (
@@ -337,14 +355,18 @@ ENDPOINTS = (
     Endpoint("PATCH", "/v1/admin/connectors/{id}", update_connector,
              "Enable or disable a connector", "admin", "admin", params=(id_param(),),
              body=_obj({"enabled": {"type": "boolean"}}, ("enabled",))),
+    Endpoint("POST", "/v1/admin/connectors/{id}/costs", import_costs,
+             "Import a carrier's costs from CSV (prefix,mcc_mnc,cost,currency,quality,valid_from)",
+             "admin", "admin", params=(id_param(),), status=201, body=CSV_BODY),
+    Endpoint("GET", "/v1/admin/connectors/{id}/costs", export_costs,
+             "Export a connector's costs as CSV", "admin", "admin", params=(id_param(),),
+             produces=("text/csv",), response={"type": "string"}),
     Endpoint("GET", "/v1/admin/rate-plans", list_plans, "List rate plans", "admin", "admin"),
     Endpoint("POST", "/v1/admin/rate-plans", create_plan, "Create a rate plan", "admin", "admin",
              status=201, body=_obj({"name": NAME, "currency": CURRENCY}, ("name", "currency"))),
     Endpoint("POST", "/v1/admin/rate-plans/{id}/tariffs", import_tariffs,
              "Import tariffs from CSV (prefix,mcc_mnc,price,valid_from)", "admin", "admin",
-             params=(id_param(),), status=201,
-             body=_obj({"csv": {"type": "string", "minLength": 1},
-                        "mode": {"type": "string", "enum": ["replace", "append"]}}, ("csv",))),
+             params=(id_param(),), status=201, body=CSV_BODY),
     Endpoint("GET", "/v1/admin/rate-plans/{id}/tariffs", export_tariffs, "Export tariffs as CSV",
              "admin", "admin", params=(id_param(),), produces=("text/csv",),
              response={"type": "string"}),

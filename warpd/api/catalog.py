@@ -13,7 +13,15 @@ import asyncpg
 
 from warpd.api import audit
 from warpd.api.errors import ApiError, invalid, not_found
-from warpd.api.tariff_csv import Tariff, TariffError, parse, render
+from warpd.api.tariff_csv import (
+    Cost,
+    Tariff,
+    TariffError,
+    parse,
+    parse_costs,
+    render,
+    render_costs,
+)
 from warpd.store.migrate import Conn
 
 CONNECTOR_COLUMNS = (
@@ -140,6 +148,70 @@ async def export_tariffs(conn: Conn, plan_id: int) -> str:
         )
         for r in rows
     )
+
+
+async def import_costs(
+    conn: Conn, actor: str, connector_id: int, text: str, *, replace: bool = True
+) -> dict[str, Any]:
+    """A carrier's price list into ``sms_costs`` for one connector, all rows or none."""
+    try:
+        costs = parse_costs(text)
+    except TariffError as exc:
+        raise ApiError(400, "invalid_csv", str(exc)) from None
+    async with conn.transaction():
+        locked = await conn.fetchval(
+            "SELECT id FROM connectors WHERE id = $1 FOR UPDATE", connector_id
+        )
+        if locked is None:
+            raise not_found(f"connector {connector_id}")
+        removed = 0
+        if replace:
+            status = await conn.execute("DELETE FROM sms_costs WHERE connector_id = $1",
+                                        connector_id)  # fmt: skip
+            removed = int(status.split()[-1])
+        await conn.copy_records_to_table(
+            "sms_costs",
+            records=[
+                (
+                    connector_id,
+                    c.prefix,
+                    c.mcc_mnc,
+                    c.cost_micros,
+                    c.currency,
+                    c.quality,
+                    c.valid_from or _FOREVER_AGO,
+                )
+                for c in costs
+            ],
+            columns=(
+                "connector_id",
+                "prefix",
+                "mcc_mnc",
+                "cost_micros",
+                "currency",
+                "quality",
+                "valid_from",
+            ),
+        )
+        summary = {"connector_id": connector_id, "imported": len(costs), "removed": removed,
+                   "replace": replace}  # fmt: skip
+        await audit.record(conn, actor, "cost.import", "connector", connector_id, after=summary)
+    return summary
+
+
+async def export_costs(conn: Conn, connector_id: int) -> str:
+    await find_connector(conn, str(connector_id))
+    rows = await conn.fetch(
+        "SELECT prefix, mcc_mnc, cost_micros, currency, quality, valid_from,"
+        " isfinite(valid_from) AS bounded FROM sms_costs WHERE connector_id = $1"
+        " ORDER BY prefix, mcc_mnc NULLS FIRST, valid_from",
+        connector_id,
+    )
+    return render_costs(
+        Cost(r["prefix"], r["mcc_mnc"], r["cost_micros"], r["currency"], r["quality"],
+             r["valid_from"] if r["bounded"] else None)
+        for r in rows
+    )  # fmt: skip
 
 
 def check_currency(currency: str) -> str:

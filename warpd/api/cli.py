@@ -93,13 +93,21 @@ def register(subparsers: Any) -> None:
         p = command(conn, name, _connector_toggle(enabled), f"{name} a connector")
         p.add_argument("connector", help="connector id or name")
 
-    tariff = group("tariff", "import and export a rate plan's tariffs (CSV)")
-    p = command(tariff, "import", _tariff_import, "load prefix,mcc_mnc,price,valid_from")
+    tariff = group("tariff", "import and export prices (rate plans) and costs (connectors) as CSV")
+    p = command(tariff, "import", _tariff_import, "load a plan's prices or a connector's costs")
     p.add_argument("file", type=Path)
-    p.add_argument("--plan", required=True, help="rate plan id or name")
-    p.add_argument("--append", action="store_true", help="keep the plan's other rows")
-    p = command(tariff, "export", _tariff_export, "print a plan's tariffs as CSV")
-    p.add_argument("--plan", required=True, help="rate plan id or name")
+    _price_list(p)
+    p.add_argument("--append", action="store_true", help="keep the other rows")
+    p = command(tariff, "export", _tariff_export, "print a plan's prices or a connector's costs")
+    _price_list(p)
+
+
+def _price_list(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--plan", help="rate plan id or name: prefix,mcc_mnc,price,valid_from")
+    which.add_argument(
+        "--connector", help="connector id or name: prefix,mcc_mnc,cost,currency,quality,valid_from"
+    )
 
 
 def run(args: argparse.Namespace, action: Action) -> int:
@@ -226,14 +234,22 @@ def _connector_toggle(enabled: bool) -> Action:
 
 
 async def _tariff_import(conn: Conn, args: argparse.Namespace, actor: str) -> Any:
-    plan = await catalog.find_plan(conn, args.plan)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ApiError(400, "unreadable", f"{args.file}: {exc.strerror}") from None
+    if args.connector:
+        connector = await catalog.find_connector(conn, args.connector)
+        return await catalog.import_costs(
+            conn, actor, connector["id"], text, replace=not args.append
+        )
+    plan = await catalog.find_plan(conn, args.plan)
     return await catalog.import_tariffs(conn, actor, plan["id"], text, replace=not args.append)
 
 
 async def _tariff_export(conn: Conn, args: argparse.Namespace, actor: str) -> Any:
+    if args.connector:
+        connector = await catalog.find_connector(conn, args.connector)
+        return await catalog.export_costs(conn, connector["id"])
     plan = await catalog.find_plan(conn, args.plan)
     return await catalog.export_tariffs(conn, plan["id"])

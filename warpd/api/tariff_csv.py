@@ -1,5 +1,9 @@
 """Tariff CSV: ``prefix,mcc_mnc,price,valid_from`` with prices in the plan's currency.
 
+Carrier costs use the same rules with ``prefix,mcc_mnc,cost,currency,quality,valid_from``
+(:func:`parse_costs`): what a connector's carrier charges per part, and how well
+it delivers (0..100), for least-cost routing and margins.
+
 Prices are decimal strings in major units (``0.0035`` EUR) read with
 ``Decimal`` and turned into exact integer micro-units; more than six decimal
 places is refused rather than rounded. Either a prefix or an MCC/MNC may be
@@ -100,6 +104,58 @@ def _time(text: str, number: int) -> dt.datetime | None:
     if value.tzinfo is None:
         raise TariffError(f"line {number}: valid_from {text!r} needs a time zone")
     return value
+
+
+COST_HEADER = ("prefix", "mcc_mnc", "cost", "currency", "quality", "valid_from")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    prefix: str
+    mcc_mnc: str | None
+    cost_micros: int
+    currency: str
+    quality: int
+    valid_from: dt.datetime | None
+
+
+def parse_costs(text: str) -> list[Cost]:
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or tuple(c.strip().lower() for c in rows[0]) != COST_HEADER:
+        raise TariffError(f"line 1: the header must be {','.join(COST_HEADER)}")
+    if len(rows) - 1 > MAX_ROWS:
+        raise TariffError(f"at most {MAX_ROWS} rows per import")
+    out: list[Cost] = []
+    seen: set[tuple[str, str | None, dt.datetime | None]] = set()
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(COST_HEADER):
+            raise TariffError(f"line {number}: {len(row)} fields, expected {len(COST_HEADER)}")
+        prefix, mcc_mnc, cost, currency, quality, valid_from = (c.strip() for c in row)
+        base = _row(number, [prefix, mcc_mnc, cost, valid_from])
+        if not _CURRENCY.match(currency):
+            raise TariffError(f"line {number}: currency {currency!r} is not an ISO 4217 code")
+        if not quality.isdigit() or int(quality) > 100:
+            raise TariffError(f"line {number}: quality {quality!r} is not 0 to 100")
+        identity = (base.prefix, base.mcc_mnc, base.valid_from)
+        if identity in seen:
+            raise TariffError(f"line {number}: the same prefix, network and time twice")
+        seen.add(identity)
+        out.append(Cost(base.prefix, base.mcc_mnc, base.price_micros, currency, int(quality),
+                        base.valid_from))  # fmt: skip
+    return out
+
+
+def render_costs(costs: Iterable[Cost]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COST_HEADER)
+    for c in costs:
+        writer.writerow((c.prefix, c.mcc_mnc or "", from_micros(c.cost_micros), c.currency,
+                         c.quality, c.valid_from.isoformat() if c.valid_from else ""))  # fmt: skip
+    return out.getvalue()
 
 
 def render(tariffs: Iterable[Tariff]) -> str:

@@ -228,3 +228,33 @@ async def test_demo_access_is_kept_across_restarts_and_opens_the_admin_api(api: 
     status, body, _ = await api.call("GET", "/v1/admin/accounts", token=first.admin_token)
     assert status == 200, body
     assert (await api.call("GET", "/v1/balance", token=fresh.api_key))[0] == 200
+
+
+async def test_carrier_costs_csv_round_trip_and_refusals(api: Api) -> None:
+    async with api.database.pool.acquire() as conn:
+        cid = await conn.fetchval(
+            "INSERT INTO connectors (name, host, port, system_id, password)"
+            " VALUES ('sinch', '127.0.0.1', 2776, 'warpd', 'pw') RETURNING id"
+        )
+    path = f"/v1/admin/connectors/{cid}/costs"
+    text = (
+        "prefix,mcc_mnc,cost,currency,quality,valid_from\n"
+        "44,,0.0021,EUR,95,\n"
+        "447,23415,0.0019,GBP,80,2026-02-01T00:00:00+00:00\n"
+    )
+    status, result = await api.admin_call("POST", path, {"csv": text})
+    assert (status, result["imported"]) == (201, 2), result
+    status, exported, _ = await api.call("GET", path, token=ADMIN_TOKEN)
+    assert exported == text
+    for bad, word in [
+        ("prefix,mcc_mnc,cost,currency,quality,valid_from\n44,,0.1,eur,95,\n", "currency"),
+        ("prefix,mcc_mnc,cost,currency,quality,valid_from\n44,,0.1,EUR,101,\n", "quality"),
+        ("prefix,mcc_mnc,price,valid_from\n44,,0.1,\n", "header"),
+    ]:
+        status, error = await api.admin_call("POST", path, {"csv": bad})
+        assert (status, error["code"]) == (400, "invalid_csv")
+        assert word in error["message"]
+    status, error = await api.admin_call("POST", "/v1/admin/connectors/999/costs", {"csv": text})
+    assert status == 404
+    async with api.database.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM sms_costs") == 2

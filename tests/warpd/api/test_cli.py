@@ -129,6 +129,12 @@ async def test_connectors_and_tariffs(cli: Cli, database_dsn: str, tmp_path: Pat
     assert (code, result["imported"]) == (0, 2)
     code, text = await cli("tariff", "export", "--plan", "retail")
     assert text == "prefix,mcc_mnc,price,valid_from\n1,,0.01,\n44,,0.0035,\n"
+    costs = tmp_path / "costs.csv"
+    costs.write_text("prefix,mcc_mnc,cost,currency,quality,valid_from\n44,,0.002,EUR,90,\n")
+    code, result = await cli("tariff", "import", str(costs), "--connector", "sinch")
+    assert (code, result["imported"]) == (0, 1)
+    code, text = await cli("tariff", "export", "--connector", "1")
+    assert text == costs.read_text()
     csv_file.write_text("prefix,mcc_mnc,price,valid_from\n44,,abc,\n")
     code, message = await cli("tariff", "import", str(csv_file), "--plan", "retail")
     assert code == 1

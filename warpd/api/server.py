@@ -20,6 +20,7 @@ from aiohttp import web
 
 from warpd.api import (
     admin,
+    admin_routing,
     openapi,
     ops,
     v1_account,
@@ -105,6 +106,7 @@ def endpoints() -> list[Endpoint]:
         *v1_otp.ENDPOINTS,
         *v1_webhooks.ENDPOINTS,
         *admin.ENDPOINTS,
+        *admin_routing.ENDPOINTS,
     ]
 
 

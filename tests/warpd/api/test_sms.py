@@ -151,3 +151,25 @@ async def test_an_admin_change_is_visible_to_the_next_message(http: Http) -> Non
     await http.call("PATCH", f"/v1/admin/accounts/{account}", json={"status": "active"})
     status, empty = await http.call("POST", "/v1/sms", key, body)
     assert status == 202, empty
+
+
+async def test_route_decision_says_what_the_router_would_do(http: Http) -> None:
+    account, _ = await http.customer()
+    status, answer = await http.call("POST", "/v1/admin/route/decision",
+                                     json={"account_id": account, "destination": "+447700900123",
+                                           "source": "WARPD"})  # fmt: skip
+    assert status == 200, answer
+    assert answer["routed"] is True
+    assert [c["name"] for c in answer["candidates"]] == ["demo-sim"]
+    assert "route" in answer["explain"]
+    connector = answer["candidates"][0]["id"]
+    status, _ = await http.call("PATCH", f"/v1/admin/connectors/{connector}",
+                                json={"enabled": False})  # fmt: skip
+    assert status == 200
+    body = {"account_id": account, "destination": "447700900123"}
+    status, answer = await http.call("POST", "/v1/admin/route/decision", json=body)
+    assert (status, answer["routed"]) == (200, False)
+    assert any("disabled" in r for r in answer["reasons"]), answer
+    status, error = await http.call("POST", "/v1/admin/route/decision",
+                                    json={"account_id": account, "destination": "abc"})  # fmt: skip
+    assert (status, error["code"]) == (400, "invalid_destination")

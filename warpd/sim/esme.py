@@ -112,10 +112,16 @@ class EsmeLoad:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _connect(self, kind: str, give_up: float) -> None:
-        """Connect (and so bind) a ``kind`` link, retrying with back-off until ``give_up``."""
+    async def _connect(self, kind: str, give_up: float, *, pause: bool = False) -> None:
+        """Connect (and so bind) a ``kind`` link, retrying with back-off until ``give_up``.
+
+        ``pause``: wait one back-off step first, so a peer that accepts and
+        closes at once is not hammered.
+        """
         config = self.config
         delay = _RECONNECT_BACKOFF[0]
+        if pause:
+            await asyncio.sleep(delay)
         while not self._done.done():
             try:
                 _, link = await self._loop.create_connection(
@@ -143,10 +149,10 @@ class EsmeLoad:
             self._senders.remove(link)
         if link in self._links:
             self._links.remove(link)
-        self._retry.extendleft(reversed(lost))
-        self._counts["resubmitted"] += len(lost)
         if self._done.done():
             return
+        self._retry.extendleft(reversed(lost))
+        self._counts["resubmitted"] += len(lost)
         if link.refused is not None:
             self.fail(f"{link.kind} bind refused: {status_name(link.refused)}")
             return
@@ -157,7 +163,7 @@ class EsmeLoad:
             return
         log.info("sim_esme_reconnecting", kind=link.kind, reason=reason)
         self._counts["reconnects"] += 1
-        self._spawn(self._connect(link.kind, give_up))
+        self._spawn(self._connect(link.kind, give_up, pause=True))
 
     # -- sending ---------------------------------------------------------------
 

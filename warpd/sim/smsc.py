@@ -158,12 +158,13 @@ class SmscSimulator:
         log.info("sim_smsc_listening", host=config.host, port=self.port, tls=context is not None)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for link in list(self._links):
             link.abort()
-        await asyncio.sleep(0)  # let connection_lost run for the aborted links
+        if server is not None:
+            await server.wait_closed()
         if self._timers is not None:
             self._timers.clear()
         self.outbox.cancel_waiters()

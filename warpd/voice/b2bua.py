@@ -46,7 +46,7 @@ from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
 from warpd.voice.auth import Refusal as AuthRefusal
 from warpd.voice.auth import TrunkAuth
 from warpd.voice.call import Call, MediaLost
-from warpd.voice.cdr import Cdr, CdrWriter
+from warpd.voice.cdr import Cdr, CdrWriter, close_cdr
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
 from warpd.voice.metrics import VoiceMetrics
 from warpd.voice.registrar import RegisterPlan, Registrar, plan_register
@@ -324,10 +324,8 @@ class B2bua:
     ) -> None:
         self.respond(key, invite, status, headers=headers)
         self.metrics.failures.labels(str(status)).inc()
-        cdr.end_at = cdr.start_at
-        cdr.sip_code = status
-        cdr.disposition = "CONGESTION" if status == 503 else "FAILED"
-        cdr.hangup_by = "system"
+        cdr.sip_code, cdr.hangup_by = status, "system"
+        close_cdr(cdr, cdr.start_at, None, cancelled=False)
         self.cdrs.put(cdr)
 
     # -- what calls use --------------------------------------------------------------

@@ -36,10 +36,9 @@ from protocols.sip.transaction import (
 )
 from warpd.voice.admission import CallPlan
 from warpd.voice.auth import answer_challenge
-from warpd.voice.cdr import Answered, Cdr
+from warpd.voice.cdr import Answered, Cdr, close_cdr
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
-from warpd.voice.rating import billsec_of, price_micros
 from warpd.voice.reinvite import relay_reinvite
 from warpd.voice.trunks import Gateway
 
@@ -68,16 +67,6 @@ class Outcome(Enum):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _disposition(code: int) -> str:
-    if code in {486, 600}:
-        return "BUSY"
-    if code in (408, 480, 487):
-        return "NO ANSWER" if code != 487 else "CANCELLED"
-    if code == 503:
-        return "CONGESTION"
-    return "FAILED"
 
 
 class Call:
@@ -441,20 +430,6 @@ class Call:
             stats = None
         if stats is not None and self.b is not None:
             fill_media_stats(cdr, stats, self.media.from_tag, self.media.to_tag)
-        cdr.end_at = _now()
-        cdr.duration_ms = int((cdr.end_at - cdr.start_at).total_seconds() * 1000)
-        if cdr.answer_at is not None:
-            cdr.disposition = "ANSWERED"
-            answered_ms = int((cdr.end_at - cdr.answer_at).total_seconds() * 1000)
-            cdr.billsec = billsec_of(answered_ms)
-            rate = self.plan.rate
-            cdr.price_micros = 0 if rate is None else price_micros(rate, cdr.billsec)
-            cdr.hangup_by = cdr.hangup_by or "system"
-        else:
-            if self.cancelled:
-                cdr.sip_code = 487
-            cdr.disposition = _disposition(cdr.sip_code or 500)
-            if self.cancelled:
-                cdr.hangup_by = "caller"
+        close_cdr(cdr, _now(), self.plan.rate, cancelled=self.cancelled)
         self.sw.finished(self)
         self.sw.cdrs.put(cdr)

@@ -21,6 +21,8 @@ import asyncpg
 import orjson
 import structlog
 
+from warpd.voice.rating import VoiceRate, billsec_of, price_micros
+
 log = structlog.get_logger(__name__)
 
 
@@ -84,6 +86,39 @@ class Cdr:
 
 
 COLUMNS = tuple(f.name for f in dataclasses.fields(Cdr))
+
+
+def disposition_of(code: int) -> str:
+    """Asterisk's disposition words for an unanswered call's final status."""
+    if code in (486, 600):
+        return "BUSY"
+    if code == 487:
+        return "CANCELLED"
+    if code in (408, 480):
+        return "NO ANSWER"
+    if code == 503:
+        return "CONGESTION"
+    return "FAILED"
+
+
+def close_cdr(cdr: Cdr, end_at: dt.datetime, rate: VoiceRate | None, *, cancelled: bool) -> Cdr:
+    """End times, billsec, disposition and price of a finished call (pure).
+
+    Only an answered call is billed: billsec from answer to end, a started
+    second counted, priced per the rate's increments.
+    """
+    cdr.end_at = end_at
+    cdr.duration_ms = max(0, int((end_at - cdr.start_at).total_seconds() * 1000))
+    if cdr.answer_at is not None:
+        cdr.disposition = "ANSWERED"
+        cdr.billsec = billsec_of(int((end_at - cdr.answer_at).total_seconds() * 1000))
+        cdr.price_micros = 0 if rate is None else price_micros(rate, cdr.billsec)
+        cdr.hangup_by = cdr.hangup_by or "system"
+        return cdr
+    if cancelled:
+        cdr.sip_code, cdr.hangup_by = 487, "caller"
+    cdr.disposition = disposition_of(cdr.sip_code or 500)
+    return cdr
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,13 @@ the customer is never charged for the time the process was down), hung up by
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncpg
 import structlog
 
-from warpd.voice.cdr import Cdr, write
-from warpd.voice.rating import best_rate, billsec_of, price_micros
+from warpd.voice.cdr import Cdr, close_cdr, write
+from warpd.voice.rating import best_rate
 from warpd.voice.trunks import Directory
 
 log = structlog.get_logger(__name__)
@@ -22,23 +24,15 @@ log = structlog.get_logger(__name__)
 HEARTBEAT = 15.0
 
 
-def close_crashed(cdr: Cdr, alive_at: object, directory: Directory) -> Cdr:
+def close_crashed(cdr: Cdr, alive_at: dt.datetime, directory: Directory) -> Cdr:
     """The CDR of a call last known up at ``alive_at`` (pure)."""
-    cdr.end_at = max(alive_at, cdr.answer_at or cdr.start_at)  # type: ignore[call-overload]
-    assert cdr.end_at is not None
-    cdr.duration_ms = int((cdr.end_at - cdr.start_at).total_seconds() * 1000)
-    answered_ms = 0
-    if cdr.answer_at is not None:
-        answered_ms = int((cdr.end_at - cdr.answer_at).total_seconds() * 1000)
-    cdr.billsec = billsec_of(answered_ms)
-    cdr.disposition = "ANSWERED"
-    cdr.hangup_by = "system"
-    cdr.q850_cause = 41  # Temporary failure
     account = directory.accounts.get(cdr.account_id or 0)
     plan = account.rate_plan_id if account is not None else None
     rate = best_rate(directory.rates.get(plan or 0, ()), cdr.dst_e164 or "")
-    cdr.price_micros = 0 if rate is None else price_micros(rate, cdr.billsec)
-    return cdr
+    end_at = max(alive_at, cdr.answer_at or cdr.start_at)
+    cdr.hangup_by = "system"
+    cdr.q850_cause = 41  # Temporary failure
+    return close_cdr(cdr, end_at, rate, cancelled=False)
 
 
 async def recover(pool: asyncpg.Pool, instance: str, directory: Directory) -> int:
@@ -48,7 +42,7 @@ async def recover(pool: asyncpg.Pool, instance: str, directory: Directory) -> in
         )
     cdrs = [close_crashed(Cdr.from_json(r["cdr"]), r["alive_at"], directory) for r in rows]
     if cdrs:
-        await write(pool, list(cdrs))
+        await write(pool, [*cdrs])
         log.warning("voice_calls_closed_after_crash", count=len(cdrs))
     return len(cdrs)
 

@@ -152,6 +152,9 @@ async def test_ledger_keeps_the_balance_equal_to_its_sum(migrated: asyncpg.Conne
 
 async def test_a_message_is_charged_once(migrated: asyncpg.Connection) -> None:
     acct = await account(migrated)
+    await migrated.execute(
+        "INSERT INTO ledger (account_id, amount_micros, kind) VALUES ($1, 10000, 'topup')", acct
+    )
     msg = uuid.uuid4()
     charge = (
         "INSERT INTO ledger (account_id, amount_micros, kind, message_id) "
@@ -215,3 +218,35 @@ async def test_a_migration_below_the_newest_applied_is_still_pending(
     assert (current.current, current.pending, current.up_to_date) == (30, (20,), False)
     assert [m.version for m in await migrate(conn, (first, between, later))] == [20]
     assert (await status(conn, (first, between, later))).up_to_date
+
+
+async def test_sms_charges_past_the_credit_limit_are_refused_whole(
+    migrated: asyncpg.Connection,
+) -> None:
+    # 0002's statement trigger: a batch that would overdraw is refused, naming
+    # the account, and nothing of it stays; refunds and voice are never refused.
+    acct = await account(migrated)
+    await migrated.execute(
+        "INSERT INTO ledger (account_id, amount_micros, kind) VALUES ($1, 5000, 'topup')", acct
+    )
+    batch = [(acct, -3000, "sms_charge", uuid.uuid4()) for _ in range(2)]
+    with pytest.raises(asyncpg.PostgresError) as refused:
+        await migrated.copy_records_to_table(
+            "ledger", records=batch, columns=["account_id", "amount_micros", "kind", "message_id"]
+        )
+    assert refused.value.sqlstate == "WP001"
+    assert refused.value.detail == str(acct)
+    assert (
+        await migrated.fetchval("SELECT balance_micros FROM accounts WHERE id = $1", acct) == 5000
+    )
+    await migrated.copy_records_to_table(
+        "ledger", records=batch[:1], columns=["account_id", "amount_micros", "kind", "message_id"]
+    )
+    await migrated.execute(
+        "INSERT INTO ledger (account_id, amount_micros, kind, call_id)"
+        " VALUES ($1, -9000, 'voice_charge', $2)",
+        acct, uuid.uuid4(),
+    )  # fmt: skip
+    assert (
+        await migrated.fetchval("SELECT balance_micros FROM accounts WHERE id = $1", acct) == -7000
+    )

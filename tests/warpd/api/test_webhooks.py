@@ -371,3 +371,41 @@ async def test_non_2xx_answers_are_retried(
         assert len(receiver.posts) == 2
     finally:
         await receiver.stop()
+
+
+async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Database) -> None:
+    receiver = await Receiver(delay=0.5).start()
+    try:
+        async with db.pool.acquire() as conn:
+            account = await make_account(conn)
+            hook = await make_webhook(conn, account, receiver.url)
+            ids = [await make_delivery(conn, account, webhook_id=hook) for _ in range(6)]
+        config = WebhooksConfig(**{**FAST, "timeout": 0.25})
+        crashed = WebhookSender(db, config, "crashed", lease_seconds=1.0)
+        await crashed.start()
+        async with asyncio.timeout(5):
+            while len(receiver.posts) < 4:  # noqa: ASYNC110 - bounded by the timeout
+                await asyncio.sleep(0.01)
+        # kill -9: no hand-back, no flush; its claims stay until their lease lapses.
+        assert crashed._runner is not None
+        crashed._runner.cancel()
+        for task in list(crashed._tasks):
+            task.cancel()
+        await asyncio.sleep(0)
+        assert crashed._session is not None
+        await crashed._session.close()
+        async with db.pool.acquire() as conn:
+            held = await conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE claimed_by = 'crashed'"
+            )
+        assert held == 6
+        receiver.delay = 0.0
+        successor = WebhookSender(db, WebhooksConfig(**FAST), "successor", lease_seconds=1.0)
+        await successor.start()
+        try:
+            states = await wait_states(db, ids, {"delivered"}, 10)
+        finally:
+            await successor.stop()
+        assert set(states.values()) == {"delivered"}
+    finally:
+        await receiver.stop()

@@ -202,6 +202,10 @@ class SipConfig:
     # Bounds of the Expires warpd grants a REGISTER (RFC 3261 10.3: 423 below).
     register_min_expires: int = opt(60, min=1, max=86_400)
     register_max_expires: int = opt(3600, min=60, max=604_800)
+    # RFC 4028 session timers: the smallest Session-Expires accepted (422 with
+    # Min-SE below it). A PBX that asks for one must refresh within it, or
+    # warpd ends the call (a dead PBX does not hold a channel for hours).
+    min_session_expires: int = opt(90, min=1, max=86_400)
 
 
 @dataclass(frozen=True, slots=True)

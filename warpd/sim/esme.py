@@ -58,7 +58,7 @@ class EsmeLoad:
             self._ssl = ssl.create_default_context()
             self._ssl.check_hostname = False
             self._ssl.verify_mode = ssl.CERT_NONE
-        self._total_parts = config.count * self._plan.parts_per_message
+        self._planned = 0  # parts of the messages generated so far
         self._links: list[EsmeLink] = []
         self._senders: list[EsmeLink] = []  # bound links that transmit
         self._dirty: set[EsmeLink] = set()
@@ -97,7 +97,7 @@ class EsmeLoad:
         give_up = self._loop.time() + _FIRST_BIND_WITHIN
         for kind in kinds:
             self._spawn(self._connect(kind, give_up))
-        if self._total_parts == 0:
+        if self.config.count == 0:
             self._finish()
         try:
             await self._done
@@ -207,9 +207,9 @@ class EsmeLoad:
             if index >= self.config.count:
                 return None
             self._next_message = index + 1
-            self._fresh.extend(
-                Sent(index, part, pdu) for part, pdu in enumerate(self._plan.parts(index))
-            )
+            parts = self._plan.parts(index)
+            self._planned += len(parts)
+            self._fresh.extend(Sent(index, part, pdu) for part, pdu in enumerate(parts))
         return self._fresh.popleft()
 
     def _wake_up(self, when: float) -> None:
@@ -231,7 +231,14 @@ class EsmeLoad:
         name = status_name(status)
         self._statuses[name] += 1
         message_id: str = getattr(response, "message_id", "")
-        self._write_log("resp", message=sent.message, part=sent.part, id=message_id, status=name)
+        self._write_log(
+            "resp",
+            message=sent.message,
+            part=sent.part,
+            destination=sent.pdu.destination_addr,
+            id=message_id,
+            status=name,
+        )
         if status in _RETRY:
             self._counts["resubmitted"] += 1
             self._wake_up(link.throttled(now))
@@ -288,7 +295,12 @@ class EsmeLoad:
         self._receipt_latency.append(latency)
 
     def _check_done(self) -> None:
-        if self._settled < self._total_parts or self._done.done():
+        if (
+            self._next_message < self.config.count
+            or self._fresh
+            or self._settled < self._planned
+            or self._done.done()
+        ):
             return
         if not self._awaiting:
             self._finish()
@@ -342,7 +354,7 @@ class EsmeLoad:
 
         return EsmeSummary(
             messages=config.count,
-            parts=self._total_parts,
+            parts=self._planned,
             submitted=self._issued,
             resubmitted=counts["resubmitted"],
             responses_by_status=dict(self._statuses),

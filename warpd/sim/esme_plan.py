@@ -41,6 +41,7 @@ class EsmeConfig:
     source: str = "WARPD"
     #: One number, a comma list, or a range ``447700900000-447700900999`` cycled through.
     destination: str = "447700900001"
+    #: ``{n}`` in it (``{n:06d}``...) is replaced by the message's index.
     text: str = "Your code is 123456"
     ucs2: bool = False
     #: Split a long text with UDH, each part a submit_sm; a short text is repeated to 3 parts.
@@ -68,6 +69,11 @@ class EsmeConfig:
         if min(self.receipt_timeout, self.response_timeout, self.reconnect_for) <= 0:
             raise ValueError("timeouts must be > 0")
         parse_destinations(self.destination)  # validates the spec
+        if "{n" in self.text:
+            try:
+                self.text.format(n=0)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"text template {self.text!r}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,33 +106,41 @@ def parse_destinations(spec: str) -> Destinations:
 
 
 class Plan:
-    """Message ``i``'s submit_sm parts (sequence_number 0: the session numbers them)."""
+    """Message ``i``'s submit_sm parts (sequence_number 0: the session numbers them).
 
-    __slots__ = ("_bodies", "_config", "_data_coding", "_destinations", "_udhi")
+    A text with ``{n}`` in it is a template: message ``i`` carries ``text.format(n=i)``,
+    which lets a reconciliation tell every message apart in the carrier's log.
+    """
+
+    __slots__ = ("_bodies", "_config", "_destinations", "_encoding", "_template")
 
     def __init__(self, config: EsmeConfig) -> None:
         self._config = config
-        encoding = Encoding.UCS2 if config.ucs2 else Encoding.GSM7
-        text = config.text
-        if config.multipart:
-            text = _long_text(text, encoding)
-        parts = split_text(text, ref=0, mode=ConcatMode.UDH8, encoding=encoding)
-        self._bodies = tuple(part.short_message for part in parts)
-        self._udhi = parts[0].esm_class_udhi
-        self._data_coding = parts[0].data_coding
+        self._encoding = Encoding.UCS2 if config.ucs2 else Encoding.GSM7
+        self._template = config.text if "{n" in config.text else None
+        # Without a template every message has the same bodies: split once.
+        self._bodies = None if self._template is not None else self._split(config.text)
         self._destinations = parse_destinations(config.destination)
 
-    @property
-    def parts_per_message(self) -> int:
-        return len(self._bodies)
+    def _split(self, text: str) -> tuple[tuple[bytes, ...], bool, int]:
+        """The part bodies of ``text``, whether they carry a UDH, and their data_coding."""
+        if self._config.multipart:
+            text = _long_text(text, self._encoding)
+        parts = split_text(text, ref=0, mode=ConcatMode.UDH8, encoding=self._encoding)
+        first = parts[0]
+        return tuple(part.short_message for part in parts), first.esm_class_udhi, first.data_coding
 
     def parts(self, index: int) -> list[SubmitSm]:
         config = self._config
+        if self._template is not None:
+            bodies, udhi, data_coding = self._split(self._template.format(n=index))
+        else:
+            assert self._bodies is not None
+            bodies, udhi, data_coding = self._bodies
         destination = self._destinations.at(index)
         ton = address_ton(destination)
         source_ton = address_ton(config.source)
         ref = bytes((index & 0xFF,))
-        udhi = self._udhi
         return [
             SubmitSm(
                 source_addr_ton=source_ton,
@@ -137,11 +151,11 @@ class Plan:
                 destination_addr=destination,
                 esm_class=0x40 if udhi else 0,
                 registered_delivery=config.registered_delivery,
-                data_coding=self._data_coding,
+                data_coding=data_coding,
                 # UDH 05 00 03 ref total seq: the reference is octet 3.
                 short_message=body[:3] + ref + body[4:] if udhi else body,
             )
-            for body in self._bodies
+            for body in bodies
         ]
 
 

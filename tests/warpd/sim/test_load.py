@@ -122,6 +122,28 @@ async def test_destination_range_is_cycled(start_smsc: Start, tmp_path: Path) ->
     assert destinations == {f"44770090000{i}" for i in range(10)}
 
 
+async def test_templated_texts_tell_messages_apart_in_both_logs(
+    start_smsc: Start, tmp_path: Path
+) -> None:
+    smsc = await start_smsc(log=tmp_path / "smsc.jsonl")
+    esme_log = tmp_path / "esme.jsonl"
+    summary = await run_esme(load_for(smsc, count=20, text="OTP {n:04d}", log=esme_log))
+    assert summary.ok
+    await smsc.stop()
+    carrier = {
+        line["id"]: bytes.fromhex(line["body"]).decode()
+        for line in map(orjson.loads, (tmp_path / "smsc.jsonl").read_bytes().splitlines())
+        if line["kind"] == "submit"
+    }
+    ours = {
+        line["id"]: line["message"]
+        for line in map(orjson.loads, esme_log.read_bytes().splitlines())
+        if line["kind"] == "resp"
+    }
+    assert carrier.keys() == ours.keys()
+    assert all(carrier[i] == f"OTP {n:04d}" for i, n in ours.items())
+
+
 async def test_the_offered_rate_is_held(start_smsc: Start) -> None:
     smsc = await start_smsc()
     summary = await run_esme(load_for(smsc, count=100, rate=400.0, receipts=False))

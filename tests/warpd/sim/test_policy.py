@@ -122,8 +122,8 @@ def test_destinations() -> None:
 
 def test_plan_gives_each_message_its_own_concatenation_reference() -> None:
     plan = Plan(EsmeConfig(multipart=True, text="x", destination="447700900001-447700900002"))
-    assert plan.parts_per_message == 3
     first, second = plan.parts(0), plan.parts(1)
+    assert len(first) == len(second) == 3
     assert [pdu.short_message[3] for pdu in first] == [0, 0, 0]
     assert [pdu.short_message[3] for pdu in second] == [1, 1, 1]
     assert [pdu.short_message[5] for pdu in first] == [1, 2, 3]
@@ -134,6 +134,15 @@ def test_plan_gives_each_message_its_own_concatenation_reference() -> None:
     )
     assert first[0].source_addr_ton == 5  # alphanumeric "WARPD"
     assert first[0].dest_addr_ton == 1
+
+
+def test_a_text_template_numbers_each_message() -> None:
+    plan = Plan(EsmeConfig(text="code {n:06d}"))
+    assert [plan.parts(i)[0].short_message for i in (0, 42)] == [b"code 000000", b"code 000042"]
+    long_plan = Plan(EsmeConfig(text="{n} ", multipart=True))
+    assert len(long_plan.parts(7)) == 3
+    with pytest.raises(ValueError, match="text template"):
+        EsmeConfig(text="code {n} {x}")
 
 
 def test_plan_single_ucs2_part() -> None:

@@ -113,7 +113,7 @@ class Acceptance:
         connector = catalog.connectors.get(connector_id)
         split_mode = connector.split_mode if connector is not None else "udh8"
         try:
-            parts = plan(sub.body, sub.data_coding, sub.esm_class, split_mode)
+            parts = plan(sub.body, sub.data_coding, sub.esm_class, sub.tlvs, split_mode)
         except SmppError as exc:
             raise Refused("invalid_message", str(exc), command_status=exc.command_status) from None
         price = rate.price_micros * parts.billed

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.smpp.segment import ConcatMode, Part, split_encoded
-from protocols.smpp.text import Encoding
-from protocols.smpp.tlv import Tlv, decode_tlvs
+from protocols.smpp.flags import ESM_CLASS_UDHI
+from protocols.smpp.segment import billed_parts, split
+from protocols.smpp.tlv import Tag, Tlv, decode_tlvs, has_tag
 from warpd.sms.model import Outbound
 
-_UDHI = 0x40
-# data_coding -> the alphabet whose capacity applies; other codings count octets.
-_ENCODINGS = {0: Encoding.GSM7, 8: Encoding.UCS2}
-_MODES = {mode.value: mode for mode in ConcatMode}
 # 140 octets fit one message in every alphabet (GSM7 carried unpacked fits 160).
 _ONE_PART_OCTETS = 140
 
@@ -35,20 +31,19 @@ class Plan:
 _SINGLE = Plan(1, 1)
 
 
-def _split(body: bytes, data_coding: int, mode: ConcatMode, ref: int) -> tuple[Part, ...]:
-    return split_encoded(body, _ENCODINGS.get(data_coding, Encoding.LATIN1), ref=ref, mode=mode)
+def _segmented(esm_class: int, relayed: tuple[Tlv, ...]) -> bool:
+    return bool(esm_class & ESM_CLASS_UDHI) or has_tag(relayed, Tag.SAR_MSG_REF_NUM)
 
 
-def plan(body: bytes, data_coding: int, esm_class: int, split_mode: str) -> Plan:
+def plan(body: bytes, data_coding: int, esm_class: int, tlvs: bytes, split_mode: str) -> Plan:
     """Raises MessageTooLong (an SmppError) past 255 parts or 64 KiB of payload."""
-    if esm_class & _UDHI or len(body) <= _ONE_PART_OCTETS:
+    if len(body) <= _ONE_PART_OCTETS and not esm_class & ESM_CLASS_UDHI:
         return _SINGLE
-    billed = len(_split(body, data_coding, ConcatMode.UDH8, 0))
-    if billed == 1:
-        return Plan(1, 1)
-    mode = _MODES[split_mode]
-    pdus = billed if mode is ConcatMode.UDH8 else len(_split(body, data_coding, mode, 0))
-    return Plan(pdus, billed)
+    relayed = decode_tlvs(tlvs, 0) if tlvs else ()
+    billed = billed_parts(body, data_coding, esm_class, tlvs=relayed, mode=split_mode)
+    if billed == 1 or _segmented(esm_class, relayed):
+        return Plan(1, billed)
+    return Plan(len(split(body, data_coding, split_mode, 0)), billed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +58,13 @@ def upstream_parts(outbound: Outbound, ref: int) -> list[UpstreamPart]:
     """Every PDU's body, numbered from 1; ``ref`` is the concatenation reference."""
     body, esm_class = outbound.body, outbound.esm_class
     relayed = decode_tlvs(outbound.tlvs, 0) if outbound.tlvs else ()
-    if esm_class & _UDHI:
+    if _segmented(esm_class, relayed):
         return [UpstreamPart(1, body, esm_class, relayed)]
-    parts = _split(body, outbound.data_coding, _MODES[outbound.split_mode], ref)
     return [
         UpstreamPart(
-            number,
-            part.short_message,
-            esm_class | _UDHI if part.esm_class_udhi else esm_class,
-            (*relayed, *part.tlvs()),
+            number, part.short_message, esm_class | part.esm_class, (*relayed, *part.tlvs())
         )
-        for number, part in enumerate(parts, start=1)
+        for number, part in enumerate(
+            split(body, outbound.data_coding, outbound.split_mode, ref), 1
+        )
     ]

@@ -160,7 +160,7 @@ class Service:
             base = os.environ if env is None else env
             path = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
             env = {**base, "PYTHONPATH": path}
-        with log.open("ab") as out:
+        with log.open("wb") as out:  # one start's output: Sippy logs every SIP message
             process = subprocess.Popen(
                 [os.fspath(a) for a in argv],
                 stdout=out,

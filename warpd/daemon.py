@@ -23,6 +23,7 @@ import structlog
 from warpd import config as config_mod
 from warpd import demo
 from warpd import log as log_mod
+from warpd.api import demo_access
 from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
 from warpd.config import Config
 from warpd.errors import ConfigError
@@ -128,6 +129,10 @@ class Daemon:
         await self.http.start()
         stack.push_async_callback(self.http.stop)
         await start_webhooks(stack, cfg, self.database)
+        if demo_credentials is not None:
+            demo_credentials["http"] = await demo_access.attach(
+                app, self.database, demo.credentials_path(cfg), demo.ACCOUNT, self.http.addresses[0]
+            )
         self.reload_hooks.append(lambda new: apply_config(app, new))
 
         self.metrics.start_time.set(time.time())

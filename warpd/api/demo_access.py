@@ -9,12 +9,18 @@ The token is not in the config, so the daemon tells the admin gate about it
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from warpd.api import credentials
+from warpd.api.keys import ADMIN_GATE
 from warpd.auth import apikeys
+from warpd.store import Database
 from warpd.store.migrate import Conn
 
 ACTOR = "demo"
@@ -43,6 +49,33 @@ async def provision(conn: Conn, account_id: int, known: Mapping[str, Any]) -> De
         token = apikeys.generate("wa").key
     assert isinstance(key, str)
     return DemoAccess(key, token)
+
+
+async def attach(
+    app: web.Application,
+    database: Database,
+    credentials_file: Path,
+    account_name: str,
+    address: tuple[str, int],
+) -> dict[str, str]:
+    """Provision the demo account's HTTP access, open the admin gate to its token,
+    and return the ``"http"`` entry for ``credentials_file``."""
+    known = _known(credentials_file)
+    async with database.pool.acquire() as conn:
+        account_id = await conn.fetchval("SELECT id FROM accounts WHERE name = $1", account_name)
+        access = await provision(conn, account_id, known)
+    app[ADMIN_GATE].also_accept(access.token_digest)
+    host, port = address
+    return access.credentials(f"http://{f'[{host}]' if ':' in host else host}:{port}")
+
+
+def _known(credentials_file: Path) -> Mapping[str, Any]:
+    """The ``"http"`` entry a previous run wrote (a small file, read once at start)."""
+    try:
+        known = json.loads(credentials_file.read_text()).get("http")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 async def _live(conn: Conn, key: str, account_id: int) -> bool:

@@ -173,3 +173,18 @@ async def test_route_decision_says_what_the_router_would_do(http: Http) -> None:
     status, error = await http.call("POST", "/v1/admin/route/decision",
                                     json={"account_id": account, "destination": "abc"})  # fmt: skip
     assert (status, error["code"]) == (400, "invalid_destination")
+
+
+async def test_the_demo_credentials_carry_a_working_api_key_and_admin_token(http: Http) -> None:
+    creds = __import__("json").loads(
+        (http.running.state_dir / "demo-credentials.json").read_text()
+    )["http"]
+    assert creds["base_url"] == http.base
+    status, balance = await http.call("GET", "/v1/balance", creds["api_key"])
+    assert (status, balance["balance_micros"] > 0) == (200, True)
+    status, accounts = await http.call("GET", "/v1/admin/accounts", creds["admin_token"])
+    assert status == 200
+    assert "demo" in [a["name"] for a in accounts["accounts"]]
+    message = {"to": "447700900123", "from": "WARPD", "text": "hi"}
+    status, sent = await http.call("POST", "/v1/sms", creds["api_key"], message)
+    assert status == 202, sent

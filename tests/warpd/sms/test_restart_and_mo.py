@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from warpd.sim import EsmeConfig, run_esme
+from protocols.smpp.pdu import BindTransmitter
 
 from .conftest import Running, start_warpd, stop_warpd
 from .helpers import (
@@ -95,15 +95,11 @@ async def test_mo_for_an_unrouted_number_is_kept_and_answered(warpd: Running) ->
 async def test_receipts_wait_for_the_customer_to_bind(warpd: Running) -> None:
     sms = warpd.daemon.sms
     assert sms is not None
-    host, port = warpd.smpp
-    # A transmitter-only bind: the receipts have nowhere to go yet.
-    summary = await run_esme(
-        EsmeConfig(
-            host=host, port=port, system_id=warpd.system_id, password=warpd.password,
-            bind="transmitter", count=10, receipts=False,
-        )
-    )  # fmt: skip
-    assert summary.responses_by_status == {"ESME_ROK": 10}
+    # A transmitter bind only: the receipts have nowhere to go yet.
+    sender, resp = await bind(warpd, warpd.system_id, warpd.password, BindTransmitter)
+    assert resp.command_status == 0
+    for n in range(10):
+        assert (await sender.request(submit(to=f"4477009001{n:02d}"))).command_status == 0
     await wait_for(lambda: sms.stats.receipts.total() >= 10, what="carrier receipts")
     await asyncio.sleep(0.3)
     assert await warpd.value("SELECT count(*) FROM deliveries WHERE state = 'pending'") == 10
@@ -113,6 +109,7 @@ async def test_receipts_wait_for_the_customer_to_bind(warpd: Running) -> None:
     await asyncio.sleep(0.5)  # the journal records them as taken
     assert await warpd.value("SELECT count(*) FROM deliveries WHERE state = 'delivered'") == 10
     peer.close()
+    sender.close()
 
 
 async def test_another_connector_added_at_run_time_is_used(warpd: Running) -> None:

@@ -22,6 +22,7 @@ from warpd.voice.cdr import Cdr
 from warpd.voice.limits import CallLimits, TokenBucket, admit
 from warpd.voice.rating import VoiceRate, best_rate
 from warpd.voice.routes import find_route, gateways_for
+from warpd.voice.session_timer import SessionTimer, negotiate
 from warpd.voice.trunks import Directory, Gateway, Trunk, caller_id, normalise
 
 Headers = tuple[tuple[str, str], ...]
@@ -36,12 +37,26 @@ class CallPlan:
     caller: str | None
     rate: VoiceRate | None
     max_forwards: int
+    timer: SessionTimer | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     status: int
     headers: Headers = ()
+
+
+def _checks(invite: SipRequest, min_se: int) -> tuple[int, SessionTimer | None] | Refused:
+    """Max-Forwards left and the session timer, or why the INVITE cannot be taken."""
+    hops = _hops(invite)
+    if isinstance(hops, Refused):
+        return hops
+    timer = negotiate(invite, min_se)
+    if timer == 422:
+        return Refused(422, (("Min-SE", str(min_se)),))
+    if isinstance(timer, int):
+        return Refused(timer)
+    return hops, timer
 
 
 def _hops(invite: SipRequest) -> int | Refused:
@@ -56,9 +71,10 @@ def _hops(invite: SipRequest) -> int | Refused:
 
 
 class Admission:
-    def __init__(self, directory: Directory, channel_status: int) -> None:
+    def __init__(self, directory: Directory, channel_status: int, min_se: int = 90) -> None:
         self.directory = directory
         self.channel_status = channel_status
+        self.min_se = min_se
         self.down: set[int] = set()  # gateways OPTIONS probing found dead
         self._channels: dict[int, int] = {}
         self._buckets: dict[int, TokenBucket] = {}
@@ -101,9 +117,10 @@ class Admission:
         self, invite: SipRequest, trunk: Trunk, cdr: Cdr, now: float
     ) -> CallPlan | Refused:
         directory = self.directory
-        hops = _hops(invite)
-        if isinstance(hops, Refused):
-            return hops
+        checked = _checks(invite, self.min_se)
+        if isinstance(checked, Refused):
+            return checked
+        hops, timer = checked
         account = directory.accounts.get(trunk.account_id)
         if account is None or not account.active:
             return Refused(403)
@@ -130,7 +147,7 @@ class Admission:
         if not gateways:
             return Refused(503)
         caller = caller_id(directory, trunk, cdr.src_e164)
-        return CallPlan(tuple(gateways), dst, caller, rate, hops)
+        return CallPlan(tuple(gateways), dst, caller, rate, hops, timer)
 
     def inbound(
         self,
@@ -141,9 +158,10 @@ class Admission:
         targets: Callable[[Trunk], list[Addr]],
     ) -> CallPlan | Refused:
         directory = self.directory
-        hops = _hops(invite)
-        if isinstance(hops, Refused):
-            return hops
+        checked = _checks(invite, self.min_se)
+        if isinstance(checked, Refused):
+            return checked
+        hops, timer = checked
         dst = cdr.dst_raw.lstrip("+")
         did = directory.dids.get(dst)
         trunk = None if did is None or did.trunk_id is None else directory.trunk(did.trunk_id)
@@ -162,7 +180,7 @@ class Admission:
         gateways = tuple(
             Gateway(source.id, f"trunk {trunk.name}", host, port) for host, port in addrs
         )
-        return CallPlan(gateways, dst, cdr.src_e164, None, hops)
+        return CallPlan(gateways, dst, cdr.src_e164, None, hops, timer)
 
 
 def static_targets(trunk: Trunk) -> list[Addr]:

@@ -69,6 +69,7 @@ class VoiceSettings:
     channel_status: int = 503
     register_min_expires: int = 60
     register_max_expires: int = 3600
+    min_session_expires: int = 90
 
 
 class B2bua:
@@ -89,7 +90,7 @@ class B2bua:
         self.endpoint = endpoint
         self.media = media
         self.cdrs = cdrs
-        self.admission = Admission(directory, settings.channel_status)
+        self.admission = Admission(directory, settings.channel_status, settings.min_session_expires)
         self.metrics = metrics
         self.flush = flush
         self.auth = auth

@@ -40,6 +40,7 @@ from warpd.voice.cdr import Answered, Cdr, close_cdr
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
 from warpd.voice.reinvite import relay_reinvite
+from warpd.voice.session_timer import REFRESH_METHODS
 from warpd.voice.trunks import Gateway
 
 if TYPE_CHECKING:
@@ -269,7 +270,9 @@ class Call:
             self._bye(leg)
             return Outcome.FINAL
         self.cdr.attempt_codes.append(200)
-        ok = a_response(self.invite, 200, self.a.local_tag, sw.contact, sdp=sdp)
+        timer = self.plan.timer
+        extra = (timer.header(), ("Require", "timer")) if timer is not None else ()
+        ok = a_response(self.invite, 200, self.a.local_tag, sw.contact, sdp=sdp, headers=extra)
         self.a.local_sdp, leg.local_sdp = sdp, self.media_offer
         sw.respond_a(self, ok)
         self.final_to_a = True
@@ -305,14 +308,24 @@ class Call:
     # -- connected -------------------------------------------------------------------
 
     async def _connected(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self.sw.settings.max_duration
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sw.settings.max_duration
+        timer, refreshed = self.plan.timer, loop.time()
         while True:
-            left = deadline - asyncio.get_running_loop().time()
-            item = await self.next_event(max(left, 0.0))
+            expiry = deadline if timer is None else min(deadline, timer.expires(refreshed))
+            item = await self.next_event(max(expiry - loop.time(), 0.0))
             if item is None:
-                self._hangup("system")
+                # RFC 4028 section 10: not refreshed in time, the session is dead.
+                lapsed = timer is not None and loop.time() >= timer.expires(refreshed)
+                self._hangup("session_timer" if lapsed else "system")
                 return
             side, event = item
+            if (
+                isinstance(event, RequestReceived)
+                and side is Side.A
+                and event.request.method in REFRESH_METHODS
+            ):
+                refreshed = loop.time()
             if isinstance(event, DialogAckTimeout):
                 self._hangup("system")
                 return

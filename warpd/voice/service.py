@@ -97,6 +97,7 @@ class VoiceService:
             channel_status=self.sip.channel_limit_status,
             register_min_expires=self.sip.register_min_expires,
             register_max_expires=self.sip.register_max_expires,
+            min_session_expires=self.sip.min_session_expires,
         )
         registrar = Registrar(self.pool, self.instance)
         await registrar.load()

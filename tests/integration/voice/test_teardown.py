@@ -57,3 +57,19 @@ async def test_calls_on_a_dead_rtpengine_end_with_a_cdr(
     rows = await cdrs(voice_pool)
     assert [(r["hangup_by"], r["q850_cause"]) for r in rows] == [("system", 41)] * 2
     assert all(r["billsec"] < 10 and r["price_micros"] > 0 for r in rows)
+
+
+async def test_an_unrefreshed_session_timer_ends_the_call(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, min_session_expires=1) as voice:
+        uas = await sipp.uas(prov.gateway_ports[0], extra=["-m", "1"])
+        uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_timer")
+        assert await uac.wait() == 0, uac.errors()  # the PBX saw the timer and got the BYE
+        assert await uas.wait() == 0, uas.errors()
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert row["hangup_by"] == "session_timer"
+    assert row["billsec"] in (2, 3)  # 2 s and the start of the next second

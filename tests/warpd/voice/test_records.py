@@ -18,6 +18,7 @@ from warpd.voice.cdr import Cdr, close_cdr, disposition_of
 from warpd.voice.media import fill_media_stats
 from warpd.voice.rating import VoiceRate
 from warpd.voice.registrar import Binding, plan_register
+from warpd.voice.session_timer import SessionTimer, negotiate
 from warpd.voice.trunks import Directory, Gateway, Trunk
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -173,3 +174,19 @@ def test_directory_knows_carriers_by_address_and_port() -> None:
         Trunk(1, 1, "t", "ip", (ipaddress.ip_network("192.0.2.0/24"),)),))  # fmt: skip
     assert directory.gateway_for_source("192.0.2.9", 5070) == gateway
     assert directory.gateway_for_source("192.0.2.9", 5080) is None
+
+
+def _timer_invite(*headers: tuple[str, str]) -> SipRequest:
+    base = invite()
+    return SipRequest.build("INVITE", "sip:441@x", [*base.headers, *headers])
+
+
+def test_session_timer_negotiation() -> None:
+    asked = _timer_invite(("Supported", "100rel, timer"), ("Session-Expires", "1800;refresher=uas"))
+    assert negotiate(asked, 90) == SessionTimer(1800)
+    assert SessionTimer(1800).header() == ("Session-Expires", "1800;refresher=uac")
+    too_short = _timer_invite(("Supported", "timer"), ("Session-Expires", "30"))
+    assert negotiate(too_short, 90) == 422
+    assert negotiate(_timer_invite(("Session-Expires", "1800")), 90) is None  # no timer support
+    assert negotiate(invite(), 90) is None
+    assert negotiate(_timer_invite(("Supported", "timer"), ("Session-Expires", "x")), 90) == 400

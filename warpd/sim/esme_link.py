@@ -129,9 +129,14 @@ class EsmeLink(asyncio.Protocol):
         self.in_flight[pdu.sequence_number] = sent
 
     def throttled(self, now: float) -> float:
-        """Pause this bind (ESME_RTHROTTLED / ESME_RMSGQFUL); returns when it may send again."""
-        self.paused_until = now + self.backoff
-        self.backoff = min(self.backoff * 2, _MAX_BACKOFF)
+        """Pause this bind (ESME_RTHROTTLED / ESME_RMSGQFUL); returns when it may send again.
+
+        The answers to a window already in flight come in a burst: they fall
+        in one pause, and the back-off doubles only for a refusal after it.
+        """
+        if now >= self.paused_until:
+            self.paused_until = now + self.backoff
+            self.backoff = min(self.backoff * 2, _MAX_BACKOFF)
         return self.paused_until
 
     def accepted(self) -> None:

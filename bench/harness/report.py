@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -96,7 +97,26 @@ def table_markdown(table: Table) -> str:
         )
     runs = len(table.runs)
     notes = [f"{runs} run{'s' if runs != 1 else ''}; median (min–max).", *table.notes]
+    notes += _cpu_lines(table)
     return f"#### {table.title}\n\n" + "\n".join(lines) + "\n\n" + "  \n".join(notes) + "\n"
+
+
+def _cpu_lines(table: Table) -> list[str]:
+    """Per row, the median CPU ms of each process involved (per message or call)."""
+    lines = []
+    for summary in table.summaries():
+        parts: dict[str, list[float]] = {}
+        for rows in table.runs:
+            for row in rows:
+                if row.system == summary.system and row.status is Status.OK:
+                    for part, value in row.cpu.items():
+                        parts.setdefault(part, []).append(value)
+        if parts:
+            shares = ", ".join(
+                f"{part} {statistics.median(values):.3f}" for part, values in parts.items()
+            )
+            lines.append(f"CPU ms by process, {summary.system}: {shares}.")
+    return lines
 
 
 def scenario_markdown(result: ScenarioResult) -> str:

@@ -104,3 +104,13 @@ def test_run_measured_counts_a_short_lived_childs_cpu() -> None:
     own_count = float(finished.stdout)
     assert own_count > 0.05
     assert finished.cpu == pytest.approx(own_count, rel=0.2, abs=0.02)
+
+
+def test_each_processes_cpu_is_reported_as_its_median() -> None:
+    runs = [
+        [Row("jasmin", Role.PEER, {"rate": 1}, cpu={"jasmind": 3.0, "redis": 0.5})],
+        [Row("jasmin", Role.PEER, {"rate": 1}, cpu={"jasmind": 5.0, "redis": 0.7})],
+        [Row("jasmin", Role.PEER, {"rate": 1}, cpu={"jasmind": 4.0, "redis": 0.6})],
+    ]
+    text = table_markdown(Table("SMS", METRICS, runs))
+    assert "CPU ms by process, jasmin: jasmind 4.000, redis 0.600." in text

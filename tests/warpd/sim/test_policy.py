@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from typing import cast
 
 import pytest
 
@@ -12,7 +13,8 @@ from protocols.smpp.codec import decode
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.errors import SmppError
 from protocols.smpp.framing import PduReader
-from warpd.sim import EsmeConfig, EsmeSummary, Mode, ModeKind, SmscConfig
+from protocols.smpp.session_events import SessionConfig
+from warpd.sim import EsmeConfig, EsmeLoad, EsmeSummary, Mode, ModeKind, SmscConfig
 from warpd.sim.carrier import (
     MessageIds,
     Outcomes,
@@ -22,6 +24,7 @@ from warpd.sim.carrier import (
     parse_status,
     status_name,
 )
+from warpd.sim.esme_link import EsmeLink
 from warpd.sim.esme_plan import Plan, parse_destinations
 from warpd.sim.messages import address_ton, mo_parts
 from warpd.sim.stats import percentile
@@ -241,3 +244,14 @@ async def test_timers_run_due_callbacks_in_order_then_flush_once() -> None:
     timers.clear()
     await asyncio.sleep(0.02)
     assert "cleared" not in ran
+
+
+async def test_a_burst_of_throttled_answers_is_one_pause() -> None:
+    link = EsmeLink(cast(EsmeLoad, None), "transceiver", SessionConfig(), give_up=0.0)
+    first = link.throttled(10.0)
+    assert first == pytest.approx(10.05)
+    assert link.throttled(10.01) == first  # the rest of the window in flight: same pause
+    second = link.throttled(10.06)  # refused again after the pause: twice as long
+    assert second == pytest.approx(10.16)
+    link.accepted()
+    assert link.throttled(11.0) == pytest.approx(11.05)

@@ -101,7 +101,13 @@ class Delivery:
 
     @property
     def origin(self) -> str:
-        return str(URL(self.url).origin()) if self.url else ""
+        """What the per-endpoint limit counts by; a URL yarl cannot parse is its own."""
+        if not self.url:
+            return ""
+        try:
+            return str(URL(self.url).origin())
+        except ValueError:
+            return self.url
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +297,13 @@ class WebhookSender:
         """(status, error, permanent, latency ms) of one POST."""
         if delivery.url is None or delivery.secret is None:
             return None, "no enabled webhook for this delivery", True, None
-        url = URL(delivery.url)
+        try:
+            url = URL(delivery.url)
+            usable = url.absolute and url.host is not None
+        except ValueError:
+            usable = False
+        if not usable:
+            return None, f"not a usable URL: {delivery.url[:200]!r}", True, None
         if not self.config.allow_private and _literal_private(url.host or ""):
             return None, "URL refused: a loopback or private address", True, None
         assert self._session is not None

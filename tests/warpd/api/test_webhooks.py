@@ -409,3 +409,20 @@ async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Data
         assert set(states.values()) == {"delivered"}
     finally:
         await receiver.stop()
+
+
+@pytest.mark.parametrize("url", ["http://", "https://:80/x", "http://[::1/x"])
+async def test_an_unusable_callback_url_fails_alone(
+    db: Database, sender_factory: Callable[..., Any], url: str
+) -> None:
+    receiver = await Receiver().start()
+    try:
+        async with db.pool.acquire() as conn:
+            account = await make_account(conn)
+            bad = await make_delivery(conn, account, url=url)
+            good = await make_delivery(conn, account, url=receiver.url)
+        await sender_factory()
+        states = await wait_states(db, [bad, good], {"failed", "delivered"})
+        assert states == {bad: "failed", good: "delivered"}
+    finally:
+        await receiver.stop()

@@ -120,6 +120,9 @@ class Mode:
     status: int = CommandStatus.ESME_RINVDSTADR
     #: throttle / reject: the share of submits affected (the rest are answered normally).
     fraction: float = 1.0
+    #: throttle: instead of a share, refuse what exceeds this many submits/s per bind
+    #: (a token bucket holding one second's worth), as a carrier's TPS cap does.
+    tps: float | None = None
     #: slow: seconds added to response_delay.
     extra_delay: float = 0.0
     #: garbage: one garbage PDU per this many submits.
@@ -133,13 +136,19 @@ class Mode:
             raise ValueError("fraction must be within 0..1")
         if self.extra_delay < 0 or self.every < 1:
             raise ValueError("extra_delay must be >= 0 and every >= 1")
-        for name, value in (("interval", self.interval), ("duration", self.duration)):
+        for name, value in (
+            ("interval", self.interval),
+            ("duration", self.duration),
+            ("tps", self.tps),
+        ):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0")
 
 
 NORMAL = Mode()
-_MODE_KEYS = frozenset({"status", "fraction", "extra_delay", "every", "interval", "duration"})
+_MODE_KEYS = frozenset(
+    {"status", "fraction", "tps", "extra_delay", "every", "interval", "duration"}
+)
 
 
 def mode_from_json(data: Mapping[str, Any]) -> Mode:
@@ -155,7 +164,7 @@ def mode_from_json(data: Mapping[str, Any]) -> Mode:
     params: dict[str, Any] = {key: data[key] for key in _MODE_KEYS if key in data}
     if "status" in params:
         params["status"] = parse_status(params["status"])
-    for key in ("fraction", "extra_delay", "interval", "duration"):
+    for key in ("fraction", "tps", "extra_delay", "interval", "duration"):
         if key in params and not isinstance(params[key], int | float):
             raise ValueError(f"{key} must be a number")
     if "every" in params and not isinstance(params["every"], int):

@@ -240,7 +240,11 @@ class SmscSimulator:
         if kind is not _NORMAL:
             if kind is _SILENT:
                 return  # read, never answered
-            if (kind is _THROTTLE or kind is _REJECT) and (
+            if kind is _THROTTLE and mode.tps is not None:
+                if not link.take_token(now, mode.tps):
+                    self._answer(link, pdu, _THROTTLED, "", None)
+                    return
+            elif (kind is _THROTTLE or kind is _REJECT) and (
                 mode.fraction >= 1.0 or self._random.random() < mode.fraction
             ):
                 self._answer(link, pdu, _THROTTLED if kind is _THROTTLE else mode.status, "", None)

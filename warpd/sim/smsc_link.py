@@ -52,6 +52,8 @@ class SmscLink(asyncio.Protocol):
         self.extra = bytearray()  # raw bytes (garbage) to write after the session's own
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0
+        self._tokens: float | None = None  # throttle mode's bucket, full at first use
+        self._tokens_at = 0.0
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -129,6 +131,15 @@ class SmscLink(asyncio.Protocol):
             transport.close()
             return
         self._arm_timer()
+
+    def take_token(self, now: float, tps: float) -> bool:
+        """One submit from a bucket refilled at ``tps`` per second, holding ``tps``."""
+        tokens = tps if self._tokens is None else self._tokens
+        tokens = min(tps, tokens + (now - self._tokens_at) * tps)
+        self._tokens_at = now
+        allowed = tokens >= 1.0
+        self._tokens = tokens - 1.0 if allowed else tokens
+        return allowed
 
     def abort(self) -> None:
         """Drop the connection now, without unbind (a carrier's link going down)."""

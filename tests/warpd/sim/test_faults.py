@@ -36,6 +36,16 @@ async def test_throttle_makes_the_esme_back_off_and_still_complete(start_smsc: S
     assert smsc.stats.submits_by_status["ESME_RTHROTTLED"] == throttled
 
 
+async def test_throttle_at_a_tps_cap_refuses_only_what_exceeds_it(start_smsc: Start) -> None:
+    smsc = await start_smsc()
+    smsc.set_mode(Mode(ModeKind.THROTTLE, tps=100))
+    summary = await run_esme(load_for(smsc, count=150, window=20, receipts=False))
+    assert summary.ok, summary.render()
+    assert summary.responses_by_status["ESME_RTHROTTLED"] > 0
+    # A burst of 100, then 100/s for the other 50.
+    assert summary.elapsed_s >= 0.4
+
+
 async def test_a_throttle_storm_ends_after_its_duration(start_smsc: Start) -> None:
     smsc = await start_smsc()
     smsc.set_mode(Mode(ModeKind.THROTTLE, duration=0.3))

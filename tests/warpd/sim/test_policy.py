@@ -81,6 +81,9 @@ def test_mode_from_json() -> None:
     assert mode == Mode(ModeKind.DROP, interval=2, duration=10)
     assert mode_from_json({"mode": "reject", "status": 69}).status == 69
     assert mode_from_json({"mode": "normal"}) == Mode()
+    assert mode_from_json({"mode": "throttle", "tps": 10}).tps == 10
+    with pytest.raises(ValueError, match="tps must be > 0"):
+        mode_from_json({"mode": "throttle", "tps": 0})
     with pytest.raises(ValueError, match="must be > 0"):
         mode_from_json({"mode": "drop", "interval": 0})
     with pytest.raises(ValueError, match="must be a number"):

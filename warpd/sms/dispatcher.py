@@ -83,12 +83,21 @@ class Dispatcher:
         return len(self._queues.get(connector_id, ())) < self._queue_max
 
     def committed(self, batch: Sequence[Pending]) -> None:
-        for pending in batch:
-            if pending.outbound is not None:
-                self.held[pending.outbound.id] = pending.outbound
-                self.push(pending.outbound)
+        self._hold([p.outbound for p in batch if p.outbound is not None])
 
-    def push(self, outbound: Outbound, *, front: bool = False) -> None:
+    def _hold(self, outbounds: Sequence[Outbound]) -> None:
+        touched: set[int] = set()
+        for outbound in outbounds:
+            self.held[outbound.id] = outbound
+            touched.add(self.push(outbound, kick=False))
+        # One pump per connector for the whole batch, not one per message.
+        for connector_id in touched:
+            link = self.links.get(connector_id)
+            if link is not None:
+                link.kick()
+
+    def push(self, outbound: Outbound, *, front: bool = False, kick: bool = True) -> int:
+        """Queue ``outbound``; returns the connector it was queued for."""
         """Queue on the first candidate, from the current one on, whose connector is up."""
         candidates = outbound.candidates
         for index in range(outbound.candidate, len(candidates)):
@@ -96,14 +105,17 @@ class Dispatcher:
             if link is not None and link.up:
                 outbound.candidate = index
                 break
-        queue = self._queues.setdefault(outbound.connector_id, deque())
+        connector_id = outbound.connector_id
+        queue = self._queues.setdefault(connector_id, deque())
         if front:
             queue.appendleft(outbound)
         else:
             queue.append(outbound)
-        link = self.links.get(outbound.connector_id)
-        if link is not None:
-            link.kick()
+        if kick:
+            link = self.links.get(connector_id)
+            if link is not None:
+                link.kick()
+        return connector_id
 
     def take(self, connector_id: int) -> Outbound | None:
         """The next message for a bind of ``connector_id``; expired ones end here."""
@@ -241,13 +253,14 @@ class Dispatcher:
             return 0
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(_CLAIM, self._instance, self._lease, min(room, 1000))
+        claimed = []
         for row in rows:
             if row["id"] in self.held:  # our own claim lapsed while PostgreSQL was away
                 continue
             outbound = self._from_row(row)
             if outbound is not None:
-                self.held[outbound.id] = outbound
-                self.push(outbound)
+                claimed.append(outbound)
+        self._hold(claimed)
         return len(rows)
 
     async def _renew(self) -> None:

@@ -42,6 +42,7 @@ from protocols.sip.transaction import (
     TransactionTerminated,
     TransactionTimeout,
 )
+from protocols.sip.uas import UasPolicy, check_request
 from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
 from warpd.voice.auth import Refusal as AuthRefusal
 from warpd.voice.auth import TrunkAuth
@@ -55,8 +56,12 @@ from warpd.voice.trunks import Directory, Trunk
 log = structlog.get_logger(__name__)
 
 Owner = tuple[Call, Side]
-_KNOWN = frozenset(("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER", "UPDATE",
-                    "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"))  # fmt: skip
+# What the B2BUA implements: anything else is 501 (RFC 3261 8.2.1), a Require
+# beyond session timers 420 (8.2.2.3).
+POLICY = UasPolicy(
+    allow=tuple(ALLOW.split(", ")),
+    supported=("timer",),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +154,11 @@ class B2bua:
         if key is None:  # an ACK for a 2xx (the only request without a transaction)
             self.dialogs.receive_ack(request)
             return
+        refusal = check_request(request, POLICY, forwarding=request.method == "INVITE")
+        if refusal is not None:
+            self.respond(key, request, refusal.status, reason=refusal.reason,
+                         headers=refusal.headers)  # fmt: skip
+            return
         if request.to.tag is not None:
             entry = self.dialogs.match_request(request)
             if entry is None:
@@ -164,12 +174,8 @@ class B2bua:
             self._register(request, key)
         elif method == "OPTIONS":
             self.respond(key, request, 200, headers=(("Allow", ALLOW),))
-        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+        else:  # BYE, INFO, UPDATE outside any dialog
             self.respond(key, request, 481)
-        elif method in _KNOWN:
-            self.respond(key, request, 405, headers=(("Allow", ALLOW),))
-        else:
-            self.respond(key, request, 501, headers=(("Allow", ALLOW),))
 
     def _response(self, event: ResponseReceived) -> None:
         if event.key is not None:
@@ -351,9 +357,6 @@ class B2bua:
     def cancel(self, key: TransactionKey) -> None:
         self.endpoint.cancel(key, asyncio.get_running_loop().time())
         self.flush()
-
-    def abandon(self, key: TransactionKey) -> None:
-        """The call moved on; the transaction's late answers still reach the call."""
 
     def respond_a(self, call: Call, response: SipResponse) -> None:
         key = call.a.invite_key

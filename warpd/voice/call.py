@@ -160,7 +160,7 @@ class Call:
                     await self._drain_b_final(key)
                     return Outcome.FINAL
                 self.cdr.attempt_codes.append(408)
-                sw.abandon(key)  # a late 200 from it is ACKed and BYEd
+                # Given up on: a late 200 from this gateway is ACKed and BYEd (stray).
                 return Outcome.NEXT
             side, event = item
             if isinstance(event, CancelReceived):
@@ -244,7 +244,7 @@ class Call:
     async def _answered(self, leg: Leg, invite: SipRequest, response: SipResponse) -> Outcome:
         sw = self.sw
         try:
-            dialog = uac_dialog(invite, response, leg.addr)
+            dialog = uac_dialog(invite, response)
         except SipError:
             dialog = None
         if dialog is not None:
@@ -402,7 +402,7 @@ class Call:
             return
         invite, addr = tried
         try:
-            dialog = uac_dialog(invite, response, addr)
+            dialog = uac_dialog(invite, response)
         except SipError:
             return
         self._hung_up.add(response.to.tag)

@@ -9,17 +9,16 @@ and the SDP RTPEngine rewrote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from protocols.sip.dialog import Dialog, DialogId, DialogState
-from protocols.sip.headers import NameAddr
 from protocols.sip.message import SipRequest, SipResponse, make_response
 from protocols.sip.timers import TimerConfig
 from protocols.sip.transaction import Addr, TransactionKey
-from protocols.sip.uri import SipUri, TelUri, Uri, parse_uri
+from protocols.sip.uri import SipUri, TelUri, Uri
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 SDP = "application/sdp"
 
 
@@ -40,7 +39,6 @@ class Leg:
     ack: SipRequest | None = None
     remote_sdp: bytes = b""
     local_sdp: bytes = b""
-    pending: dict[TransactionKey, str] = field(default_factory=dict)
 
     @property
     def dialog_id(self) -> DialogId | None:
@@ -116,7 +114,7 @@ def a_response(
     )
 
 
-def uac_dialog(request: SipRequest, response: SipResponse, addr: Addr) -> Dialog:
+def uac_dialog(request: SipRequest, response: SipResponse) -> Dialog:
     """12.1.2, tolerating a carrier 2xx without Contact (the Request-URI stays the target)."""
     if response.contact:
         return Dialog.as_uac(request, response)
@@ -137,7 +135,3 @@ def uac_dialog(request: SipRequest, response: SipResponse, addr: Addr) -> Dialog
 def uas_dialog(invite: SipRequest, response: SipResponse) -> Dialog:
     """12.1.1; a PBX INVITE without Contact was refused at admission."""
     return Dialog.as_uas(invite, response)
-
-
-def local_uri(host_port: str) -> NameAddr:
-    return NameAddr(parse_uri(f"sip:warpd@{host_port}"))

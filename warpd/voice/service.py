@@ -43,10 +43,6 @@ log = structlog.get_logger(__name__)
 MEDIA_PING = 2.0
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    return parse_listen(text)
-
-
 class VoiceService:
     def __init__(
         self,
@@ -81,7 +77,7 @@ class VoiceService:
         async with self.pool.acquire() as conn:
             directory = await load_directory(conn)
         await recover(self.pool, self.instance, directory)
-        host, port = _host_port(self.sip.listen)
+        host, port = parse_listen(self.sip.listen)
         sock = open_udp_socket(host, port, self.sip.socket_buffer_bytes)
         # Port 0 (tests) advertises the port the kernel chose.
         bound = sock.getsockname()[1]
@@ -156,7 +152,7 @@ class VoiceService:
             host, port = await self.process.start()
             addresses.append(RtpEngineAddress("local", host, port))
         for text in cfg.instances:
-            host, port = _host_port(text)
+            host, port = parse_listen(text)
             addresses.append(RtpEngineAddress(text, host, port))
         settings = PoolSettings(
             instance_prefix=f"warpd-{self.instance}".replace(" ", "_"),

@@ -122,3 +122,28 @@ async def test_malformed_messages_are_answered_and_calls_go_on(
 def _replies(sock: socket.socket, count: int) -> list[str]:
     sock.settimeout(3.0)
     return [sock.recv(65535).decode(errors="replace") for _ in range(count)]
+
+
+async def test_uas_checks_answer_501_and_420_before_anything_else(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+            subscribe = invite(port, 5, voice.local_addr).replace(b"INVITE", b"SUBSCRIBE")
+            sock.sendto(subscribe, voice.local_addr)
+            needs_100rel = invite(port, 6, voice.local_addr).replace(
+                b"Max-Forwards: 70", b"Max-Forwards: 70\r\nRequire: 100rel"
+            )
+            sock.sendto(needs_100rel, voice.local_addr)
+            replies = await asyncio.to_thread(_replies, sock, 2)
+    by_call = {("raw-5@" in r): r for r in replies}
+    assert by_call[True].startswith("SIP/2.0 501 ")
+    assert (
+        "\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE\r\n" in by_call[True]
+    )
+    assert by_call[False].startswith("SIP/2.0 420 ")
+    assert "\r\nUnsupported: 100rel\r\n" in by_call[False]

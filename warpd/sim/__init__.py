@@ -23,7 +23,8 @@ As processes (``python -m warpd.sim smsc|esme`` takes the same arguments)::
 from warpd.sim.carrier import Mode, ModeKind
 from warpd.sim.esme import EsmeLoad, run_esme
 from warpd.sim.esme_plan import EsmeConfig, EsmeSummary
-from warpd.sim.smsc import SmscConfig, SmscSimulator
+from warpd.sim.smsc import SmscSimulator
+from warpd.sim.smsc_config import SmscConfig
 
 __all__ = [
     "EsmeConfig",

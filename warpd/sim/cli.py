@@ -28,7 +28,8 @@ from warpd.sim.carrier import ID_FORMATS, parse_outcomes
 from warpd.sim.control import ControlServer
 from warpd.sim.esme import run_esme
 from warpd.sim.esme_plan import BINDS, EsmeConfig
-from warpd.sim.smsc import SmscConfig, SmscSimulator
+from warpd.sim.smsc import SmscSimulator
+from warpd.sim.smsc_config import SmscConfig
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

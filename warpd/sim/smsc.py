@@ -19,10 +19,8 @@ import hmac
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -42,7 +40,6 @@ from protocols.smpp.pdu import (
 )
 from protocols.smpp.session_events import SessionConfig
 from warpd.sim.carrier import (
-    ID_FORMATS,
     NORMAL,
     MessageIds,
     Mode,
@@ -53,6 +50,7 @@ from warpd.sim.carrier import (
 )
 from warpd.sim.messages import body_of, mo_parts
 from warpd.sim.outbox import Delivery, Outbox
+from warpd.sim.smsc_config import ReceiptDue, SmscConfig
 from warpd.sim.smsc_link import SmscLink
 from warpd.sim.stats import EventLog, SmscStats
 from warpd.sim.timers import Timers
@@ -69,36 +67,6 @@ _FAILED_ANSWERS = {
     CommandId.REPLACE_SM: CommandStatus.ESME_RREPLACEFAIL,
 }
 _STATUS_NAMES: dict[int, str] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class SmscConfig:
-    host: str = "127.0.0.1"
-    port: int = 2776  # 0: any free port (``SmscSimulator.port`` tells which)
-    system_id: str = "sim"
-    password: str = "sim"  # binds with other credentials: ESME_RINVPASWD, then close
-    response_delay: float = 0.0  # seconds before each submit_sm_resp
-    receipt_delay: float = 0.0  # seconds after the resp before its receipt
-    outcomes: Mapping[str, float] = field(default_factory=lambda: {"DELIVRD": 1.0})
-    id_format: str = "hex"  # hex | dec | uuid
-    window: int = 100  # deliver_sm in flight per bind
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    log: Path | None = None  # JSON lines: one per submit answered, receipt and MO
-    seed: int | None = None  # for reproducible outcome and fraction draws
-    deliver_timeout: float = 10.0  # response_timer of our deliver_sm
-    enquire_link_interval: float | None = 30.0
-
-    def __post_init__(self) -> None:
-        if self.response_delay < 0 or self.receipt_delay < 0:
-            raise ValueError("delays must be >= 0")
-        if self.window < 1:
-            raise ValueError("window must be >= 1")
-        if self.id_format not in ID_FORMATS:
-            raise ValueError(f"id_format must be one of {', '.join(ID_FORMATS)}")
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
-        Outcomes(self.outcomes, random.Random(0))  # validates the mix
 
 
 def _status_name(status: int) -> str:
@@ -181,9 +149,8 @@ class SmscSimulator:
     def set_mode(self, mode: Mode) -> None:
         """Switch fault mode now; ``mode.duration`` switches back to normal after it."""
         self._mode = mode
-        timers = self._timer_heap()
         if mode.duration is not None:
-            timers.call_at(self._now() + mode.duration, lambda: self._expire(mode))
+            self._later(mode.duration, lambda: self._expire(mode))
         if mode.kind is _DROP:
             self._drop(mode)
         log.info("sim_smsc_mode", mode=mode.kind.value)
@@ -256,11 +223,11 @@ class SmscSimulator:
                     link.extra += garbage_pdu(self.stats.garbage_sent, self._random.randbytes(8))
         config = self.config
         message_id = self._ids.next_id()
-        receipt: tuple[str, MessageState, float] | None = None
+        receipt: ReceiptDue | None = None
         if pdu.registered_delivery & 0x03:
             stat, state = self._outcomes.draw()
             if receipt_wanted(pdu.registered_delivery, state is MessageState.DELIVERED):
-                receipt = (stat, state, time.time())
+                receipt = ReceiptDue(stat, state, time.time())
         if kind is _RECEIPT_FIRST and receipt is not None:
             self._queue_receipt(pdu, message_id, receipt)
             self.outbox.dispatch(now, self._dirty)  # into the session's buffer before the resp
@@ -269,9 +236,7 @@ class SmscSimulator:
         if delay <= 0:
             self._answer(link, pdu, 0, message_id, receipt)
         else:
-            self._timer_heap().call_at(
-                now + delay, lambda: self._answer(link, pdu, 0, message_id, receipt)
-            )
+            self._later(delay, lambda: self._answer(link, pdu, 0, message_id, receipt))
 
     # -- on command ----------------------------------------------------------
 
@@ -304,9 +269,9 @@ class SmscSimulator:
         """
         message_id = f"unknown-{self._ids.next_id()}"
         pdu = SubmitSm(source_addr=source, destination_addr=destination, registered_delivery=1)
-        outcome = Outcomes({stat: 1.0}, self._random).draw()
+        name, state = Outcomes({stat: 1.0}, self._random).draw()
         self.stats.receipts_for_unknown += 1
-        self._queue_receipt(pdu, message_id, (*outcome, time.time()))
+        self._queue_receipt(pdu, message_id, ReceiptDue(name, state, time.time()))
         self.flush()
         return message_id
 
@@ -318,16 +283,16 @@ class SmscSimulator:
         pdu: SubmitSm | DataSm,
         status: int,
         message_id: str,
-        receipt: tuple[str, MessageState, float] | None,
+        receipt: ReceiptDue | None,
     ) -> None:
         session = link.session
         if session.closed or self._mode.kind is _SILENT:
             return  # the ESME never sees an answer: it resubmits, we send no receipt
         cls = SubmitSmResp if pdu.command_id == CommandId.SUBMIT_SM else DataSmResp
-        session.send(
-            cls(sequence_number=pdu.sequence_number, command_status=status, message_id=message_id),
-            0.0,
+        response = cls(
+            sequence_number=pdu.sequence_number, command_status=status, message_id=message_id
         )
+        session.send(response, 0.0)  # a response starts no timer: the time is not read
         self._dirty.add(link)
         name = _status_name(status)
         self.stats.submits_by_status[name] += 1
@@ -347,26 +312,26 @@ class SmscSimulator:
         if self.config.receipt_delay <= 0:
             self._queue_receipt(pdu, message_id, receipt)
         else:
-            self._timer_heap().call_at(
-                self._now() + self.config.receipt_delay,
-                lambda: self._queue_receipt(pdu, message_id, receipt),
+            self._later(
+                self.config.receipt_delay, lambda: self._queue_receipt(pdu, message_id, receipt)
             )
 
     def _queue_receipt(
-        self, submit: SubmitSm | DataSm, message_id: str, receipt: tuple[str, MessageState, float]
+        self, submit: SubmitSm | DataSm, message_id: str, receipt: ReceiptDue
     ) -> None:
-        stat, state, submitted = receipt
         pdu = make_receipt_for(
             submit,
             message_id=message_id,
-            stat=state,
-            err=0 if state is MessageState.DELIVERED else 1,
-            submit_date=datetime.fromtimestamp(submitted, UTC),
+            stat=receipt.state,
+            err=0 if receipt.state is MessageState.DELIVERED else 1,
+            submit_date=datetime.fromtimestamp(receipt.submitted, UTC),
             done_date=datetime.now(UTC),
         )
         self.outbox.put(Delivery(pdu))
         if self._log is not None:
-            self._write_log("receipt", id=message_id, stat=stat, destination=pdu.destination_addr)
+            self._write_log(
+                "receipt", id=message_id, stat=receipt.stat, destination=pdu.destination_addr
+            )
 
     def _drop(self, mode: Mode) -> None:
         if self._mode is not mode:
@@ -377,8 +342,7 @@ class SmscSimulator:
         if mode.interval is None:
             self._mode = NORMAL
         else:
-            interval = mode.interval
-            self._timer_heap().call_at(self._now() + interval, lambda: self._drop(mode))
+            self._later(mode.interval, lambda: self._drop(mode))
 
     def _expire(self, mode: Mode) -> None:
         if self._mode is mode:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+from bench import loadgen
 from bench.harness import proc
 from bench.harness.report import adopt, splice, table_markdown
 from bench.harness.results import Metric, Role, Row, Status, Table, summarise
@@ -114,3 +116,18 @@ def test_each_processes_cpu_is_reported_as_its_median() -> None:
     ]
     text = table_markdown(Table("SMS", METRICS, runs))
     assert "CPU ms by process, jasmin: jasmind 4.000, redis 0.600." in text
+
+
+def test_a_sim_esme_summary_reads_as_the_stopgaps_keys() -> None:
+    summary = {
+        "submitted": 10, "responses_by_status": {"ESME_ROK": 9, "ESME_RTHROTTLED": 1},
+        "timeouts": 0, "receipt_ids_matched": 8, "elapsed_s": 2.0, "rate": 5.0,
+        "submit_to_resp_p50_ms": 21.0, "submit_to_resp_p99_ms": 30.0,
+        "submit_to_receipt_p50_ms": 220.0, "submit_to_receipt_p99_ms": 260.0,
+    }  # fmt: skip
+    result = loadgen.esme_result(json.dumps(summary))
+    assert (result["sent"], result["ok"], result["errors"], result["receipts"]) == (10, 9, 1, 8)
+    assert result["e2e_rate"] == 4.0
+    assert result["receipt_p99_ms"] == 260.0
+    stopgap = {"sent": 3, "ok": 3, "receipts": 3, "e2e_rate": 100.0}
+    assert loadgen.esme_result(json.dumps(stopgap)) == stopgap

@@ -1,0 +1,18 @@
+"""The reliability suite's fixtures: the SMS core's in-process warpd, and the tally's output."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.warpd.sms.conftest import warpd  # noqa: F401 (the fixture, shared)
+
+from .tally import TALLY
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    out = os.environ.get("WARPD_RELIABILITY_OUT")
+    if out:
+        TALLY.write(Path(out))

@@ -89,6 +89,8 @@ def add_esme_arguments(parser: argparse.ArgumentParser) -> None:
     add("--window", type=int, default=10)
     add("--count", type=int, default=100, help="messages")
     add("--rate", type=float, help="offered messages/s (default: as fast as the windows allow)")
+    add("--duration", type=float, help="offer messages for this many seconds, not --count")
+    add("--hold", type=float, default=0.0, help="with --count 0: keep the binds open, idle, s")
     add("--source", default="WARPD")
     add("--destination", default="447700900001", help="a number, a,b,c or FIRST-LAST")
     add("--text", default="Your code is 123456")
@@ -136,6 +138,8 @@ def esme_config(args: argparse.Namespace) -> EsmeConfig:
         window=args.window,
         count=args.count,
         rate=args.rate,
+        duration=args.duration,
+        hold=args.hold,
         source=args.source,
         destination=args.destination,
         text=args.text,

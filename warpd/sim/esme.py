@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import sys
 import time
 from collections import Counter, deque
 from typing import Any
@@ -65,6 +66,8 @@ class EsmeLoad:
         self._retry: deque[Sent] = deque()
         self._fresh: deque[Sent] = deque()
         self._next_message = 0
+        # Messages to offer: count, or (with a duration) until the time is up.
+        self._count = config.count if config.duration is None else sys.maxsize
         self._issued = 0
         self._settled = 0
         self._awaiting: dict[str, Sent] = {}  # message_id -> part, until its receipt
@@ -97,8 +100,8 @@ class EsmeLoad:
         give_up = self._loop.time() + _FIRST_BIND_WITHIN
         for kind in kinds:
             self._spawn(self._connect(kind, give_up))
-        if self.config.count == 0:
-            self._finish()
+        if self._count == 0:
+            self._loop.call_later(self.config.hold, self._finish)
         try:
             await self._done
         finally:
@@ -204,7 +207,12 @@ class EsmeLoad:
             return self._retry.popleft()
         if not self._fresh:
             index = self._next_message
-            if index >= self.config.count:
+            if index >= self._count:
+                return None
+            duration = self.config.duration
+            if duration is not None and self._loop.time() >= self._offer_start + duration:
+                self._count = index  # time is up: what is in flight still settles
+                self._check_done()
                 return None
             self._next_message = index + 1
             parts = self._plan.parts(index)
@@ -296,7 +304,7 @@ class EsmeLoad:
 
     def _check_done(self) -> None:
         if (
-            self._next_message < self.config.count
+            self._next_message < self._count
             or self._fresh
             or self._settled < self._planned
             or self._done.done()
@@ -353,7 +361,7 @@ class EsmeLoad:
             return None if value is None else round(value * 1000, 3)
 
         return EsmeSummary(
-            messages=config.count,
+            messages=self._next_message,
             parts=self._planned,
             submitted=self._issued,
             resubmitted=counts["resubmitted"],

@@ -38,6 +38,10 @@ class EsmeConfig:
     count: int = 100
     #: Offered messages per second; None offers as fast as the windows allow.
     rate: float | None = None
+    #: Offer messages for this many seconds instead of ``count`` of them.
+    duration: float | None = None
+    #: With count 0 (and no duration): keep the binds open this long, idle (memory per bind).
+    hold: float = 0.0
     source: str = "WARPD"
     #: One number, a comma list, or a range ``447700900000-447700900999`` cycled through.
     destination: str = "447700900001"
@@ -64,6 +68,8 @@ class EsmeConfig:
             raise ValueError("binds and window must be >= 1 and count >= 0")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0 (or None for open loop)")
+        if (self.duration is not None and self.duration <= 0) or self.hold < 0:
+            raise ValueError("duration must be > 0 and hold >= 0")
         if self.receipts and self.registered_delivery & 0x03 != 1:
             raise ValueError("waiting for receipts needs registered_delivery 1 (final receipts)")
         if min(self.receipt_timeout, self.response_timeout, self.reconnect_for) <= 0:

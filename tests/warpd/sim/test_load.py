@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -149,6 +150,27 @@ async def test_the_offered_rate_is_held(start_smsc: Start) -> None:
     summary = await run_esme(load_for(smsc, count=100, rate=400.0, receipts=False))
     assert summary.ok
     assert 0.2 <= summary.elapsed_s < 1.0  # 100 messages at 400/s take a quarter second
+
+
+async def test_a_duration_offers_messages_until_the_time_is_up(start_smsc: Start) -> None:
+    smsc = await start_smsc(response_delay=0.002)
+    summary = await run_esme(load_for(smsc, duration=0.3, rate=200.0, count=5))
+    assert summary.ok, summary.render()
+    assert 40 <= summary.messages <= 75  # 200/s for 0.3 s; count does not cap it
+    assert summary.receipt_ids_matched == summary.messages
+    assert smsc.stats.submits == summary.messages
+
+
+async def test_hold_keeps_idle_binds_open(start_smsc: Start) -> None:
+    smsc = await start_smsc()
+    task = asyncio.create_task(run_esme(load_for(smsc, count=0, binds=3, hold=0.3)))
+    await asyncio.sleep(0.2)
+    assert smsc.stats.binds == 3
+    assert not task.done()
+    summary = await task
+    assert summary.ok
+    assert summary.elapsed_s >= 0.3
+    assert summary.submitted == 0
 
 
 @pytest.fixture(scope="module")

@@ -162,7 +162,8 @@ def test_plan_single_ucs2_part() -> None:
     ("fields", "reason"),
     [({"bind": "receiver"}, "bind must be"), ({"binds": 0}, ">= 1"), ({"rate": 0}, "rate"),
      ({"registered_delivery": 2}, "registered_delivery 1"), ({"receipt_timeout": 0}, "timeouts"),
-     ({"destination": ""}, "destination")],
+     ({"destination": ""}, "destination"), ({"duration": 0}, "duration"),
+     ({"hold": -1}, "hold")],
 )  # fmt: skip
 def test_esme_config_is_validated(fields: dict[str, object], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):

@@ -19,18 +19,31 @@ from pathlib import Path
 import asyncpg
 
 from bench.harness.proc import Service, descendants, free_port, wait_tcp
+from bench.harness.results import Role, Row
 from bench.peers.base import rundir
+from bench.peers.simulator import Simulator
+from bench.scenarios import common
+from bench.scenarios.common import SmppLoad
 from warpd.config import parse
 from warpd.demo import provision
 from warpd.store.embedded import DATABASE, SUPERUSER
 
 
 class Warpd:
-    def __init__(self, name: str, upstream_port: int, *, binds: int = 2, window: int = 100) -> None:
+    def __init__(
+        self,
+        name: str,
+        upstream_port: int,
+        upstream_credentials: tuple[str, str],
+        *,
+        binds: int = 2,
+        window: int = 100,
+    ) -> None:
         self.name = name
         self.upstream_port = upstream_port
+        self.upstream_credentials = upstream_credentials
         self.binds, self.window = binds, window
-        self.dir = rundir(name)
+        self.dir = rundir(name).resolve()  # the service runs with its run directory as cwd
         self.smpp_port, self.http_port, self.pg_port = free_port(), free_port(), free_port()
         self.credentials = ("", "")
         self.service: Service | None = None
@@ -46,7 +59,7 @@ class Warpd:
             f"[embedded_postgres]\nport = {self.pg_port}\n"
             f"[http]\nlisten = '127.0.0.1:{self.http_port}'\n"
             f"[smpp]\nlisten = '127.0.0.1:{self.smpp_port}'\nwindow = 1000\n"
-            "[log]\nlevel = 'warning'\n[cluster]\ninstance_id = 'bench'\n"
+            "[log]\nlevel = 'warning'\n[cluster]\ninstance_id = 'bench'\n[sms]\nreload_interval = 0.5\n"
         )
         return path
 
@@ -86,9 +99,12 @@ class Warpd:
                 "UPDATE smpp_users SET throughput_tps = 100000, burst = 100000, window_size = 200"
             )
             await conn.execute(
-                "UPDATE connectors SET binds = $1, window_size = $2, tps = 100000", self.binds,
+                "UPDATE connectors SET binds = $1, window_size = $2, tps = 100000,"
+                " system_id = $3, password = $4",
+                self.binds,
                 self.window,
-            )  # fmt: skip
+                *self.upstream_credentials,
+            )
             await conn.execute(
                 "INSERT INTO ledger (account_id, amount_micros, kind, note)"
                 " SELECT id, 1000000000000, 'topup', 'bench' FROM accounts"
@@ -99,13 +115,18 @@ class Warpd:
 
     def pids(self) -> list[int]:
         """warpd and its PostgreSQL cluster (postmaster and every backend)."""
-        pids = self.service.pids() if self.service else []
+        return sorted({p for pids in self.processes().values() for p in pids})
+
+    def processes(self) -> dict[str, list[int]]:
+        """By part: warpd's own process, and its PostgreSQL cluster."""
+        own = self.service.pids() if self.service else []
         pidfile = self.dir / "state" / "postgres" / "data" / "postmaster.pid"
         try:
             postmaster = int(pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            return pids
-        return sorted({*pids, postmaster, *descendants(postmaster)})
+            return {"warpd": own}
+        postgres = [postmaster, *descendants(postmaster)]
+        return {"warpd": [p for p in own if p not in postgres], "postgresql": postgres}
 
     def stats(self) -> dict[str, object]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2) as r:
@@ -114,3 +135,44 @@ class Warpd:
     def stop(self) -> None:
         if self.service is not None:
             self.service.stop(grace=15)
+
+
+def sms_row(load: SmppLoad, upstream: Simulator) -> Row:
+    """Scenario 1's warpd row: the load generator bound to warpd, warpd bound to ``upstream``."""
+    warpd = Warpd("warpd-sms", upstream.port, upstream.credentials, binds=2, window=100)
+    try:
+        warpd.start()
+        return common.sms_row(
+            "warpd",
+            Role.WARPD,
+            warpd.smpp_port,
+            warpd.credentials,
+            load,
+            warpd.processes,
+            upstream.processes,
+        )
+    finally:
+        warpd.stop()
+
+
+def pipelining_row(binds: int, window: int, upstream: Simulator, seconds: float) -> Row:
+    """Scenario 2's warpd row: one connector of ``binds`` x ``window``, its queue kept full."""
+    from bench.scenarios import pipelining
+
+    warpd = Warpd(
+        f"warpd-pipe-{binds}x{window}",
+        upstream.port,
+        upstream.credentials,
+        binds=binds,
+        window=window,
+    )
+    theory = binds * window / pipelining.DELAY
+    try:
+        warpd.start()
+        with common.cpu_of(warpd.pids) as cpu:
+            sent, span = pipelining.offer(
+                warpd.smpp_port, warpd.credentials, upstream, seconds, theory, binds=2, window=500
+            )
+        return pipelining.measured("warpd", Role.WARPD, sent, span, theory, cpu[0])
+    finally:
+        warpd.stop()

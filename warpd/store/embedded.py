@@ -107,7 +107,12 @@ class EmbeddedPostgres:
             # A warpd killed with -9 leaves its cluster running: adopt it.
             log.info("embedded_postgres_adopted", data_dir=str(self.data_dir))
         else:
-            await self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.root / "postgresql.log"))
+            # Port and socket on the command line: they win over the values
+            # initdb wrote, so a changed embedded_postgres.port takes effect.
+            options = f"-p {self.port} -k '{self.socket_dir}'"
+            await self._pg_ctl(
+                "start", "-w", "-t", "60", "-o", options, "-l", str(self.root / "postgresql.log")
+            )
             log.info("embedded_postgres_started", data_dir=str(self.data_dir))
         self._started_here = True
         await self._ensure_database()

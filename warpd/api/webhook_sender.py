@@ -129,11 +129,12 @@ def to_delivery(row: asyncpg.Record, default_timeout: float) -> Delivery:
     else:
         url, secret = None, None  # webhook deleted since the row was written
     payload = row["payload"]
-    raw = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+    # jsonb's own text, sent as it is: decoding and re-encoding could round numbers.
+    body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
     timeout = row["timeout_ms"] / 1000 if row["timeout_ms"] else default_timeout
     target = row["url"] if row["url"] is not None else row["webhook_id"]
     return Delivery(row["id"], row["kind"], target, url, secret, min(timeout, default_timeout * 6),
-                    orjson.dumps(orjson.loads(raw)), row["attempts"], row["deadline"])  # fmt: skip
+                    body, row["attempts"], row["deadline"])  # fmt: skip
 
 
 class WebhookSender:

@@ -426,3 +426,22 @@ async def test_an_unusable_callback_url_fails_alone(
         assert states == {bad: "failed", good: "delivered"}
     finally:
         await receiver.stop()
+
+
+async def test_the_payload_is_sent_as_stored_to_the_digit(
+    db: Database, sender_factory: Callable[..., Any]
+) -> None:
+    receiver = await Receiver().start()
+    try:
+        async with db.pool.acquire() as conn:
+            account = await make_account(conn)
+            delivery = await make_delivery(conn, account, url=receiver.url)
+            await conn.execute(
+                "UPDATE deliveries SET payload = jsonb_build_object('n',"
+                " 123456789012345678901234567890::numeric) WHERE id = $1", delivery,
+            )  # fmt: skip
+        await sender_factory()
+        assert (await wait_states(db, [delivery], {"delivered"}))[delivery] == "delivered"
+        assert receiver.posts[0][1] == b'{"n": 123456789012345678901234567890}'
+    finally:
+        await receiver.stop()

@@ -59,7 +59,8 @@ class Warpd:
             f"[embedded_postgres]\nport = {self.pg_port}\n"
             f"[http]\nlisten = '127.0.0.1:{self.http_port}'\n"
             f"[smpp]\nlisten = '127.0.0.1:{self.smpp_port}'\nwindow = 1000\n"
-            "[log]\nlevel = 'warning'\n[cluster]\ninstance_id = 'bench'\n[sms]\nreload_interval = 0.5\n"
+            "[log]\nlevel = 'warning'\n[cluster]\ninstance_id = 'bench'\n"
+            "[sms]\nreload_interval = 0.5\n"
         )
         return path
 

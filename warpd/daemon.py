@@ -128,7 +128,7 @@ class Daemon:
         self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
         await self.http.start()
         stack.push_async_callback(self.http.stop)
-        await start_webhooks(stack, cfg, self.database)
+        await start_webhooks(stack, cfg, self.database, self.metrics.registry)
         if demo_credentials is not None:
             demo_credentials["http"] = await demo_access.attach(
                 app, self.database, demo.credentials_path(cfg), demo.ACCOUNT, self.http.addresses[0]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from warpd.api import (
     admin,
@@ -42,6 +43,7 @@ from warpd.api.keys import (
     METRICS,
     ON_CHANGE,
 )
+from warpd.api.webhook_metrics import WebhookCollector
 from warpd.api.webhook_sender import WebhookSender
 from warpd.config import Config, parse_listen
 from warpd.metrics import Metrics
@@ -138,13 +140,19 @@ def make_app(
 
 
 async def start_webhooks(
-    stack: contextlib.AsyncExitStack, config: Config, database: Database
+    stack: contextlib.AsyncExitStack,
+    config: Config,
+    database: Database,
+    registry: CollectorRegistry | None = None,
 ) -> WebhookSender:
-    """The webhook sender, stopped (in-flight POSTs finished, results written) with the stack."""
+    """The webhook sender, stopped (in-flight POSTs finished, results written) with the stack;
+    its series join ``registry`` when given."""
     instance = config.cluster.instance_id or socket.gethostname()
     sender = WebhookSender(database, config.webhooks, instance, config.cluster.lease_seconds)
     await sender.start()
     stack.push_async_callback(sender.stop)
+    if registry is not None:
+        registry.register(WebhookCollector(sender))
     return sender
 
 

@@ -155,6 +155,8 @@ class WebhookSender:
             collections.deque
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Attempts by outcome (delivered, retry, expired, failed), for /metrics.
+        self.outcomes: collections.Counter[str] = collections.Counter()
         # Origin -> targets seen while it was saturated: left out of claims meanwhile.
         self._blocked: dict[str, set[int | str]] = collections.defaultdict(set)
         self._runner: asyncio.Task[None] | None = None
@@ -289,6 +291,7 @@ class WebhookSender:
             initial=self.config.backoff_initial, maximum=self.config.backoff_max,
         )  # fmt: skip
         state = "pending" if outcome.verdict is Verdict.RETRY else outcome.verdict.value
+        self.outcomes[outcome.verdict.value] += 1
         self._results.append(Result(delivery.id, attempt_no, status, error, latency, state,
                                     outcome.next_attempt_at))  # fmt: skip
         if outcome.verdict is not Verdict.RETRY:

@@ -50,6 +50,9 @@ async def test_send_see_delivered_get_the_signed_receipt_and_the_charge(http: Ht
         assert [(c["id"], c["state"], c["price_micros"]) for c in cdr["cdrs"]] == [
             (sent["id"], "delivered", 5000)
         ]
+        status, metrics = await http.call("GET", "/metrics")
+        assert 'warpd_webhook_attempts_total{outcome="delivered"} 1.0' in metrics
+        assert "warpd_webhook_busy 0.0" in metrics
         assert account
     finally:
         await receiver.stop()

@@ -20,7 +20,15 @@ from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers.base import apt_install, rundir
 from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
 from bench.peers.simulator import Simulator, start_all
-from bench.scenarios.common import Scenario, Settings, cpu_of, guarded, say, start_peer
+from bench.scenarios.common import (
+    Processes,
+    Scenario,
+    Settings,
+    cpu_by,
+    guarded,
+    say,
+    start_peer,
+)
 
 WARPD = "warpd POST /v1/sms"
 JASMIN = "Jasmin 0.11.0 /send"
@@ -40,7 +48,7 @@ def warpd_row(concurrency: int, seconds: float, upstream: Simulator) -> Row:
     Start warpd with a customer API key and a connector to ``upstream``, then
     return ``load("warpd POST /v1/sms", Role.WARPD, <url>, "POST", <JSON body>,
     {"Authorization": ..., "Content-Type": "application/json"}, concurrency,
-    seconds, <pids of warpd and PostgreSQL>)``; every 202 must be a row in
+    seconds, lambda: {"warpd": <pids>, "postgres": <pids>})``; every 202 must be a row in
     PostgreSQL (count them after the run).
     """
     raise NotImplementedError("warpd row lands with issue 9")
@@ -55,9 +63,9 @@ def load(
     headers: dict[str, str],
     concurrency: int,
     seconds: float,
-    pids: list[int],
+    processes: Processes,
 ) -> Row:
-    """Run the load client against ``url``; CPU is that of ``pids`` (the server's processes)."""
+    """Run the load client against ``url``; CPU is that of ``processes`` (the server's)."""
     argv = [
         sys.executable,
         "-m",
@@ -74,7 +82,7 @@ def load(
     ]
     for key, value in headers.items():
         argv += ["--header", f"{key}: {value}"]
-    with cpu_of(lambda: pids) as spent:
+    with cpu_by(processes) as spent:
         finished = run_measured(argv, timeout=seconds + 60)
     if finished.returncode != 0:
         raise RuntimeError(f"load client exited {finished.returncode}: {finished.stderr[-400:]}")
@@ -88,9 +96,10 @@ def load(
             "p50": result["p50_ms"],
             "p99": result["p99_ms"],
             "ok": 100 * result["ok"] / max(result["requests"], 1),
-            "cpu_ms": 1000 * spent[0] / good,
+            "cpu_ms": 1000 * sum(spent.values()) / good,
         },
         note=f"client: {result['client']}",
+        cpu={part: 1000 * seconds / good for part, seconds in spent.items()},
     )
 
 
@@ -111,7 +120,7 @@ def _limit(concurrency: int, seconds: float) -> Row:
             {"Content-Type": "application/json"},
             concurrency,
             seconds,
-            sink.pids(),
+            lambda: {"aiohttp": sink.pids()},
         )
     finally:
         sink.stop()
@@ -160,7 +169,7 @@ def run(settings: Settings) -> ScenarioResult:
                     form,
                     concurrency,
                     seconds,
-                    jasmin.pids(),
+                    jasmin.processes,
                 )
                 limit = guarded(LIMIT, Role.LIMIT, _limit, concurrency, seconds)
                 runs.append([warpd, peer, limit])

@@ -21,7 +21,16 @@ from bench import loadgen
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
 from bench.peers.simulator import CREDENTIALS, Simulator
-from bench.scenarios.common import Scenario, Settings, Skipped, cpu_of, guarded, say, start_peer
+from bench.scenarios.common import (
+    Processes,
+    Scenario,
+    Settings,
+    Skipped,
+    cpu_by,
+    guarded,
+    say,
+    start_peer,
+)
 
 DELAY = 0.02
 JASMIN = "Jasmin 0.11.0"
@@ -41,10 +50,9 @@ def grid(settings: Settings) -> list[tuple[int, int]]:
 def warpd_row(binds: int, window: int, upstream: Simulator, seconds: float) -> Row:
     """warpd with a connector of ``binds`` binds and ``window`` to ``upstream``: issue 8 fills it.
 
-    Start warpd with that connector and a customer, then return
-    ``measured("warpd", Role.WARPD, *offer(<warpd's SMPP port>, <credentials>,
-    upstream, seconds, binds * window / DELAY), binds * window / DELAY, <CPU
-    seconds of warpd and PostgreSQL meanwhile>)``.
+    Start warpd with that connector and a customer; ``offer()`` (or
+    ``offer_counted()``, which also counts each process's CPU over the same
+    span) keeps its queue full, and ``measured()`` makes the row.
     """
     raise NotImplementedError("warpd row lands with issue 8")
 
@@ -58,7 +66,22 @@ def offer(
     binds: int = 1,
     window: int = 500,
 ) -> tuple[int, float]:
-    """Fill ``port``'s upstream queue; (submits the simulator saw in ``seconds``, the span).
+    """Fill ``port``'s upstream queue; (submits the simulator saw in ``seconds``, the span)."""
+    sent, span, _ = offer_counted(port, credentials, upstream, seconds, theory, dict, binds, window)
+    return sent, span
+
+
+def offer_counted(
+    port: int,
+    credentials: tuple[str, str],
+    upstream: Simulator,
+    seconds: float,
+    theory: float,
+    processes: Processes,
+    binds: int = 1,
+    window: int = 500,
+) -> tuple[int, float, dict[str, float]]:
+    """``offer()``, with the CPU seconds of each of ``processes`` over the counted span.
 
     The load generator offers enough messages for the measurement at the
     theoretical rate and a bit more; a gateway accepts them faster than it can
@@ -91,28 +114,42 @@ def offer(
                     raise RuntimeError(f"no submit_sm reached the simulator: {err[-300:]!r}")
                 time.sleep(0.05)
             time.sleep(0.5)
-            first, first_at = upstream.submits()
-            time.sleep(seconds)
-            last, last_at = upstream.submits()
+            with cpu_by(processes) as spent:
+                first, first_at = upstream.submits()
+                time.sleep(seconds)
+                last, last_at = upstream.submits()
         finally:
             # What is still queued is not measured; the limit's generator may still be sending.
             generator.terminate()
             generator.wait(timeout=30)
-    return last - first, last_at - first_at
+    return last - first, last_at - first_at, spent
 
 
-def measured(system: str, role: Role, sent: int, span: float, theory: float, cpu: float) -> Row:
+def measured(
+    system: str,
+    role: Role,
+    sent: int,
+    span: float,
+    theory: float,
+    cpu: float,
+    parts: dict[str, float] | None = None,
+) -> Row:
+    """The row for ``sent`` submits over ``span`` s that cost ``cpu`` s (``parts``: by process)."""
     rate = sent / span if span > 0 else 0.0
-    return Row(
-        system,
-        role,
-        {
-            "fraction": 100 * rate / theory,
-            "rate": rate,
-            "theory": theory,
-            "cpu_ms": 1000 * cpu / max(sent, 1),
-        },
-    )
+    per_message = {part: 1000 * seconds / max(sent, 1) for part, seconds in (parts or {}).items()}
+    values = {
+        "fraction": 100 * rate / theory,
+        "rate": rate,
+        "theory": theory,
+        "cpu_ms": 1000 * cpu / max(sent, 1),
+    }
+    return Row(system, role, values, cpu=per_message)
+
+
+def _counted_row(system: str, role: Role, counted: tuple[int, float, dict[str, float]],
+                 theory: float) -> Row:  # fmt: skip
+    sent, span, parts = counted
+    return measured(system, role, sent, span, theory, sum(parts.values()), parts)
 
 
 def _limit(binds: int, window: int, seconds: float) -> Row:
@@ -120,10 +157,11 @@ def _limit(binds: int, window: int, seconds: float) -> Row:
         sim = Simulator(f"smsc-pipe-{binds}x{window}", DELAY)
         stack.callback(sim.stop)
         sim.start()
-        with cpu_of(sim.pids) as spent:
-            theory = binds * window / DELAY
-            sent, span = offer(sim.port, CREDENTIALS, sim, seconds, theory, binds, window)
-        return measured(LIMIT, Role.LIMIT, sent, span, theory, spent[0])
+        theory = binds * window / DELAY
+        counted = offer_counted(
+            sim.port, CREDENTIALS, sim, seconds, theory, sim.processes, binds, window
+        )
+        return _counted_row(LIMIT, Role.LIMIT, counted, theory)
 
 
 def _jasmin(binds: int, window: int, seconds: float, settings: Settings) -> Row:
@@ -135,9 +173,10 @@ def _jasmin(binds: int, window: int, seconds: float, settings: Settings) -> Row:
         down = start_peer(stack, jasmin, settings, JASMIN, Role.PEER)
         if down is not None:
             raise Skipped(down.note) if down.status.value == "skipped" else RuntimeError(down.note)
-        with cpu_of(jasmin.pids) as spent:
-            sent, span = offer(jasmin.smpp_port, (USER, PASSWORD), sim, seconds, binds / DELAY)
-        return measured(JASMIN, Role.PEER, sent, span, binds * window / DELAY, spent[0])
+        counted = offer_counted(
+            jasmin.smpp_port, (USER, PASSWORD), sim, seconds, binds / DELAY, jasmin.processes
+        )
+        return _counted_row(JASMIN, Role.PEER, counted, binds * window / DELAY)
 
 
 def _warpd(binds: int, window: int, seconds: float) -> Row:

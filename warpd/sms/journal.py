@@ -31,6 +31,18 @@ from warpd.sms.stats import SmsStats
 
 log = structlog.get_logger(__name__)
 
+# Errors after which the same batch can succeed: PostgreSQL away, or a conflict.
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
 FINAL_STATES = ("delivered", "undeliverable", "expired", "rejected", "deleted", "unknown", "failed")
 REFUNDED_STATES = frozenset({"undeliverable", "expired", "rejected", "failed"})
 
@@ -119,7 +131,8 @@ DELIVERY_COLUMNS = (
 @dataclass(slots=True)
 class _Batch:
     entries: list[Entry] = field(default_factory=list)
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    #: entry index -> who waits for it to be stored
+    waiters: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +220,9 @@ class Journal:
     def add_and_wait(self, entry: Entry) -> asyncio.Future[None]:
         """Queue ``entry``; the future resolves when its batch is committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.entries.append(entry)
-        self._batch.waiters.append(future)
+        batch = self._batch
+        batch.waiters[len(batch.entries)] = future
+        batch.entries.append(entry)
         self._wakeup.set()
         return future
 
@@ -241,7 +255,7 @@ class Journal:
             try:
                 created = await self._write(batch.entries)
                 break
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _TRANSIENT as exc:
                 # Nothing here may be dropped: a receipt or a submit response
                 # is the carrier's word. Retry until PostgreSQL is back, with
                 # the waiters (deliver_sm_resp to the carrier) still waiting.
@@ -249,12 +263,30 @@ class Journal:
                 log.warning("journal_commit_failed", entries=len(batch.entries), error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except asyncpg.PostgresError as exc:
+                # A row the database refuses must not stop every other one
+                # forever: find it by writing one entry at a time.
+                await self._isolate(batch, exc)
+                return
         self.last_error = None
-        for waiter in batch.waiters:
+        for waiter in batch.waiters.values():
             if not waiter.done():
                 waiter.set_result(None)
         if created:
             self._on_deliveries(created)
+
+    async def _isolate(self, batch: _Batch, exc: asyncpg.PostgresError) -> None:
+        if len(batch.entries) == 1:
+            log.error("journal_entry_refused", entry=repr(batch.entries[0]), error=str(exc))
+            waiter = batch.waiters.get(0)
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)  # the carrier gets a temporary error
+            return
+        for index, entry in enumerate(batch.entries):
+            single = _Batch([entry])
+            if index in batch.waiters:
+                single.waiters[0] = batch.waiters[index]
+            await self._commit(single)
 
     async def _write(self, entries: list[Entry]) -> list[NewDelivery]:
         parts = [e for e in entries if isinstance(e, PartAccepted)]

@@ -8,9 +8,11 @@ its commit; the sender LISTENs to wake at once and also polls every second.
 
 Isolation: at most ``per_endpoint`` POSTs run per origin (scheme, host,
 port) and ``max_in_flight`` in all, each under the webhook's short timeout.
-Work for an origin that is already busy waits in a short local queue; past
-that it is handed back unclaimed, so a slow or dead customer endpoint holds a
-few slots for a few seconds and never the claims other customers need.
+Work for an origin that is already busy waits in a local queue short enough
+to start within its lease; past that it is handed back unclaimed, and while the
+origin stays busy its targets are left out of further claims, so a slow or
+dead customer endpoint holds a few slots for a few seconds and never the
+claims other customers need.
 Every attempt is one ``webhook_attempts`` row; outcomes are written in
 batches (one transaction per flush) so a receipt storm costs few commits.
 

@@ -182,3 +182,45 @@ async def test_query_and_cancel_from_the_store(warpd: Running) -> None:
     assert unknown.command_status == CommandStatus.ESME_RINVMSGID
     peer.close()
     await ledger_matches_balances(warpd)
+
+
+async def test_data_sm_and_submit_multi_are_accepted(warpd: Running) -> None:
+    from protocols.smpp.pdu import DataSm, SmeAddress, SubmitMulti
+    from protocols.smpp.tlv import Tag, Tlv
+
+    peer, _ = await bind(warpd, warpd.system_id, warpd.password)
+    data = await peer.request(
+        DataSm(
+            source_addr="BANK",
+            dest_addr_ton=1,
+            destination_addr="447700900201",
+            registered_delivery=1,
+            tlvs=(Tlv(Tag.MESSAGE_PAYLOAD, b"code by data_sm"),),
+        )
+    )
+    assert data.command_status == 0
+    multi = await peer.request(
+        SubmitMulti(
+            source_addr="BANK",
+            dest_address=(
+                SmeAddress(1, 1, "447700900202"),
+                SmeAddress(1, 1, "447700900203"),
+                SmeAddress(1, 1, "12"),
+            ),
+            short_message=b"to three",
+            registered_delivery=1,
+        )
+    )
+    assert multi.command_status == 0
+    assert [u.destination_addr for u in multi.unsuccess_sme] == ["12"]  # type: ignore[attr-defined]
+    receipts = await peer.deliveries(3)
+    assert len(receipts) == 3
+    rows = await warpd.query(
+        "SELECT destination_addr, body FROM messages ORDER BY destination_addr"
+    )
+    assert [(r[0], bytes(r[1])) for r in rows] == [
+        ("447700900201", b"code by data_sm"),
+        ("447700900202", b"to three"),
+        ("447700900203", b"to three"),
+    ]
+    peer.close()

@@ -78,6 +78,15 @@ def start_peer(
     return None
 
 
+def warpd_guarded(settings: Settings, system: str, measure: Callable[..., Row], *args: Any) -> Row:
+    """A warpd row: ``guarded``, except that limit-only runs (the test command's) skip it."""
+    if settings.limits_only:
+        return Row(
+            system, Role.WARPD, status=Status.SKIPPED, note="limit rows only (--limits-only)"
+        )
+    return guarded(system, Role.WARPD, measure, *args)
+
+
 def guarded(system: str, role: Role, measure: Callable[..., Row], *args: Any) -> Row:
     """The row ``measure(*args)`` returns, or a row saying why there is none."""
     try:

@@ -28,6 +28,7 @@ from bench.scenarios.common import (
     guarded,
     say,
     start_peer,
+    warpd_guarded,
 )
 
 WARPD = "warpd POST /v1/sms"
@@ -156,7 +157,9 @@ def run(settings: Settings) -> ScenarioResult:
             runs = []
             for number in range(settings.runs):
                 say(f"http concurrency {concurrency} run {number + 1}/{settings.runs}")
-                warpd = guarded(WARPD, Role.WARPD, warpd_row, concurrency, seconds, behind_warpd)
+                warpd = warpd_guarded(
+                    settings, WARPD, warpd_row, concurrency, seconds, behind_warpd
+                )
                 peer = down or guarded(
                     JASMIN,
                     Role.PEER,

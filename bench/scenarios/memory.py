@@ -26,7 +26,7 @@ from bench.peers.base import rundir
 from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
 from bench.peers.kamailio import Kamailio
 from bench.peers.simulator import CREDENTIALS, Simulator, start_all
-from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer
+from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer, warpd_guarded
 
 WARPD, JASMIN, KAMAILIO = "warpd", "Jasmin 0.11.0", "Kamailio 5.6 proxy"
 SIM = "carrier simulator"
@@ -165,7 +165,7 @@ def run(settings: Settings) -> ScenarioResult:
         for number in range(settings.runs):
             say(f"memory run {number + 1}/{settings.runs}")
             bind_runs.append([
-                guarded(WARPD, Role.WARPD, warpd_binds_row, binds, behind_warpd),
+                warpd_guarded(settings, WARPD, warpd_binds_row, binds, behind_warpd),
                 jasmin_down or guarded(
                     JASMIN, Role.PEER, hold_binds, JASMIN, Role.PEER, jasmin.smpp_port,
                     (USER, PASSWORD), binds, jasmin.jasmind_pids,
@@ -176,7 +176,7 @@ def run(settings: Settings) -> ScenarioResult:
                 ),
             ])  # fmt: skip
             call_runs.append([
-                guarded(WARPD, Role.WARPD, warpd_calls_row, calls, uas),
+                warpd_guarded(settings, WARPD, warpd_calls_row, calls, uas),
                 kamailio_down or guarded(
                     KAMAILIO, Role.PEER, hold_calls, KAMAILIO, Role.PEER,
                     f"127.0.0.1:{kamailio.port}", calls, kamailio.pids,

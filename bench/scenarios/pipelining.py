@@ -30,6 +30,7 @@ from bench.scenarios.common import (
     guarded,
     say,
     start_peer,
+    warpd_guarded,
 )
 
 DELAY = 0.02
@@ -196,7 +197,7 @@ def run(settings: Settings) -> ScenarioResult:
             say(f"pipelining {binds}x{window} run {number + 1}/{settings.runs}")
             runs.append(
                 [
-                    guarded("warpd", Role.WARPD, _warpd, binds, window, seconds),
+                    warpd_guarded(settings, "warpd", _warpd, binds, window, seconds),
                     guarded(JASMIN, Role.PEER, _jasmin, binds, window, seconds, settings),
                     guarded(LIMIT, Role.LIMIT, _limit, binds, window, seconds),
                 ]

@@ -20,7 +20,16 @@ from bench.peers import sipp
 from bench.peers.kamailio import Kamailio
 from bench.peers.rtpengine import RtpEngine
 from bench.peers.sippy import Sippy
-from bench.scenarios.common import Processes, Scenario, Settings, cpu_by, guarded, say, start_peer
+from bench.scenarios.common import (
+    Processes,
+    Scenario,
+    Settings,
+    cpu_by,
+    guarded,
+    say,
+    start_peer,
+    warpd_guarded,
+)
 
 METRICS = (
     Metric("cps", "sustained calls/s", primary=True),
@@ -144,7 +153,9 @@ def run(settings: Settings) -> ScenarioResult:
         for number in range(settings.runs):
             say(f"sip run {number + 1}/{settings.runs}")
             steps: dict[str, Steps] = {name: [] for name in (WARPD, *down, LIMIT)}
-            rows = [guarded(WARPD, Role.WARPD, warpd_row, uas, rtpengine, settings, steps[WARPD])]
+            rows = [
+                warpd_guarded(settings, WARPD, warpd_row, uas, rtpengine, settings, steps[WARPD])
+            ]
             for name, role, peer, start, extra in peers:
                 rows.append(down[name] or guarded(
                     name, role, _peer_row, name, role, peer, start, extra, uas, settings,

@@ -15,7 +15,16 @@ import contextlib
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
 from bench.peers.simulator import CREDENTIALS, Simulator, start_all
-from bench.scenarios.common import Scenario, Settings, SmppLoad, guarded, say, sms_row, start_peer
+from bench.scenarios.common import (
+    Scenario,
+    Settings,
+    SmppLoad,
+    guarded,
+    say,
+    sms_row,
+    start_peer,
+    warpd_guarded,
+)
 
 UPSTREAM_DELAY = 0.02
 JASMIN = "Jasmin 0.11.0"
@@ -63,7 +72,7 @@ def run(settings: Settings) -> ScenarioResult:
         for number in range(settings.runs):
             say(f"sms run {number + 1}/{settings.runs}")
             runs.append([
-                guarded("warpd", Role.WARPD, warpd_row, load, behind_warpd),
+                warpd_guarded(settings, "warpd", warpd_row, load, behind_warpd),
                 jasmin_down or guarded(
                     JASMIN, Role.PEER, sms_row, JASMIN, Role.PEER, jasmin.smpp_port,
                     (USER, PASSWORD), load, jasmin.processes, behind_jasmin.processes,

@@ -222,9 +222,17 @@ class WebhookSender:
         try:
             conn = await stack.enter_async_context(self._database.pool.acquire())
             await conn.add_listener(CHANNEL, self._notified)
-            stack.push_async_callback(conn.remove_listener, CHANNEL, self._notified)
+            stack.push_async_callback(self._unlisten, conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("webhook_listen_failed", error=repr(exc), fallback="poll")
+
+    async def _unlisten(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> None:
+        # A database outage closes the listening connection (the pool takes it
+        # back): there is nothing left to remove, and stopping must not fail.
+        try:
+            await conn.remove_listener(CHANNEL, self._notified)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.info("webhook_unlisten_skipped", error=repr(exc))
 
     def _notified(self, *_: object) -> None:
         self._wake.set()

@@ -27,6 +27,7 @@ from protocols.smpp.session_events import (
     ResponseTimeout,
     SessionConfig,
     StrayResponse,
+    Unbound,
 )
 from protocols.smpp.session_state import BindState, Role
 
@@ -108,8 +109,10 @@ class SmscLink(asyncio.Protocol):
                     self._sim.stats.rejected_pdus += 1
                 case Closed():
                     self._on_closed(event)
+                case Unbound():
+                    self._sim.stats.unbinds += 1
                 case _:
-                    pass  # Unbound (Closed follows) and window notices: nothing to do
+                    pass  # window notices: the simulator fills windows on every flush
         self._sim.mark(self)
 
     def deliver(self, delivery: Delivery, now: float) -> None:

@@ -34,6 +34,7 @@ class SmscStats:
     mo_acked: int = 0
     garbage_sent: int = 0
     drops: int = 0
+    unbinds: int = 0  # sessions that ended with the unbind handshake (not a dropped link)
     stray_responses: int = 0
     rejected_pdus: int = 0  # PDUs the session refused itself (generic_nack and the like)
 
@@ -57,6 +58,7 @@ class SmscStats:
             "mo_acked": self.mo_acked,
             "garbage_sent": self.garbage_sent,
             "drops": self.drops,
+            "unbinds": self.unbinds,
             "stray_responses": self.stray_responses,
             "rejected_pdus": self.rejected_pdus,
         }

@@ -30,6 +30,7 @@ async def test_a_thousand_messages_each_get_a_matching_receipt(start_smsc: Start
     assert summary.elapsed_s > 0
     stats = smsc.stats
     assert stats.binds == 2
+    assert stats.unbinds == 2  # the load unbinds cleanly at the end
     assert stats.submits_by_status == {"ESME_ROK": 1000}
     assert stats.receipts_sent == stats.receipts_acked == 1000
 

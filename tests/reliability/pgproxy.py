@@ -1,11 +1,14 @@
 """A TCP proxy in front of PostgreSQL that the tests cut and restore (asyncpg's own test base
-does the same): ``cut()`` aborts every relayed connection and refuses new ones until ``restore()``.
+does the same): ``cut()`` aborts every relayed connection and refuses new ones until
+``restore()``; ``cut(blackhole=True)`` is a partition instead: nothing is answered or closed,
+bytes in either direction are dropped, new connections are accepted and never served.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 
@@ -21,6 +24,7 @@ class PgProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.cut_active = False
+        self.blackhole = False
         self.refused = 0
         self.aborted = 0
         self.port = 0
@@ -50,19 +54,29 @@ class PgProxy:
             self._server.close()
             await self._server.wait_closed()
 
-    def cut(self) -> None:
+    def cut(self, blackhole: bool = False) -> None:
         self.cut_active = True
+        self.blackhole = blackhole
+        if blackhole:
+            return
         for writer in list(self._writers):
             self.aborted += 1
             writer.transport.abort()
         self._writers.clear()
 
     def restore(self) -> None:
+        """Serve again; connections that lived through a partition are reset."""
+        if self.blackhole:
+            self.blackhole = False
+            self.cut()
         self.cut_active = False
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut_active:
             self.refused += 1
+            if self.blackhole:
+                self._writers.add(writer)  # held open, never served, reset by restore()
+                return
             writer.transport.abort()
             return
         try:
@@ -72,16 +86,24 @@ class PgProxy:
             return
         self._writers.update((writer, up_writer))
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, up_writer, self._open), _pipe(up_reader, writer, self._open)
+            )
         finally:
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()
 
+    def _open(self) -> bool:
+        return not self.blackhole
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, open_: Callable[[], bool]
+) -> None:
     with contextlib.suppress(OSError, ConnectionError):
         while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
+            if open_():  # a partition drops what crosses it
+                writer.write(data)
+                await writer.drain()
     writer.transport.abort()

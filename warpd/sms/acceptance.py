@@ -10,7 +10,7 @@ stable code and both protocols' status before anything is queued.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from protocols.smpp.errors import SmppError
@@ -43,6 +43,8 @@ class Acceptance:
         self.opt_outs: set[tuple[int, str]] = set()
         #: Set by the dispatcher: may this instance keep one more message for a connector?
         self.has_room: Callable[[int], bool] = lambda connector_id: True
+        #: connector_id -> recent delivery ratio (warpd/sms/quality.py), for least cost.
+        self.quality: Mapping[int, float] = {}
         self._commit = commit
         self._balances = balances
         self._stats = stats
@@ -93,6 +95,7 @@ class Acceptance:
                 destination=destination,
                 source=sub.source_addr,
                 mcc_mnc=mcc_mnc,
+                quality=self.quality,
                 turn=self._turn,
                 at=now,
             )

@@ -131,6 +131,18 @@ class Dispatcher:
             self._wakeup.set()
         return None
 
+    def expire(self) -> int:
+        """End what passed its validity while waiting for a connector that is down."""
+        now, ended = datetime.now(UTC), 0
+        for connector_id, queue in self._queues.items():
+            link = self.links.get(connector_id)
+            if link is not None and link.up:
+                continue  # its binds expire messages as they take them
+            for outbound in [o for o in queue if o.expires_at <= now and not o.finished]:
+                self.fail(outbound, "expired", None, "validity ended before it could be sent")
+                ended += 1
+        return ended
+
     def queued(self, connector_id: int) -> int:
         return len(self._queues.get(connector_id, ()))
 

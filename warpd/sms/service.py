@@ -29,9 +29,12 @@ from warpd.sms.deliveries import DeliveryRouter
 from warpd.sms.dispatcher import Dispatcher
 from warpd.sms.inbound import CarrierInbound
 from warpd.sms.journal import Journal
+from warpd.sms.quality import DeliveryRatio
 from warpd.sms.stats import SmsStats
 
 log = structlog.get_logger(__name__)
+
+MAINTENANCE_INTERVAL = 60.0
 
 
 def instance_name(config: Config) -> str:
@@ -92,6 +95,7 @@ class SmsCore:
             lease=lease,
         )
         self.connectors: dict[int, CarrierConnector] = {}
+        self.delivery_ratio = DeliveryRatio()
         self.listener = CustomerListener(self, config.smpp)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -111,6 +115,7 @@ class SmsCore:
             self.dispatcher.run(),
             self.router.run(),
             self._reload_loop(),
+            self._maintenance_loop(),
         ):
             self._spawn(coro)
         if self.config.smpp.listen or self.config.smpp.tls_listen:
@@ -132,6 +137,8 @@ class SmsCore:
         self.balances.load(
             (a.id, a.balance_micros, a.credit_limit_micros) for a in catalog.accounts.values()
         )
+        self.delivery_ratio.update(self.stats.receipts)
+        self.acceptance.quality = dict(self.delivery_ratio.ratio)
         await self._reconcile_connectors()
 
     async def _reconcile_connectors(self) -> None:
@@ -156,6 +163,22 @@ class SmsCore:
                 await self.reload()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sms_reload_failed", error=str(exc))
+
+    async def _maintenance_loop(self) -> None:
+        """What expires with time: receipts and MO nobody bound to take, parked receipts
+        whose message never appeared, messages held for a connector that stayed down."""
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL)
+            self.dispatcher.expire()
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.execute(
+                        "UPDATE deliveries SET state = 'expired' WHERE state = 'pending'"
+                        " AND via = 'smpp' AND expires_at < now()"
+                    )
+                    await conn.execute("DELETE FROM pending_receipts WHERE expires_at < now()")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("sms_maintenance_failed", error=str(exc))
 
     async def apply_config(self, config: Config) -> None:
         """SIGHUP: what the SMS core can change live (the TLS certificate)."""

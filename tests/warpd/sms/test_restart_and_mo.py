@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from protocols.smpp.pdu import BindTransmitter
+from protocols.record import replace
+from protocols.smpp.pdu import BindTransmitter, Unbind, make_response
 
 from .conftest import Running, start_warpd, stop_warpd
 from .helpers import (
@@ -125,3 +126,33 @@ async def test_another_connector_added_at_run_time_is_used(warpd: Running) -> No
         peer.close()
     finally:
         await extra.stop()
+
+
+async def test_a_message_that_outlives_its_validity_expires_refunded(warpd: Running) -> None:
+    sms = warpd.daemon.sms
+    assert sms is not None
+    await warpd.query("UPDATE connectors SET port = 1 WHERE name = 'demo-sim'")
+    await wait_for(lambda: not any(c.up for c in sms.connectors.values()), what="carrier gone")
+    peer, _ = await bind(warpd, warpd.system_id, warpd.password)
+    short = replace(submit(), validity_period="000000000002000R")  # two seconds
+    resp = await peer.request(short)
+    assert resp.command_status == 0
+    await asyncio.sleep(2.2)
+    assert sms.dispatcher.expire() == 1
+    [receipt] = await peer.deliveries(1)
+    assert b"stat:EXPIRED" in receipt.short_message
+    assert await warpd.value("SELECT state FROM messages") == "expired"
+    assert await warpd.value("SELECT count(*) FROM ledger WHERE kind = 'sms_refund'") == 1
+    peer.close()
+    await ledger_matches_balances(warpd)
+
+
+async def test_sigterm_unbinds_customers_gracefully(database_dsn: str, tmp_path: Path) -> None:
+    running = await start_warpd(database_dsn, tmp_path / "state", 0)
+    peer, _ = await bind(running, running.system_id, running.password)
+    running.daemon.request_stop()
+    unbind = await peer.read(timeout=5)
+    assert isinstance(unbind, Unbind)
+    peer.send(make_response(unbind))
+    assert await peer.closed()
+    assert await asyncio.wait_for(running.daemon.task, 15) == 0  # type: ignore[attr-defined]

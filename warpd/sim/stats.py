@@ -27,7 +27,7 @@ class SmscStats:
     submits_by_status: Counter[str] = field(default_factory=Counter)
     receipts_sent: int = 0
     receipts_acked: int = 0
-    receipts_refused: int = 0  # deliver_sm_resp with an error status
+    receipts_refused: int = 0  # deliver_sm (receipts, and MO) refused for good: not retried
     receipts_resent: int = 0  # after a close or a response timeout
     receipts_for_unknown: int = 0
     mo_sent: int = 0

@@ -8,14 +8,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import smpplib.client
 import smpplib.exceptions
 
 from protocols.smpp.codec import decode, encode
 from protocols.smpp.constants import CommandStatus
 from protocols.smpp.dlr import parse_receipt
+from protocols.smpp.errors import SmppError
 from protocols.smpp.framing import PduReader
-from protocols.smpp.pdu import BindTransceiver, BindTransceiverResp, SubmitSm, SubmitSmResp
+from protocols.smpp.pdu import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransceiverResp,
+    DeliverSm,
+    DeliverSmResp,
+    SubmitSm,
+    SubmitSmResp,
+)
 from tests.warpd.sim.conftest import Start
 from tests.warpd.sim.support import load_for
 from warpd.sim import run_esme
@@ -193,3 +203,94 @@ async def test_a_bind_and_a_submit_in_one_read_are_answered_in_order(start_smsc:
     assert isinstance(answers[1], SubmitSmResp)
     assert answers[1].command_status == 0
     assert answers[1].message_id
+
+
+async def test_a_temporarily_refused_receipt_is_sent_again(start_smsc: Start) -> None:
+    smsc = await start_smsc()
+    received: list[Any] = []
+
+    def answer(pdu: Any) -> int | None:  # smpplib: the return value is the command_status
+        received.append(pdu)
+        return CommandStatus.ESME_RX_T_APPN if len(received) == 1 else None
+
+    def session() -> None:
+        client = _client(smsc.port)
+        client.set_message_received_handler(answer)
+        client.connect()
+        try:
+            client.bind_transceiver(system_id="sim", password="sim")
+            client.send_message(destination_addr="447700900123", short_message=b"hi",
+                                registered_delivery=1)  # fmt: skip
+            _read_until(client, lambda: len(received) >= 2)
+        finally:
+            client.disconnect()
+
+    await asyncio.to_thread(session)
+    assert len(received) == 2
+    assert received[0].receipted_message_id == received[1].receipted_message_id
+    assert smsc.stats.receipts_sent == smsc.stats.receipts_resent == 1
+    assert smsc.stats.receipts_acked == 1
+    assert smsc.stats.receipts_refused == 0
+
+
+async def test_a_permanently_refused_mo_is_not_retried(start_smsc: Start) -> None:
+    smsc = await start_smsc()
+    received: list[Any] = []
+    bound = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def refuse(pdu: Any) -> int:
+        received.append(pdu)
+        return CommandStatus.ESME_RX_P_APPN
+
+    def receiver() -> None:
+        client = _client(smsc.port)
+        client.set_message_received_handler(refuse)
+        client.connect()
+        try:
+            client.bind_receiver(system_id="sim", password="sim")
+            loop.call_soon_threadsafe(bound.set)
+            _read_until(client, lambda: bool(received), seconds=2)
+        finally:
+            client.disconnect()
+
+    thread = asyncio.create_task(asyncio.to_thread(receiver))
+    await asyncio.wait_for(bound.wait(), 3)
+    with pytest.raises(SmppError) as refused:
+        await asyncio.wait_for(smsc.send_mo("447700900123", "12345", "JOIN"), 3)
+    await thread
+    assert refused.value.command_status == CommandStatus.ESME_RX_P_APPN
+    assert smsc.stats.receipts_refused == 1
+    assert smsc.stats.mo_acked == 0
+
+
+async def test_an_unanswered_deliver_sm_times_out_and_goes_out_again(start_smsc: Start) -> None:
+    smsc = await start_smsc(deliver_timeout=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
+    frames = PduReader()
+    deliveries: list[Any] = []
+    try:
+        writer.write(encode(BindReceiver(sequence_number=1, system_id="sim", password="sim")))
+        receipt_id = smsc.send_receipt_for_unknown()
+        async with asyncio.timeout(3):
+            while len(deliveries) < 2:  # the first is never answered
+                frames.feed(await reader.read(4096))
+                deliveries += [p for p in map(decode, frames) if isinstance(p, DeliverSm)]
+        writer.write(encode(DeliverSmResp(sequence_number=deliveries[1].sequence_number)))
+        await writer.drain()
+        await _settle(lambda: smsc.stats.receipts_acked == 1)
+    finally:
+        writer.close()
+    first, second = deliveries[:2]
+    assert second.sequence_number != first.sequence_number
+    assert first.short_message == second.short_message
+    assert receipt_id.encode() in first.short_message
+    assert smsc.stats.receipts_resent == 1
+
+
+async def _settle(predicate: Callable[[], bool]) -> None:
+    for _ in range(300):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")

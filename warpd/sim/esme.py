@@ -157,7 +157,8 @@ class EsmeLoad:
         self._retry.extendleft(reversed(lost))
         self._counts["resubmitted"] += len(lost)
         if link.refused is not None:
-            self.fail(f"{link.kind} bind refused: {status_name(link.refused)}")
+            why = status_name(link.refused) if link.refused else "generic_nack"
+            self.fail(f"{link.kind} bind refused: {why}")
             return
         now = self._loop.time()
         give_up = now + self.config.reconnect_for if link.was_bound else link.give_up

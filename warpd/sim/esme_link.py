@@ -22,6 +22,7 @@ from protocols.smpp.pdu import (
     BindTransceiver,
     BindTransmitter,
     DeliverSm,
+    GenericNack,
     SubmitSm,
     Unbind,
     make_response,
@@ -181,8 +182,10 @@ class EsmeLink(asyncio.Protocol):
                     if sent is not None:
                         load.on_response(self, sent, response, now)
                 case ResponseReceived(request=request, response=response) if (
-                    response.command_status and isinstance(request, BindRequest)
+                    isinstance(request, BindRequest)
+                    and (response.command_status or isinstance(response, GenericNack))
                 ):
+                    # A generic_nack refuses a bind even with status 0 (the session closes).
                     self.refused = response.command_status
                 case PduReceived(pdu=pdu):
                     if isinstance(pdu, DeliverSm):

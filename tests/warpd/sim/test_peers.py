@@ -23,12 +23,13 @@ from protocols.smpp.pdu import (
     BindTransceiverResp,
     DeliverSm,
     DeliverSmResp,
+    GenericNack,
     SubmitSm,
     SubmitSmResp,
 )
 from tests.warpd.sim.conftest import Start
 from tests.warpd.sim.support import load_for
-from warpd.sim import run_esme
+from warpd.sim import EsmeConfig, run_esme
 
 
 def _client(port: int) -> smpplib.client.Client:
@@ -294,3 +295,22 @@ async def _settle(predicate: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not reached in time")
+
+
+async def test_a_bind_answered_with_generic_nack_is_a_refusal() -> None:
+    async def nack(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frames = PduReader()
+        frames.feed(await reader.read(4096))
+        for frame in frames:
+            writer.write(encode(GenericNack(sequence_number=decode(frame).sequence_number)))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(nack, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        summary = await run_esme(EsmeConfig(port=port, system_id="x", count=1))
+    finally:
+        server.close()
+    assert summary.errors == ("transceiver bind refused: generic_nack",)
+    assert summary.reconnects == 0

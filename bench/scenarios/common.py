@@ -6,12 +6,12 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from bench import loadgen
 from bench.harness.proc import cpu_seconds, run_measured
 from bench.harness.results import Role, Row, ScenarioResult, Status
-from bench.peers.base import PeerUnavailable
+from bench.peers.base import Peer, PeerUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,21 +36,13 @@ class Skipped(Exception):
     """A row that is not run this time, for the reason in the message."""
 
 
-class Startable(Protocol):
-    name: str
-
-    def install(self) -> None: ...
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def pids(self) -> list[int]: ...
-
-
 def say(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def bring_up(stack: contextlib.ExitStack, peer: Startable, settings: Settings) -> None:
-    """Install (unless smoke mode finds it missing) and start ``peer``; stopped with ``stack``."""
+def bring_up(stack: contextlib.ExitStack, peer: Peer, settings: Settings) -> None:
+    """Install (unless smoke mode finds it missing), start and check ``peer``; it is stopped
+    with ``stack``."""
     installed = getattr(peer, "installed", None)
     if settings.limits_only:
         raise Skipped("limit rows only (--limits-only)")
@@ -62,10 +54,12 @@ def bring_up(stack: contextlib.ExitStack, peer: Startable, settings: Settings) -
     stack.callback(peer.stop)
     say(f"starting {peer.name}")
     peer.start()
+    if not peer.health():
+        raise PeerUnavailable(f"{peer.name} started but does not answer its health check")
 
 
 def start_peer(
-    stack: contextlib.ExitStack, peer: Startable, settings: Settings, system: str, role: Role
+    stack: contextlib.ExitStack, peer: Peer, settings: Settings, system: str, role: Role
 ) -> Row | None:
     """None once ``peer`` is up; else the row (skipped or failed) that each run reports for it."""
     try:

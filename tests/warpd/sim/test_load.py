@@ -35,6 +35,16 @@ async def test_a_thousand_messages_each_get_a_matching_receipt(start_smsc: Start
     assert stats.receipts_sent == stats.receipts_acked == 1000
 
 
+async def test_receipts_that_do_not_come_in_time_are_reported_missing(start_smsc: Start) -> None:
+    smsc = await start_smsc(receipt_delay=5.0)
+    summary = await run_esme(load_for(smsc, count=10, receipt_timeout=0.3))
+    assert not summary.ok
+    assert summary.responses_by_status == {"ESME_ROK": 10}
+    assert summary.receipts_missing == 10
+    assert summary.receipts == 0
+    assert "10 missing" in summary.render()
+
+
 async def test_without_receipts_nothing_is_waited_for(start_smsc: Start) -> None:
     smsc = await start_smsc()
     summary = await run_esme(load_for(smsc, count=20, receipts=False, registered_delivery=0))

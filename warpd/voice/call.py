@@ -294,10 +294,8 @@ class Call:
         while (item := await self.next_event(self.sw.settings.gateway_timeout)) is not None:
             side, event = item
             if isinstance(event, ResponseReceived) and event.key == key:
-                if 200 <= event.response.status < 300 and self.b is not None:
-                    await self._answered(
-                        self.b, self.sw.sent_request(key) or self.invite, event.response
-                    )
+                if 200 <= event.response.status < 300:
+                    self._late_2xx(event.response)  # answered too late: ACK and BYE
                 if event.response.status >= 200:
                     return
             elif isinstance(event, TransactionTimeout):

@@ -199,3 +199,19 @@ async def test_hold_re_invite_is_relayed_with_a_new_offer_and_answer(
         await voice.settled()
     [row] = await cdrs(voice_pool)
     assert (row["disposition"], row["hangup_by"]) == ("ANSWERED", "caller")
+
+
+async def test_ringing_too_long_cancels_the_carrier_and_answers_480(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=2)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, ring_timeout=1.0) as voice:
+        uas = await sipp.uas(prov.gateway_ports[0], "uas_ring", extra=["-m", "1"])
+        uac = await sipp.uac(voice.local_addr, calls=1)
+        assert await uac.wait() != 0
+        assert "SIP/2.0 480 " in uac.errors()
+        assert await uas.wait() == 0, uas.errors()  # CANCELled, not left ringing
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert (row["disposition"], row["sip_code"], row["attempt_codes"]) == ("NO ANSWER", 480, [480])

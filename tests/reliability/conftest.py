@@ -9,6 +9,7 @@ import pytest
 
 from tests.warpd.sms.conftest import warpd  # noqa: F401 (the fixture, shared)
 
+from .clients import hardened  # noqa: F401 (fixture)
 from .tally import TALLY
 
 

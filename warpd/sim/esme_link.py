@@ -181,10 +181,9 @@ class EsmeLink(asyncio.Protocol):
                     sent = self.in_flight.pop(request.sequence_number, None)
                     if sent is not None:
                         load.on_response(self, sent, response, now)
-                case ResponseReceived(request=request, response=response) if (
-                    isinstance(request, BindRequest)
-                    and (response.command_status or isinstance(response, GenericNack))
-                ):
+                case ResponseReceived(request=request, response=response) if isinstance(
+                    request, BindRequest
+                ) and (response.command_status or isinstance(response, GenericNack)):
                     # A generic_nack refuses a bind even with status 0 (the session closes).
                     self.refused = response.command_status
                 case PduReceived(pdu=pdu):

@@ -117,7 +117,7 @@ class SmscSimulator:
         self._server = await loop.create_server(
             lambda: SmscLink(self, self._session_config),
             config.host,
-            config.port,
+            self.port,  # after a stop, the port of the last run: the carrier comes back there
             ssl=context,
             reuse_address=True,
             backlog=1024,

@@ -147,3 +147,20 @@ async def test_a_receipt_for_an_unknown_id_is_reported_unmatched(start_smsc: Sta
     assert summary.receipt_ids_matched == 10
     assert not summary.ok
     assert smsc.stats.receipts_for_unknown == 1
+
+
+async def test_a_stopped_carrier_comes_back_on_its_port_and_the_load_rebinds(
+    start_smsc: Start,
+) -> None:
+    smsc = await start_smsc(response_delay=0.005)
+    port = smsc.port
+    task = asyncio.create_task(run_esme(load_for(smsc, count=200, window=10)))
+    await _until(lambda: smsc.stats.submits >= 20)
+    await smsc.stop()
+    await asyncio.sleep(0.3)  # the load finds nothing listening and keeps trying
+    await smsc.start()
+    assert smsc.port == port
+    summary = await task
+    assert summary.reconnects >= 1
+    assert summary.responses_by_status == {"ESME_ROK": 200}
+    assert summary.receipts_missing == 0

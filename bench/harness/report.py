@@ -64,7 +64,12 @@ def _cell(summary: Summary, key: str, digits: int) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}x" if value >= 0.1 else f"{value:.3f}x"
+    """``12.3x``; below 1 with two significant digits, so a peer's 0.14x is not 0.1x."""
+    if value is None:
+        return ""
+    if abs(value) >= 1:
+        return f"{value:.1f}x"
+    return f"{value:.2g}x"
 
 
 def table_markdown(table: Table) -> str:

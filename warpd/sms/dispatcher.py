@@ -32,6 +32,9 @@ from warpd.sms.model import Outbound
 
 log = structlog.get_logger(__name__)
 
+# Seconds between claims when nothing says the table holds work for us.
+POLL_INTERVAL = 5.0
+
 
 class Link(Protocol):
     """What the dispatcher needs of a carrier connector."""
@@ -75,6 +78,8 @@ class Dispatcher:
         self._wakeup = asyncio.Event()
         # Messages in memory, queued here or in a bind's window, by id.
         self.held: dict[uuid.UUID, Outbound] = {}
+        # The table may hold work this instance could claim (true at start: recovery).
+        self._backlog = True
         self.sent_parts = 0
 
     # -- feeding -------------------------------------------------------------
@@ -83,7 +88,11 @@ class Dispatcher:
         return len(self._queues.get(connector_id, ())) < self._queue_max
 
     def committed(self, batch: Sequence[Pending]) -> None:
-        self._hold([p.outbound for p in batch if p.outbound is not None])
+        held = [p.outbound for p in batch if p.outbound is not None]
+        if len(held) < len(batch):  # some wait in the table (scheduled, or no room)
+            self._backlog = True
+            self._wakeup.set()
+        self._hold(held)
 
     def _hold(self, outbounds: Sequence[Outbound]) -> None:
         touched: set[int] = set()
@@ -127,7 +136,7 @@ class Dispatcher:
             if outbound.expires_at > datetime.now(UTC):
                 return outbound
             self.fail(outbound, "expired", None, "validity ended before it could be sent")
-        if queue is not None and len(queue) < self._queue_max // 2:
+        if self._backlog and queue is not None and len(queue) < self._queue_max // 2:
             self._wakeup.set()
         return None
 
@@ -224,7 +233,8 @@ class Dispatcher:
 
     def _release(self, outbound: Outbound) -> None:
         self.held.pop(outbound.id, None)
-        self._wakeup.set()
+        if self._backlog:
+            self._wakeup.set()
 
     # -- the table ------------------------------------------------------------
 
@@ -241,9 +251,16 @@ class Dispatcher:
         renew_every = self._lease.total_seconds() / 3
         loop = asyncio.get_running_loop()
         next_renewal = loop.time() + renew_every
+        next_poll = 0.0
         while True:
             try:
-                claimed = await self._claim()
+                claimed = 0
+                # Claim when the table is known to hold work for us, and now and
+                # then for what only the table knows of: scheduled messages
+                # coming due, another instance's lapsed claims.
+                if self._backlog or loop.time() >= next_poll:
+                    claimed = await self._claim()
+                    next_poll = loop.time() + POLL_INTERVAL
                 if loop.time() >= next_renewal:
                     await self._renew()
                     next_renewal = loop.time() + renew_every
@@ -263,8 +280,10 @@ class Dispatcher:
         room = self._queue_max - max((len(q) for q in self._queues.values()), default=0)
         if room < min(100, self._queue_max // 10 or 1):
             return 0
+        limit = min(room, 1000)
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM, self._instance, self._lease, min(room, 1000))
+            rows = await conn.fetch(_CLAIM, self._instance, self._lease, limit)
+        self._backlog = len(rows) == limit
         claimed = []
         for row in rows:
             if row["id"] in self.held:  # our own claim lapsed while PostgreSQL was away

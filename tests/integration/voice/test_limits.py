@@ -147,3 +147,46 @@ async def test_uas_checks_answer_501_and_420_before_anything_else(
     )
     assert by_call[False].startswith("SIP/2.0 420 ")
     assert "\r\nUnsupported: 100rel\r\n" in by_call[False]
+
+
+def _options(port: int, n: int) -> bytes:
+    return (
+        f"OPTIONS sip:{HOST} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{port};branch=z9hG4bK-f{n}\r\n"
+        f"From: <sip:p@{HOST}>;tag=f{n}\r\nTo: <sip:{HOST}>\r\nCall-ID: flood-{n}@{HOST}\r\n"
+        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def _count_replies(sock: socket.socket, quiet: float = 0.5) -> int:
+    sock.settimeout(quiet)
+    count = 0
+    try:
+        while True:
+            sock.recv(65535)
+            count += 1
+    except TimeoutError:
+        return count
+
+
+async def test_a_flood_from_one_address_is_dropped_and_others_are_served(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, tmp_path: Path
+) -> None:
+    async with voice_pool.acquire() as conn:
+        await provision(conn, gateways=1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, source_rate=20.0) as voice:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+            flood.bind((HOST, 0))
+            port = flood.getsockname()[1]
+            for n in range(300):
+                flood.sendto(_options(port, n), voice.local_addr)
+            answered = await asyncio.to_thread(_count_replies, flood)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            other.bind(("127.0.0.3", 0))
+            port = other.getsockname()[1]
+            other.sendto(_options(port, 1000), voice.local_addr)
+            other_answered = await asyncio.to_thread(_count_replies, other)
+        assert voice.transport is not None
+        dropped = voice.transport.dropped
+    assert 40 <= answered <= 60  # the burst of 40, plus what refilled meanwhile
+    assert dropped == 300 - answered
+    assert other_answered == 1

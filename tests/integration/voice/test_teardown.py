@@ -65,10 +65,9 @@ async def test_an_unrefreshed_session_timer_ends_the_call(
     async with voice_pool.acquire() as conn:
         prov = await provision(conn, gateways=1)
     async with running_voice(voice_pool, voice_rtpengine, tmp_path, min_session_expires=1) as voice:
-        uas = await sipp.uas(prov.gateway_ports[0], extra=["-m", "1"])
+        await sipp.uas(prov.gateway_ports[0])
         uac = await sipp.uac(voice.local_addr, calls=1, scenario="uac_timer")
         assert await uac.wait() == 0, uac.errors()  # the PBX saw the timer and got the BYE
-        assert await uas.wait() == 0, uas.errors()
         await voice.settled()
     [row] = await cdrs(voice_pool)
     assert row["hangup_by"] == "session_timer"

@@ -74,7 +74,6 @@ class EsmeLink(asyncio.Protocol):
         self.session = SmppSession(Role.ESME, session_config, now=self._loop.time())
         self.transport: asyncio.Transport | None = None
         self.in_flight: dict[int, Sent] = {}
-        self.bound = False
         self.was_bound = False
         #: Loop time after which a link that never bound is not reconnected.
         self.give_up = give_up
@@ -192,7 +191,7 @@ class EsmeLink(asyncio.Protocol):
                     if pdu.command_id in RESPONSE_CLASSES:  # alert_notification has none
                         session.send(make_response(pdu), now)
                 case Bound():
-                    self.bound = self.was_bound = True
+                    self.was_bound = True
                     load.link_bound(self)
                 case ResponseTimeout(request=SubmitSm() as request):
                     sent = self.in_flight.pop(request.sequence_number, None)
@@ -201,7 +200,6 @@ class EsmeLink(asyncio.Protocol):
                 case Closed(reason=reason):
                     lost = list(self.in_flight.values())
                     self.in_flight.clear()
-                    self.bound = False
                     load.link_closed(self, reason, lost)
                     if not self.closed.done():
                         self.closed.set_result(reason)

@@ -34,9 +34,18 @@ PER_MIN, CONNECT_FEE = 60_000, 10_000
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    return free_udp_ports(1)[0]
+
+
+def free_udp_ports(count: int) -> list[int]:
+    """Distinct free ports: all held open until all are chosen."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            sock.bind((HOST, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def free_tcp_port() -> int:

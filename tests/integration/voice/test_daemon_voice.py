@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.integration.voice.conftest import HOST, SippFactory, cdrs, free_udp_port
+from tests.integration.voice.conftest import HOST, SippFactory, cdrs, free_udp_ports
 from warpd.config import parse
 from warpd.daemon import Daemon
 from warpd.systemd import Notifier
@@ -25,16 +25,19 @@ def ping(port: int) -> bytes:
 async def test_demo_daemon_owns_rtpengine_and_completes_a_call(
     database_dsn: str, tmp_path: Path, sipp: SippFactory
 ) -> None:
-    sip_port, ng_port, carrier = free_udp_port(), free_udp_port(), free_udp_port()
+    sip_port, ng_port, carrier, simulator = free_udp_ports(4)
     text = (
         f"[database]\ndsn = '{database_dsn}'\npool_min = 1\npool_max = 4\n"
         f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n"
         f"[daemon]\nstate_dir = '{tmp_path}'\nshutdown_timeout = 3.0\n"
-        f"[demo]\nenabled = true\nsimulator_port = {free_udp_port()}\n"
-        f"[sip]\nenabled = true\nlisten = '127.0.0.1:{sip_port}'\nreload_interval = 0.5\n"
+        f"[demo]\nenabled = true\nsimulator_port = {simulator}\n"
+        f"[sip]\nenabled = true\nlisten = '127.0.0.1:{sip_port}'\nreload_interval = 3600.0\n"
         f"[rtpengine]\nng_port = {ng_port}\nport_min = 45000\nport_max = 45499\n"
     )
-    daemon = Daemon(parse(text, "test.toml", {}), migrate=True, notifier=Notifier({}))
+    path = tmp_path / "warpd.toml"
+    path.write_text(text)
+    config = parse(text, str(path), {})
+    daemon = Daemon(config, config_path=path, migrate=True, notifier=Notifier({}))
     task = asyncio.create_task(daemon.run(install_signals=False))
     try:
         async with asyncio.timeout(30):
@@ -48,7 +51,7 @@ async def test_demo_daemon_owns_rtpengine_and_completes_a_call(
             await conn.execute("UPDATE carrier_gateways SET port = $1", carrier)
         finally:
             await conn.close()
-        await asyncio.sleep(1.0)  # reload_interval
+        assert await daemon.reload()  # SIGHUP: the voice directory is read again
         await sipp.uas(carrier)
         uac = await sipp.uac((HOST, sip_port), calls=2, service="02079460000")
         assert await uac.wait() == 0, uac.errors()

@@ -37,6 +37,25 @@ CREATE TRIGGER ledger_apply AFTER INSERT ON ledger
     REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply();
 
+-- ---------------------------------------------------------------- hot tables
+
+-- Every message writes a row in messages, message_parts and deliveries, and
+-- each foreign key is a lookup per row: five on messages alone. The keys that
+-- point at configuration (routes, connectors, users, keys, webhooks) go:
+-- warpd writes ids it has just read from those tables, a CDR must outlive the
+-- connector or route it names, and an operator may delete either. The keys
+-- that carry money and ownership (account, the message a part or delivery
+-- belongs to) stay.
+ALTER TABLE messages
+    DROP CONSTRAINT messages_api_key_id_fkey,
+    DROP CONSTRAINT messages_route_id_fkey,
+    DROP CONSTRAINT messages_connector_id_fkey,
+    DROP CONSTRAINT messages_smpp_user_id_fkey;
+ALTER TABLE message_parts DROP CONSTRAINT message_parts_connector_id_fkey;
+ALTER TABLE deliveries
+    DROP CONSTRAINT deliveries_smpp_user_id_fkey,
+    DROP CONSTRAINT deliveries_webhook_id_fkey;
+
 -- ---------------------------------------------------------------- numbers
 
 -- MCC/MNC by the longest matching prefix of an E.164 number (no '+').

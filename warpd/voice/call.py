@@ -25,7 +25,7 @@ from media.errors import RtpEngineUnavailable
 from protocols.ng.errors import NgError
 from protocols.sip.dialogs import DialogAckTimeout
 from protocols.sip.errors import SipError
-from protocols.sip.message import SipRequest, SipResponse
+from protocols.sip.message import SipMessage, SipRequest, SipResponse
 from protocols.sip.transaction import (
     Addr,
     CancelReceived,
@@ -58,6 +58,14 @@ class MediaLost:
 
 CallEvent = RequestReceived | ResponseReceived | TransactionTimeout | CancelReceived | MediaLost
 Inbox = tuple[Side, CallEvent | DialogAckTimeout[object]]
+
+
+def q850_of(message: SipMessage) -> int | None:
+    """The Q.850 cause a Reason header (RFC 3326) gives, if any."""
+    try:
+        return next((r.cause for r in message.reason if r.protocol.upper() == "Q.850"), None)
+    except SipError:
+        return None
 
 
 class Outcome(Enum):
@@ -189,6 +197,7 @@ class Call:
                     key, sent = self._send_invite(gateway, leg, sdp, cseq=2, extra=(header,))
                     continue
             self.cdr.attempt_codes.append(status)
+            self.cdr.q850_cause = q850_of(response) or self.cdr.q850_cause
             if self.cancelled:
                 return Outcome.FINAL
             if status == 408 or 500 <= status < 600:
@@ -355,6 +364,7 @@ class Call:
         if request.method == "BYE":
             self.sw.respond(event.key, request, 200, leg.local_tag)
             self.cdr.hangup_by = "caller" if side is Side.A else "callee"
+            self.cdr.q850_cause = q850_of(request) or 16  # 16: normal call clearing
             other = self.b if side is Side.A else self.a
             if other is not None:
                 self._bye(other)

@@ -45,7 +45,7 @@ async def test_calls_complete_with_a_cdr_and_one_charge_each(
     for row in rows:
         assert row["disposition"] == "ANSWERED"
         assert row["sip_code"] == 200
-        assert row["hangup_by"] == "caller"
+        assert (row["hangup_by"], row["q850_cause"]) == ("caller", 16)
         assert row["call_id_b"] != row["call_id_a"]
         assert row["dst_e164"] == "441234567890"
         assert row["gateway_id"] == prov.gateway_ids[0]

@@ -14,6 +14,7 @@ from protocols.sip.digest import DigestAlgorithm, compute_response
 from protocols.sip.headers import AuthValue
 from protocols.sip.message import SipRequest, SipResponse
 from warpd.voice.auth import Refusal, TrunkAuth, answer_challenge
+from warpd.voice.call import q850_of
 from warpd.voice.cdr import Cdr, close_cdr, disposition_of
 from warpd.voice.media import fill_media_stats
 from warpd.voice.rating import VoiceRate
@@ -190,3 +191,12 @@ def test_session_timer_negotiation() -> None:
     assert negotiate(_timer_invite(("Session-Expires", "1800")), 90) is None  # no timer support
     assert negotiate(invite(), 90) is None
     assert negotiate(_timer_invite(("Supported", "timer"), ("Session-Expires", "x")), 90) == 400
+
+
+def test_q850_cause_comes_from_the_reason_header() -> None:
+    bye = SipRequest.build("BYE", "sip:x@y", [*invite().headers[:4], ("CSeq", "2 BYE"),
+                           ("Reason", 'SIP;cause=200, Q.850;cause=17;text="busy"')])  # fmt: skip
+    assert q850_of(bye) == 17
+    assert q850_of(invite()) is None
+    broken = SipRequest.build("BYE", "sip:x@y", [("Reason", "Q.850;cause=x")])
+    assert q850_of(broken) is None

@@ -75,6 +75,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = _route_name(request)
     started = time.perf_counter()
     try:
+        limit = request.app[CONFIG].http.max_body_bytes
+        length = request.content_length
+        if length is not None and length > limit:
+            # aiohttp applies client_max_size only while a handler reads the body, so a
+            # declared length past it is refused here, before its body is waited for.
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=length)
         response = await handler(request)
     except ApiError as exc:
         response = error_response(exc.status, exc.code, exc.message, exc.headers)

@@ -1,14 +1,14 @@
 """SIP calls per second: the highest rate each system sustains with under 0.1% failed calls.
 
-SIPp's UAC offers INVITE/180/200/ACK/BYE calls (no hold time) at a stepped
-rate for the measurement length, through the system to one SIPp UAS; a step
-is sustained when every call was offered, under 0.1% failed and the run
-ended without a backlog. The rate doubles from a start value until a step
-fails (or halves from it until one holds), then one step bisects the last
-gap; each system first takes a second of warm-up calls, not counted. Rows:
-warpd with RTPEngine (issue 10), Kamailio as a stateful proxy (the peer),
-Kamailio with its rtpengine module on the same RTPEngine, the Sippy B2BUA,
-and SIPp UAC -> UAS direct (the limit).
+SIPp's UAC offers INVITE/200/ACK/BYE calls (no hold time, no 180: see
+bench/peers/sipp.py) at a stepped rate for the measurement length, through
+the system to one SIPp UAS; a step is sustained when every call was offered,
+under 0.1% failed and the run ended within 10% (+1 s) of its length. The
+rate doubles from a start value until a step fails (or halves from it until
+one holds), then one step bisects the last gap; each system first takes a
+second of warm-up calls, not counted. Rows: warpd with RTPEngine (issue 10),
+Kamailio as a stateful proxy (the peer), Kamailio with its rtpengine module on
+the same RTPEngine, the Sippy B2BUA, and SIPp UAC -> UAS direct (the limit).
 """
 
 from __future__ import annotations

@@ -50,8 +50,10 @@ def _outcomes(text: str) -> dict[str, float]:
 
 def register(subparsers: Any) -> None:
     """Add ``sim-smsc`` and ``sim-esme`` to an ``add_subparsers()`` object."""
-    add_smsc_arguments(subparsers.add_parser("sim-smsc", help="run the SMSC (carrier) simulator"))
-    add_esme_arguments(subparsers.add_parser("sim-esme", help="run the SMPP load generator"))
+    smsc_help = "run the SMSC (carrier) simulator until SIGINT/SIGTERM"
+    esme_help = "run the SMPP load generator and print its summary"
+    add_smsc_arguments(subparsers.add_parser("sim-smsc", help=smsc_help, description=smsc_help))
+    add_esme_arguments(subparsers.add_parser("sim-esme", help=esme_help, description=esme_help))
 
 
 def add_smsc_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +95,7 @@ def add_esme_arguments(parser: argparse.ArgumentParser) -> None:
     add("--hold", type=float, default=0.0, help="with --count 0: keep the binds open, idle, s")
     add("--source", default="WARPD")
     add("--destination", default="447700900001", help="a number, a,b,c or FIRST-LAST")
-    add("--text", default="Your code is 123456")
+    add("--text", default="Your code is 123456", help="{n} or {n:06d}: the message's index")
     add("--ucs2", action="store_true", help="send the text as UCS-2")
     add("--multipart", action="store_true", help="a long text split with UDH")
     add("--registered-delivery", type=int, default=1)

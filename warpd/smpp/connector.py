@@ -65,8 +65,9 @@ _BIND_PDUS = {
     "receiver": BindReceiver,
 }
 
-# A deliver_sm from the carrier (receipt or MO): its answer, once stored.
-Inbound = Callable[[Connector, Pdu], "asyncio.Future[int]"]
+# A deliver_sm from the carrier (receipt or MO): resolved once it is stored,
+# or None when there is nothing to store.
+Inbound = Callable[[Connector, Pdu], "asyncio.Future[None] | None"]
 
 
 class BindHealth(Enum):
@@ -227,16 +228,19 @@ class CarrierBind(SessionProtocol):
         if not isinstance(pdu, DeliverSm | DataSm):
             self.session.send(make_response(pdu, CommandStatus.ESME_RINVCMDID), self.now())
             return
-        answer = self.connector.inbound(self.connector.conf, pdu)
-        answer.add_done_callback(lambda f: self._answer(pdu, f))
+        stored = self.connector.inbound(self.connector.conf, pdu)
+        if stored is None:  # nothing to keep (an intermediate receipt): answered at once
+            self.session.send(make_response(pdu), self.now())
+        else:
+            stored.add_done_callback(lambda f: self._answer(pdu, f))
 
-    def _answer(self, pdu: Pdu, future: asyncio.Future[int]) -> None:
+    def _answer(self, pdu: Pdu, stored: asyncio.Future[None]) -> None:
         if self.session.closed:
             return  # the carrier sends it again on its next bind
         # Not stored (PostgreSQL down, warpd stopping): a temporary error, so
         # the carrier offers it again rather than losing it.
-        failed = future.cancelled() or future.exception() is not None
-        status = CommandStatus.ESME_RX_T_APPN if failed else future.result()
+        failed = stored.cancelled() or stored.exception() is not None
+        status = CommandStatus.ESME_RX_T_APPN if failed else CommandStatus.ESME_ROK
         self.session.send(make_response(pdu, status), self.now())
         self.flush_soon()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from protocols.smpp.constants import CommandStatus, MessageState
+from protocols.smpp.constants import MessageState
 from protocols.smpp.dlr import FINAL_STATES, STATE_BY_STAT, ReceiptError, parse_receipt
 from protocols.smpp.pdu import DataSm, DeliverSm, Pdu
 from protocols.smpp.text import TextError, decode_text
@@ -63,13 +63,15 @@ class CarrierInbound:
         self.unreadable = 0
         self.mo = 0
 
-    def __call__(self, connector: Connector, pdu: Pdu) -> asyncio.Future[int]:
+    def __call__(self, connector: Connector, pdu: Pdu) -> asyncio.Future[None] | None:
         assert isinstance(pdu, DeliverSm | DataSm)
         if pdu.esm_class & _TYPE_MASK in _RECEIPT_TYPES:
             return self._receipt(connector, pdu)
         return self._mo(connector, pdu)
 
-    def _receipt(self, connector: Connector, pdu: DeliverSm | DataSm) -> asyncio.Future[int]:
+    def _receipt(
+        self, connector: Connector, pdu: DeliverSm | DataSm
+    ) -> asyncio.Future[None] | None:
         body = _body(pdu)
         tlv_id = tlv_str(pdu.tlvs, Tag.RECEIPTED_MESSAGE_ID)
         tlv_state = tlv_int(pdu.tlvs, Tag.MESSAGE_STATE)
@@ -93,10 +95,10 @@ class CarrierInbound:
             # No id anywhere: nothing to settle. Answer so the carrier does not
             # resend it forever, and count it.
             self.unreadable += 1
-            return _answered(CommandStatus.ESME_ROK)
+            return None
         final = _state(tlv_state, receipt)
         if final is None or final not in FINAL_STATES:
-            return _answered(CommandStatus.ESME_ROK)
+            return None
         return self._settle(
             connector, key, final, error=receipt.err if receipt else None,
             stat=receipt.stat if receipt else None,
@@ -105,7 +107,7 @@ class CarrierInbound:
     def _settle(
         self, connector: Connector, key: str, state: MessageState, *, error: str | None,
         stat: str | None,
-    ) -> asyncio.Future[int]:  # fmt: skip
+    ) -> asyncio.Future[None] | None:  # fmt: skip
         name = STATE_NAMES[state]
         self._stats.receipts[connector.id, name] += 1
         entry = CarrierReceipt(
@@ -115,9 +117,9 @@ class CarrierInbound:
             int(error) if error and error.isdigit() else None,
             {"stat": stat, "err": error},
         )
-        return _ok_after(self._journal.add_and_wait(entry))
+        return self._journal.add_and_wait(entry)
 
-    def _mo(self, connector: Connector, pdu: DeliverSm | DataSm) -> asyncio.Future[int]:
+    def _mo(self, connector: Connector, pdu: DeliverSm | DataSm) -> asyncio.Future[None] | None:
         body = _body(pdu)
         text = _text(body, pdu.data_coding, pdu.esm_class)
         source = pdu.source_addr.removeprefix("+")
@@ -173,7 +175,7 @@ class CarrierInbound:
                 },
             }
             deliveries = self._mo_targets(decision, mo_id, event, now)
-        return _ok_after(self._journal.add_and_wait(MoReceived(record, tuple(deliveries), opt_out)))
+        return self._journal.add_and_wait(MoReceived(record, tuple(deliveries), opt_out))
 
     def _mo_targets(
         self, decision: MoDecision, mo_id: uuid.UUID, event: dict[str, Any], now: datetime
@@ -256,26 +258,3 @@ def _state(tlv_state: int | None, receipt: Any) -> MessageState | None:
     if receipt.stat is not None:
         return STATE_BY_STAT.get(receipt.stat.upper())
     return receipt.state if isinstance(receipt.state, MessageState) else None
-
-
-def _answered(status: int) -> asyncio.Future[int]:
-    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    future.set_result(status)
-    return future
-
-
-def _ok_after(stored: asyncio.Future[None]) -> asyncio.Future[int]:
-    answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    def done(f: asyncio.Future[None]) -> None:
-        if answer.done():
-            return
-        if f.cancelled():
-            answer.cancel()
-        elif f.exception() is not None:
-            answer.set_exception(f.exception())  # type: ignore[arg-type]
-        else:
-            answer.set_result(CommandStatus.ESME_ROK)
-
-    stored.add_done_callback(done)
-    return answer

@@ -199,7 +199,9 @@ class AdminGate:
         if not accepted:
             raise ApiError(403, "admin_disabled", "the admin API is off: set [admin] token_hash")
         token = bearer(header)
-        digest = hashlib.sha256(token.encode()).digest() if token is not None else b""
+        # aiohttp decodes header bytes that are not UTF-8 as surrogates: hash the bytes sent.
+        raw = token.encode("utf-8", "surrogateescape") if token is not None else None
+        digest = hashlib.sha256(raw).digest() if raw is not None else b""
         # Compare with every accepted hash, so timing says nothing of which matched.
         if not sum(hmac.compare_digest(digest, h) for h in accepted):
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <admin token>")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -60,6 +61,41 @@ CallEvent = RequestReceived | ResponseReceived | TransactionTimeout | CancelRece
 Inbox = tuple[Side, CallEvent | DialogAckTimeout[object]]
 
 
+class Mailbox:
+    """A call's inbox: a deque and one waiter. An ``asyncio.Queue`` plus
+    ``asyncio.timeout`` per wait cost ~2 KB per call and a timer context per event."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Inbox] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Inbox) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, timeout: float) -> Inbox | None:
+        """The next item, or None after ``timeout`` seconds without one."""
+        if not self._items:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            handle = loop.call_later(timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
+        return self._items.popleft() if self._items else None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def q850_of(message: SipMessage) -> int | None:
     """The Q.850 cause a Reason header (RFC 3326) gives, if any."""
     try:
@@ -95,7 +131,7 @@ class Call:
         self.plan = plan
         self.a = Leg(Side.A, b2bua.source_of(key), invite.call_id, a_tag, invite_key=key)
         self.b: Leg | None = None
-        self.inbox: asyncio.Queue[Inbox] = asyncio.Queue()
+        self.inbox = Mailbox()
         self.cancelled = False
         self.media = MediaSession(b2bua.media, str(cdr.id), invite.from_.tag or "", a_tag)
         self.final_to_a = False
@@ -111,7 +147,7 @@ class Call:
         if isinstance(event, CancelReceived):
             self.cancelled = True
             self.final_to_a = True  # the endpoint answered the INVITE 487
-        self.inbox.put_nowait((side, event))
+        self.inbox.put((side, event))
 
     async def run(self) -> None:
         try:
@@ -429,11 +465,7 @@ class Call:
     # -- plumbing --------------------------------------------------------------------
 
     async def next_event(self, timeout: float) -> Inbox | None:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.inbox.get()
-        except TimeoutError:
-            return None
+        return await self.inbox.get(timeout)
 
     def _final_a(self, status: int) -> None:
         if self.final_to_a:

@@ -81,7 +81,9 @@ async def test_silent_carrier_makes_every_submit_time_out(start_smsc: Start) -> 
 
 async def test_drop_closes_every_bind_and_the_esme_resumes(start_smsc: Start) -> None:
     smsc = await start_smsc(response_delay=0.005, receipt_delay=0.02)
-    task = asyncio.create_task(run_esme(load_for(smsc, count=300, binds=2, window=20)))
+    # Paced, so the load is still running when the drop comes on any machine.
+    load = load_for(smsc, count=300, binds=2, window=20, rate=1500.0)
+    task = asyncio.create_task(run_esme(load))
     await _until(lambda: smsc.stats.submits >= 50)
     smsc.set_mode(Mode(ModeKind.DROP))
     summary = await task
@@ -97,12 +99,13 @@ async def test_drop_closes_every_bind_and_the_esme_resumes(start_smsc: Start) ->
 
 async def test_repeated_drops_while_the_load_runs(start_smsc: Start) -> None:
     smsc = await start_smsc(response_delay=0.005)
-    task = asyncio.create_task(run_esme(load_for(smsc, count=400, window=10)))
+    task = asyncio.create_task(run_esme(load_for(smsc, count=400, window=10, rate=800.0)))
     await _bound(smsc)
     smsc.set_mode(Mode(ModeKind.DROP, interval=0.15, duration=0.4))
     summary = await task
-    assert smsc.stats.drops >= 2
-    assert summary.reconnects == smsc.stats.drops
+    await _until(lambda: smsc.mode.kind is ModeKind.NORMAL)
+    assert smsc.stats.drops == 3  # at 0, 0.15 and 0.30 s
+    assert summary.reconnects >= 2
     assert summary.responses_by_status == {"ESME_ROK": 400}
     assert summary.receipts_missing == 0
 
@@ -154,7 +157,7 @@ async def test_a_stopped_carrier_comes_back_on_its_port_and_the_load_rebinds(
 ) -> None:
     smsc = await start_smsc(response_delay=0.005)
     port = smsc.port
-    task = asyncio.create_task(run_esme(load_for(smsc, count=200, window=10)))
+    task = asyncio.create_task(run_esme(load_for(smsc, count=200, window=10, rate=500.0)))
     await _until(lambda: smsc.stats.submits >= 20)
     await smsc.stop()
     await asyncio.sleep(0.3)  # the load finds nothing listening and keeps trying

@@ -174,13 +174,17 @@ async def test_a_duration_offers_messages_until_the_time_is_up(start_smsc: Start
 
 async def test_hold_keeps_idle_binds_open(start_smsc: Start) -> None:
     smsc = await start_smsc()
-    task = asyncio.create_task(run_esme(load_for(smsc, count=0, binds=3, hold=0.3)))
-    await asyncio.sleep(0.2)
+    task = asyncio.create_task(run_esme(load_for(smsc, count=0, binds=3, hold=1.0)))
+    for _ in range(80):
+        if smsc.stats.binds == 3:
+            break
+        await asyncio.sleep(0.01)
     assert smsc.stats.binds == 3
     assert not task.done()
     summary = await task
     assert summary.ok
-    assert summary.elapsed_s >= 0.3
+    assert summary.elapsed_s >= 1.0
+    assert smsc.stats.unbinds == 3
     assert summary.submitted == 0
 
 

@@ -33,6 +33,7 @@ from warpd.api import (
 from warpd.api.auth import AdminGate, KeyStore
 from warpd.api.endpoints import Endpoint, mount
 from warpd.api.errors import ApiError, error_response, from_http_exception
+from warpd.api.housekeeping import housekeeping
 from warpd.api.keys import (
     ACCEPTANCE,
     ADMIN_GATE,
@@ -139,6 +140,7 @@ def make_app(
         app[ACCEPTANCE] = acceptance
     if on_change is not None:
         app[ON_CHANGE] = on_change
+    app.cleanup_ctx.append(housekeeping)
     routes = endpoints()
     mount(app, routes)
     openapi.publish(app, routes)

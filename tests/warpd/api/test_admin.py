@@ -258,3 +258,30 @@ async def test_carrier_costs_csv_round_trip_and_refusals(api: Api) -> None:
     assert status == 404
     async with api.database.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM sms_costs") == 2
+
+
+async def test_housekeeping_drops_old_idempotency_answers_and_codes(api: Api) -> None:
+    import datetime as dt
+    import uuid
+
+    from warpd.api.housekeeping import purge_once
+
+    account, key = await api.account_with_key()
+    async with api.database.pool.acquire() as conn:
+        key_id = await conn.fetchval("SELECT id FROM api_keys WHERE account_id = $1", account["id"])
+        for name, age in (("old", dt.timedelta(days=3)), ("new", dt.timedelta(minutes=1))):
+            await conn.execute(
+                "INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response,"
+                " created_at) VALUES ($1, $2, '\\x00', 202, '{}', now() - $3::interval)",
+                key_id, name, age,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO otp_codes (id, account_id, destination, code_sha256, max_attempts,"
+                " expires_at) VALUES ($1, $2, '447700900123', $3, 3, now() - $4::interval)",
+                uuid.uuid4(), account["id"], bytes(32), age,
+            )  # fmt: skip
+    assert await purge_once(api.app) == 2
+    async with api.database.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT array_agg(key) FROM idempotency_keys") == ["new"]
+        assert await conn.fetchval("SELECT count(*) FROM otp_codes") == 1
+    assert key

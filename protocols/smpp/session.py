@@ -172,7 +172,7 @@ class SmppSession:
         first = self._requests.deadline
         if first is not None:
             deadlines.append(first)
-        if self.state is _OPEN and config.session_init_timeout is not None:
+        if self._awaiting_bind and config.session_init_timeout is not None:
             deadlines.append(self._created + config.session_init_timeout)
         if self._peer_unbind is not None:
             deadlines.append(self._drain_deadline)
@@ -191,7 +191,7 @@ class SmppSession:
             return
         config = self.config
         if (
-            self.state is _OPEN
+            self._awaiting_bind
             and config.session_init_timeout is not None
             and now >= self._created + config.session_init_timeout
         ):
@@ -215,6 +215,12 @@ class SmppSession:
     def close(self, reason: str = "connection lost") -> None:
         """The transport is gone (or the glue drops it): CLOSED, with a Closed event."""
         self._close(reason)
+
+    @property
+    def _awaiting_bind(self) -> bool:
+        # session_init_timer runs until a bind arrives: one the peer sent in time
+        # is decided however long the glue takes to check its password.
+        return self.state is _OPEN and not (self.role is _SMSC and self._pending_bind is not None)
 
     # -- state the glue reads ------------------------------------------------
 

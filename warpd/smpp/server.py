@@ -59,6 +59,7 @@ from warpd.auth.passwords import hash_password, verify_password
 from warpd.config import parse_listen
 from warpd.config.schema import SmppConfig
 from warpd.smpp.customer_pdus import deliver_sm_for, submission_from
+from warpd.smpp.lockout import Lockout
 from warpd.smpp.ops import QueryOps
 from warpd.smpp.throttle import TokenBucket
 from warpd.smpp.transport import SessionProtocol
@@ -76,6 +77,9 @@ _BIND_TYPES = {
 _RECEIVES = frozenset({BindState.BOUND_RX, BindState.BOUND_TRX})
 # An answer to a failed bind waits this long: guessing passwords gets slow.
 FAILED_BIND_DELAY = 0.5
+# Wrong passwords within 5 minutes before binds are refused unchecked for a
+# while (60 s, doubling): from one address, and for one system_id from anywhere.
+IP_FAILURES, SYSTEM_ID_FAILURES = 10, 20
 SYSTEM_ID = "warpd"
 
 
@@ -346,6 +350,10 @@ class CustomerListener:
         self._tls: ssl.SSLContext | None = None
         self.addresses: list[tuple[str, int]] = []
         self.bind_failures = 0
+        self.locked_out = 0
+        # Password guessing: per source address, and per system_id (from anywhere).
+        self.ip_lockout = Lockout(limit=IP_FAILURES)
+        self.user_lockout = Lockout(limit=SYSTEM_ID_FAILURES)
         self.throttled = 0
         self.rejected = 0
         self.now_utc: Callable[[], Any] = core.now_utc
@@ -419,12 +427,22 @@ class CustomerListener:
     async def authenticate(
         self, pdu: BindRequest, peer: str, *, tls: bool
     ) -> tuple[int, SmppUser | None]:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        system_key = f"system_id:{pdu.system_id}"
+        if self.ip_lockout.locked(peer, now) or self.user_lockout.locked(system_key, now):
+            self.locked_out += 1
+            return CommandStatus.ESME_RBINDFAIL, None
         user = self.core.catalog.smpp_users.get(pdu.system_id)
         stored = user.password_hash if user is not None else self._dummy_hash
-        loop = asyncio.get_running_loop()
         ok = await loop.run_in_executor(None, verify_password, pdu.password, stored)
         if user is None or not ok:
+            now = loop.time()
+            for lockout, key in ((self.ip_lockout, peer), (self.user_lockout, system_key)):
+                if lockout.failed(key, now):
+                    log.warning("smpp_bind_locked_out", key=key, peer=peer)
             return CommandStatus.ESME_RINVPASWD, None
+        self.ip_lockout.succeeded(peer)
         account = self.core.catalog.accounts.get(user.account_id)
         bind_type = _BIND_TYPES[CommandId(pdu.command_id)]
         if (

@@ -170,6 +170,9 @@ class SmsCore:
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
             self.dispatcher.expire()
+            now = asyncio.get_running_loop().time()
+            self.listener.ip_lockout.forget_idle(now)
+            self.listener.user_lockout.forget_idle(now)
             try:
                 async with self.pool.acquire() as conn:
                     await conn.execute(

@@ -351,6 +351,20 @@ def test_session_init_timeout() -> None:
     smsc.handle_timer(200)  # nothing more
 
 
+def test_a_bind_in_time_is_decided_however_long_the_glue_takes() -> None:
+    # The ESME bound within session_init_timer; checking its password (scrypt,
+    # a database) may take longer, and the timer must not close it meanwhile.
+    smsc = SmppSession(Role.SMSC, SessionConfig(session_init_timeout=1), now=0)
+    smsc.receive_data(encode(BindTransceiver(sequence_number=1, system_id="a")), 0.5)
+    (requested,) = drain(smsc)
+    assert isinstance(requested, BindRequested)
+    assert smsc.get_timer() is None
+    smsc.handle_timer(5)
+    assert smsc.state is BindState.OPEN
+    smsc.send(make_response(requested.pdu), 5)
+    assert smsc.state is BindState.BOUND_TRX
+
+
 def test_unbind_from_esme() -> None:
     esme, smsc = bound_pair()
     esme.send(Unbind(), 0)

@@ -78,6 +78,9 @@ async def check_reachable(url: URL, allow_private: bool) -> None:
         await resolver.resolve(url.host or "", url.port or 0, socket.AF_UNSPEC)
     except UrlRefused as exc:
         raise invalid(f"webhook URL refused: {exc}") from None
+    except UnicodeError:
+        # The IDNA codec refuses the name before any lookup ("127..1", a 64-octet label).
+        raise invalid(f"{url.host!r} is not a valid host name") from None
     except OSError:
         pass
     finally:

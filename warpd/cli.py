@@ -97,7 +97,10 @@ async def _run(config: Config, path: Path | None, *, migrate: bool) -> int:
 
 @contextlib.asynccontextmanager
 async def _database_dsn(config: Config) -> AsyncIterator[str]:
-    """The configured DSN, or the embedded cluster's for as long as the block runs."""
+    """The configured DSN, or the embedded cluster's for as long as the block runs.
+
+    A cluster already running (a daemon's) is used and left running.
+    """
     if not config.embedded:
         yield config.database.dsn
         return
@@ -108,7 +111,7 @@ async def _database_dsn(config: Config) -> AsyncIterator[str]:
         user=config.embedded_postgres.user,
     )
     try:
-        yield await pg.start()
+        yield await pg.start(adopt=False)
     finally:
         await pg.stop()
 

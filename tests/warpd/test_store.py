@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -11,7 +13,7 @@ import pytest_asyncio
 
 from warpd.config.schema import DatabaseConfig
 from warpd.errors import StorageError
-from warpd.store import Database
+from warpd.store import Database, EmbeddedPostgres
 from warpd.store.migrate import load_migrations, migrate, status
 
 CONFIG = DatabaseConfig(pool_min=1, pool_max=2)
@@ -250,3 +252,25 @@ async def test_sms_charges_past_the_credit_limit_are_refused_whole(
     assert (
         await migrated.fetchval("SELECT balance_micros FROM accounts WHERE id = $1", acct) == -7000
     )
+
+
+async def test_a_command_beside_the_daemon_leaves_its_embedded_cluster_running(
+    tmp_path: Path,
+) -> None:
+    daemon = EmbeddedPostgres(tmp_path / "pg", durable=False, port=free_port())
+    dsn = await daemon.start()
+    try:
+        command = EmbeddedPostgres(tmp_path / "pg", durable=False, port=daemon.port)
+        assert await command.start(adopt=False) == dsn
+        await command.stop()  # `warpd migrate` ends
+        conn = await asyncpg.connect(dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    finally:
+        await daemon.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

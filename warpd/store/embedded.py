@@ -99,13 +99,20 @@ class EmbeddedPostgres:
     def dsn(self) -> str:
         return f"postgresql://{SUPERUSER}@/{DATABASE}?host={self.socket_dir}&port={self.port}"
 
-    async def start(self) -> str:
+    async def start(self, *, adopt: bool = True) -> str:
+        """Start the cluster, or use the one already running there.
+
+        ``adopt``: a running cluster becomes ours to stop (the daemon after a
+        kill -9 left it behind). A command run beside a live daemon passes
+        False, and leaves the daemon's cluster running when it is done.
+        """
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             await self._initdb()
         if await self._pg_ctl("status", check=False) == 0:
             # A warpd killed with -9 leaves its cluster running: adopt it.
-            log.info("embedded_postgres_adopted", data_dir=str(self.data_dir))
+            log.info("embedded_postgres_adopted", data_dir=str(self.data_dir), own=adopt)
+            self._started_here = adopt
         else:
             # Port and socket on the command line: they win over the values
             # initdb wrote, so a changed embedded_postgres.port takes effect.
@@ -114,7 +121,7 @@ class EmbeddedPostgres:
                 "start", "-w", "-t", "60", "-o", options, "-l", str(self.root / "postgresql.log")
             )
             log.info("embedded_postgres_started", data_dir=str(self.data_dir))
-        self._started_here = True
+            self._started_here = True
         await self._ensure_database()
         return self.dsn
 

@@ -13,6 +13,11 @@ from .clients import hardened  # noqa: F401 (fixture)
 from .tally import TALLY
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The report test reads what the others recorded: it runs after them."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/reliability/test_report.py"))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = os.environ.get("WARPD_RELIABILITY_OUT")
     if out:

@@ -4,6 +4,7 @@
     python -m bench sms [sip ...]       the named scenarios only
     python -m bench smoke               every scenario for a few seconds (output in bench/out/smoke)
     python -m bench codec               the codec and parser benchmarks (as bench.report did)
+    python -m bench reliability         faults, hostile clients and fuzzing (bench/reliability.md)
     python -m bench list                the scenarios and what each measures
     python -m bench redraw              REPORT.md and the charts again from report.json
 
@@ -20,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import reliability
 from bench import report as codec_report
 from bench.harness import report
 from bench.harness.results import ScenarioResult, Status
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if given[:1] == ["codec"]:  # its own options (--seconds, --only), its own --help
         codec_report.main(given[1:])
         return 0
+    if given[:1] == ["reliability"]:  # the fault and abuse suite (issue 12), its own options
+        return reliability.main(given[1:])
     args = parser.parse_args(given)
     what = args.what
     if what == ["list"]:

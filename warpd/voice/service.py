@@ -158,6 +158,11 @@ class VoiceService:
             instance_prefix=f"warpd-{self.instance}".replace(" ", "_"),
             timeout=cfg.timeout,
             attempts=cfg.attempts,
+            # One slow reply under load must not refuse every call for a minute
+            # (the pool's default) when there is a single rtpengine: re-check
+            # it on the next media ping instead.
+            disable_seconds=MEDIA_PING,
+            ping_interval=MEDIA_PING,
         )
         self.media = RtpEnginePool(addresses, settings, registry=self.registry)
         await self.media.open()

@@ -73,8 +73,8 @@ async def run_fault(warpd: Running, tmp_path: Path, kind: str, mode: Mode) -> Fa
             ModeKind.THROTTLE: stats.submits_by_status.get("ESME_RTHROTTLED", 0),
         }.get(mode.kind, 1)
         fault.note = (
-            f"binds {stats.binds - binds_before}, backup took "
-            f"{backup.stats.submits_by_status.get('ESME_ROK', 0)}"
+            f"re-binds {stats.binds - binds_before}, backup connector took "
+            f"{backup.stats.submits_by_status.get('ESME_ROK', 0)}, run {summary.elapsed_s:.1f} s"
         )
         TALLY.faults.append(fault)
         assert summary.responses_by_status == {"ESME_ROK": COUNT}, summary
@@ -95,7 +95,7 @@ async def test_carrier_fault_loses_nothing(warpd: Running, tmp_path: Path, kind:
     fault = await run_fault(warpd, tmp_path, kind, mode)
     if mode.kind is ModeKind.DROP:
         assert fault.injected >= 2
-        assert "binds 0" not in fault.note
+        assert "re-binds 0" not in fault.note
     if mode.kind in {ModeKind.THROTTLE, ModeKind.GARBAGE}:
         assert fault.injected > 0
 

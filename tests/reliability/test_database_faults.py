@@ -141,6 +141,7 @@ async def test_postgresql_unreachable_mid_load(
     peer.close()
 
     smpp_statuses = Counter(s for s, _, _ in during_smpp)
+    smpp_names = {CommandStatus(s).name: n for s, n in smpp_statuses.items()}
     http_statuses = Counter(s for s, _, _ in during_http)
     fault = Fault(
         f"PostgreSQL unreachable {scaled(3.0):.0f} s ({how})", injected=1,
@@ -168,7 +169,7 @@ async def test_postgresql_unreachable_mid_load(
     fault.delivered = int(delivered or 0)  # type: ignore[call-overload]
     slowest = max(t for _, _, t in during_smpp + during_http)
     fault.note = (
-        f"during the cut SMPP {dict(smpp_statuses)}, HTTP {dict(http_statuses)}; "
+        f"during the cut SMPP {smpp_names}, HTTP {dict(http_statuses)}; "
         f"slowest answer {slowest:.2f} s; accepting again {recovery:.1f} s after restore; "
         f"{proxy.aborted} connections cut, {proxy.refused} refused"
     )

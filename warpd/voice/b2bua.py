@@ -49,7 +49,7 @@ from warpd.voice.auth import TrunkAuth
 from warpd.voice.call import Call, MediaLost
 from warpd.voice.cdr import Cdr, CdrWriter, close_cdr
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
-from warpd.voice.metrics import VoiceMetrics
+from warpd.voice.metrics import UNKNOWN, VoiceMetrics
 from warpd.voice.registrar import RegisterPlan, Registrar, plan_register
 from warpd.voice.trunks import Directory, Trunk
 
@@ -112,6 +112,14 @@ class B2bua:
     @property
     def directory(self) -> Directory:
         return self.admission.directory
+
+    def trunk_name(self, trunk_id: int | None) -> str:
+        trunk = None if trunk_id is None else self.directory.trunk(trunk_id)
+        return UNKNOWN if trunk is None else trunk.name
+
+    def gateway_name(self, gateway_id: int | None) -> str:
+        gateway = None if gateway_id is None else self.directory.gateways.get(gateway_id)
+        return UNKNOWN if gateway is None else gateway.name
 
     def new_id(self) -> str:
         return os.urandom(8).hex()
@@ -205,7 +213,6 @@ class B2bua:
 
     def _admit(self, invite: SipRequest, key: TransactionKey) -> None:
         addr = self.source_of(key)
-        self.metrics.attempts.inc()
         directory = self.directory
         # A carrier's address and port make the call inbound; a trunk's address
         # (or digest credentials) outbound. Both may share an IP (one host, NAT).
@@ -215,6 +222,7 @@ class B2bua:
             trunk = self._authenticated(invite, key)
             if trunk is None:
                 return
+        self.metrics.attempts.labels(UNKNOWN if trunk is None else trunk.name).inc()
         cdr = Cdr(
             uuid.uuid4(), "outbound", invite.call_id, user_of(invite.from_.uri),
             user_of(invite.uri), dt.datetime.now(dt.UTC),
@@ -260,7 +268,7 @@ class B2bua:
             self.respond(key, request, result.status, reason=result.reason,
                          headers=result.headers)  # fmt: skip
             if result.status not in (401, 407):
-                self.metrics.failures.labels(str(result.status)).inc()
+                self.metrics.refused(UNKNOWN, result.status)
             return None
         return result
 
@@ -330,7 +338,7 @@ class B2bua:
         headers: tuple[tuple[str, str], ...],
     ) -> None:
         self.respond(key, invite, status, headers=headers)
-        self.metrics.failures.labels(str(status)).inc()
+        self.metrics.refused(self.trunk_name(cdr.trunk_id), status)
         cdr.sip_code, cdr.hangup_by = status, "system"
         close_cdr(cdr, cdr.start_at, None, cancelled=False)
         self.cdrs.put(cdr)
@@ -412,7 +420,9 @@ class B2bua:
         cdr = call.cdr
         if cdr.trunk_id is not None:
             self.admission.released(cdr.trunk_id, cdr.account_id, cdr.price_micros)
-        self.metrics.call_finished(cdr)
+        self.metrics.call_finished(
+            cdr, self.trunk_name(cdr.trunk_id), self.gateway_name(cdr.gateway_id)
+        )
 
     def media_lost(self, instances: set[str]) -> None:
         """End the calls whose media lived on an rtpengine that stopped answering."""

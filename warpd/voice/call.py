@@ -326,7 +326,9 @@ class Call:
         sw.start_2xx(self.a.dialog, ok)
         self.cdr.answer_at = _now()
         self.cdr.sip_code = 200
-        sw.metrics.call_answered(self.cdr)
+        sw.metrics.call_answered(
+            self.cdr, sw.trunk_name(self.cdr.trunk_id), sw.gateway_name(self.cdr.gateway_id)
+        )
         sw.cdrs.put(Answered(self.cdr, sw.settings.instance))
         return Outcome.ANSWERED
 

@@ -39,7 +39,8 @@ async def test_calls_complete_with_a_cdr_and_one_charge_each(
         uac = await sipp.uac(voice.local_addr, calls=5, rate=20, hold_ms=1200)
         assert await uac.wait() == 0, uac.errors()
         await voice.settled()
-        assert voice.metrics.answers._value.get() == 5
+        assert voice.metrics.answered == 5
+        assert voice.metrics.answers.labels("pbx", "gw0")._value.get() == 5
     rows = await cdrs(voice_pool)
     assert len(rows) == 5
     for row in rows:
@@ -159,7 +160,7 @@ async def test_twenty_concurrent_calls_held_five_seconds_all_charged(
         uac = await sipp.uac(voice.local_addr, calls=20, rate=100, hold_ms=5000)
         assert await uac.wait() == 0, uac.errors()
         await voice.settled()
-        assert voice.metrics.answers._value.get() == 20
+        assert voice.metrics.answered == 20
     rows = await cdrs(voice_pool)
     assert len(rows) == 20
     assert {r["disposition"] for r in rows} == {"ANSWERED"}

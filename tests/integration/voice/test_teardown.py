@@ -46,7 +46,7 @@ async def test_calls_on_a_dead_rtpengine_end_with_a_cdr(
             await sipp.uas(prov.gateway_ports[0])
             uac = await sipp.uac(voice.local_addr, calls=2, rate=50, hold_ms=20_000)
             async with asyncio.timeout(10):
-                while voice.metrics.answers._value.get() < 2:  # noqa: ASYNC110 - a counter
+                while voice.metrics.answered < 2:  # noqa: ASYNC110 - a counter
                     await asyncio.sleep(0.05)
             rtpengine.stop()
             async with asyncio.timeout(10):

@@ -5,12 +5,15 @@ the embedded, durable PostgreSQL cluster it owns: the one dependency warpd
 has, as Jasmin has its RabbitMQ and Redis. The customer account, its SMPP
 user and one connector to the bench's carrier simulator are provisioned the
 way the demo provisions them, then opened up (throughput, balance) so that
-only the carrier's window and delay limit the run.
+only the carrier's window and delay limit the run. An API key on the same
+account (no rate limit to speak of) serves the HTTP send row.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 import sys
 import time
 import urllib.request
@@ -24,8 +27,9 @@ from bench.peers.base import rundir
 from bench.peers.simulator import Simulator
 from bench.scenarios import common
 from bench.scenarios.common import SmppLoad
+from warpd.api import credentials
 from warpd.config import parse
-from warpd.demo import provision
+from warpd.demo import ACCOUNT, provision
 from warpd.store.embedded import DATABASE, SUPERUSER
 
 
@@ -46,6 +50,7 @@ class Warpd:
         self.dir = rundir(name).resolve()  # the service runs with its run directory as cwd
         self.smpp_port, self.http_port, self.pg_port = free_port(), free_port(), free_port()
         self.credentials = ("", "")
+        self.api_key = ""
         self.service: Service | None = None
 
     def install(self) -> None:
@@ -69,7 +74,7 @@ class Warpd:
         argv = [sys.executable, "-m", "warpd", "--config", str(config), "run"]
         self.service = Service.start(self.name, argv, self.dir)
         self._wait_ready()
-        self.credentials = asyncio.run(self._provision())
+        self.credentials, self.api_key = asyncio.run(self._provision())
         wait_tcp(self.smpp_port, 20, self.name, self.service.process)
         time.sleep(1.5)  # the next catalog reload binds the connector
 
@@ -91,7 +96,7 @@ class Warpd:
         run = self.dir / "state" / "postgres" / "run"
         return f"postgresql://{SUPERUSER}@/{DATABASE}?host={run}&port={self.pg_port}"
 
-    async def _provision(self) -> tuple[str, str]:
+    async def _provision(self) -> tuple[tuple[str, str], str]:
         conn = await asyncpg.connect(self.dsn())
         try:
             config = parse(f"[daemon]\nstate_dir = '{self.dir / 'state'}'\n", "bench", {})
@@ -110,9 +115,13 @@ class Warpd:
                 "INSERT INTO ledger (account_id, amount_micros, kind, note)"
                 " SELECT id, 1000000000000, 'topup', 'bench' FROM accounts"
             )
+            account = await conn.fetchval("SELECT id FROM accounts WHERE name = $1", ACCOUNT)
+            key = await credentials.create_key(
+                conn, "bench", account, name="bench", rate_per_s=1_000_000, burst=1_000_000
+            )
         finally:
             await conn.close()
-        return creds["system_id"], creds["password"]
+        return (creds["system_id"], creds["password"]), key["key"]
 
     def pids(self) -> list[int]:
         """warpd and its PostgreSQL cluster (postmaster and every backend)."""
@@ -132,6 +141,27 @@ class Warpd:
     def stats(self) -> dict[str, object]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=2) as r:
             return {"metrics": r.read().decode()}
+
+    def http_accepted(self) -> int:
+        """The 202s warpd answered on ``POST /v1/sms`` so far (its own request counter)."""
+        text = str(self.stats()["metrics"])
+        found = re.search(r'^warpd_http_requests_total\{route="/v1/sms",status="202"\} (\S+)$',
+                          text, re.MULTILINE)  # fmt: skip
+        return int(float(found[1])) if found else 0
+
+    async def _persisted(self) -> tuple[int, int]:
+        """HTTP messages in PostgreSQL, and those of them charged in the ledger."""
+        conn = await asyncpg.connect(self.dsn())
+        try:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS rows, count(l.id) AS charged FROM messages m"
+                " LEFT JOIN ledger l ON l.message_id = m.id AND l.kind = 'sms_charge'"
+                " WHERE m.channel = 'http'"
+            )
+        finally:
+            await conn.close()
+        assert row is not None
+        return row["rows"], row["charged"]
 
     def stop(self) -> None:
         if self.service is not None:
@@ -175,5 +205,41 @@ def pipelining_row(binds: int, window: int, upstream: Simulator, seconds: float)
                 warpd.smpp_port, warpd.credentials, upstream, seconds, theory, binds=2, window=500
             )
         return pipelining.measured("warpd", Role.WARPD, sent, span, theory, cpu[0])
+    finally:
+        warpd.stop()
+
+
+HTTP_BODY = '{"to": "+447700900123", "from": "Bench", "text": "Your code is 493817"}'
+
+
+def http_row(system: str, concurrency: int, seconds: float, upstream: Simulator) -> Row:
+    """Scenario 3's warpd row: ``POST /v1/sms`` at ``concurrency``; every 202 must be a row
+    in PostgreSQL and charged in the ledger, or the row fails. Counted as differences:
+    the run directory, and so the cluster, outlives one run."""
+    from bench.scenarios import http
+
+    warpd = Warpd("warpd-http", upstream.port, upstream.credentials, binds=2, window=100)
+    try:
+        warpd.start()
+        before = asyncio.run(warpd._persisted())
+        row = http.load(
+            system,
+            Role.WARPD,
+            f"http://127.0.0.1:{warpd.http_port}/v1/sms",
+            "POST",
+            HTTP_BODY,
+            {"Authorization": f"Bearer {warpd.api_key}", "Content-Type": "application/json"},
+            concurrency,
+            seconds,
+            warpd.processes,
+        )
+        accepted = warpd.http_accepted()
+        after = asyncio.run(warpd._persisted())
+        rows, charged = after[0] - before[0], after[1] - before[1]
+        if not rows == charged == accepted:
+            raise RuntimeError(f"{accepted} answered 202, {rows} rows, {charged} charged")
+        return dataclasses.replace(
+            row, note=f"{row.note}; {accepted} accepted = rows = charged in PostgreSQL"
+        )
     finally:
         warpd.stop()

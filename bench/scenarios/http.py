@@ -44,15 +44,11 @@ METRICS = (
 
 
 def warpd_row(concurrency: int, seconds: float, upstream: Simulator) -> Row:
-    """warpd's send API under ``load()``: the HTTP API owner (issue 9) fills this in.
+    """warpd's send API under ``load()``, with a customer API key and a connector to
+    ``upstream``; every 202 is counted as a charged row in PostgreSQL after the run."""
+    from bench.peers.warpd import http_row
 
-    Start warpd with a customer API key and a connector to ``upstream``, then
-    return ``load("warpd POST /v1/sms", Role.WARPD, <url>, "POST", <JSON body>,
-    {"Authorization": ..., "Content-Type": "application/json"}, concurrency,
-    seconds, lambda: {"warpd": <pids>, "postgres": <pids>})``; every 202 must be a row in
-    PostgreSQL (count them after the run).
-    """
-    raise NotImplementedError("warpd row lands with issue 9")
+    return http_row(WARPD, concurrency, seconds, upstream)
 
 
 def load(

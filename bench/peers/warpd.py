@@ -200,11 +200,19 @@ def pipelining_row(binds: int, window: int, upstream: Simulator, seconds: float)
     theory = binds * window / pipelining.DELAY
     try:
         warpd.start()
-        with common.cpu_of(warpd.pids) as cpu:
-            sent, span = pipelining.offer(
-                warpd.smpp_port, warpd.credentials, upstream, seconds, theory, binds=2, window=500
-            )
-        return pipelining.measured("warpd", Role.WARPD, sent, span, theory, cpu[0])
+        sent, span, parts = pipelining.offer_counted(
+            warpd.smpp_port,
+            warpd.credentials,
+            upstream,
+            seconds,
+            theory,
+            warpd.processes,
+            binds=2,
+            window=500,
+        )
+        return pipelining.measured(
+            "warpd", Role.WARPD, sent, span, theory, sum(parts.values()), parts
+        )
     finally:
         warpd.stop()
 

@@ -55,7 +55,9 @@ def warpd_row(binds: int, window: int, upstream: Simulator, seconds: float) -> R
     ``offer_counted()``, which also counts each process's CPU over the same
     span) keeps its queue full, and ``measured()`` makes the row.
     """
-    raise NotImplementedError("warpd row lands with issue 8")
+    from bench.peers import warpd as warpd_peer
+
+    return warpd_peer.pipelining_row(binds, window, upstream, seconds)
 
 
 def offer(

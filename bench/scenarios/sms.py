@@ -52,7 +52,9 @@ def warpd_row(load: SmppLoad, upstream: Simulator) -> Row:
     <password>), load, lambda: {"warpd": <pids>, "postgres": <pids>},
     upstream.processes)`` and stop warpd.
     """
-    raise NotImplementedError("warpd row lands with issue 8")
+    from bench.peers import warpd as warpd_peer
+
+    return warpd_peer.sms_row(load, upstream)
 
 
 def run(settings: Settings) -> ScenarioResult:

@@ -135,7 +135,8 @@ def run(settings: Settings) -> ScenarioResult:
     with contextlib.ExitStack() as stack:
         sipp.install()
         uas, rtpengine = sipp.Uas(), RtpEngine()
-        for far_end in (uas, rtpengine):
+        # The limit row needs no media relay: a limit-only run (the test command's) starts none.
+        for far_end in (uas,) if settings.limits_only else (uas, rtpengine):
             far_end.install()
             stack.callback(far_end.stop)
             far_end.start()

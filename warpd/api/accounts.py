@@ -85,7 +85,7 @@ async def update(
     rate_plan_id: int | None = None,
 ) -> dict[str, Any]:
     async with conn.transaction():
-        before = await _locked(conn, account_id)
+        before = await locked(conn, account_id)
         if rate_plan_id is not None:
             await _plan_currency_matches(conn, rate_plan_id, before["currency"])
         row = await conn.fetchrow(
@@ -114,7 +114,7 @@ async def move_money(
     if amount_micros == 0 or (kind == "topup" and amount_micros < 0):
         raise ApiError(400, "invalid_amount", "a top-up is positive; an adjustment is not zero")
     async with conn.transaction():
-        before = await _locked(conn, account_id)
+        before = await locked(conn, account_id)
         entry = await conn.fetchrow(
             "INSERT INTO ledger (account_id, amount_micros, kind, note) VALUES ($1, $2, $3, $4)"
             " RETURNING id, account_id, amount_micros, kind, note, created_at",
@@ -144,7 +144,7 @@ async def ledger(
     return [dict(r) for r in rows]
 
 
-async def _locked(conn: Conn, account_id: int) -> dict[str, Any]:
+async def locked(conn: Conn, account_id: int) -> dict[str, Any]:
     row = await conn.fetchrow(
         f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 FOR UPDATE", account_id
     )

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from warpd.api import (
     admin,
     admin_routing,
+    charges,
     openapi,
     ops,
     v1_account,
@@ -116,6 +117,7 @@ def endpoints() -> list[Endpoint]:
         *v1_webhooks.ENDPOINTS,
         *admin.ENDPOINTS,
         *admin_routing.ENDPOINTS,
+        *charges.ENDPOINTS,
     ]
 
 

@@ -63,7 +63,7 @@ async def balance(call: Call) -> web.Response:
 
 
 async def usage(call: Call) -> web.StreamResponse:
-    start, end = _window(call)
+    start, end = window(call)
     group_by = call.params.get("group_by", "day")
     async with call.app[DATABASE].pool.acquire() as conn:
         rows = await conn.fetch(
@@ -75,7 +75,7 @@ async def usage(call: Call) -> web.StreamResponse:
         for r in rows
     ]
     if call.params.get("format") == "csv":
-        return _csv((group_by, "messages", "parts", "amount_micros"), items)
+        return csv_response((group_by, "messages", "parts", "amount_micros"), items)
     totals = {k: sum(i[k] for i in items) for k in ("messages", "parts", "amount_micros")}
     return json_response(
         {
@@ -90,7 +90,7 @@ async def usage(call: Call) -> web.StreamResponse:
 
 
 async def cdr(call: Call) -> web.StreamResponse:
-    start, end = _window(call)
+    start, end = window(call)
     limit = call.params.get("limit", 100)
     after_time, after_id = decode_cursor(call.params.get("cursor"))
     async with call.app[DATABASE].pool.acquire() as conn:
@@ -110,12 +110,12 @@ async def cdr(call: Call) -> web.StreamResponse:
         )
     items = [dict(r) for r in rows]
     if call.params.get("format") == "csv":
-        return _csv(CDR_COLUMNS, items)
+        return csv_response(CDR_COLUMNS, items)
     cursor = encode_cursor(items[-1]) if len(items) == limit else None
     return json_response({"cdrs": items, "next_cursor": cursor})
 
 
-def _window(call: Call) -> tuple[dt.datetime, dt.datetime]:
+def window(call: Call) -> tuple[dt.datetime, dt.datetime]:
     now = dt.datetime.now(dt.UTC)
     end: dt.datetime = call.params.get("to") or now
     start: dt.datetime = call.params.get("from") or end - dt.timedelta(days=30)
@@ -144,7 +144,7 @@ def decode_cursor(text: str | None) -> tuple[dt.datetime, uuid.UUID]:
         raise invalid("cursor: not a cursor this API gave") from None
 
 
-def _csv(columns: Sequence[str], items: Iterable[dict[str, Any]]) -> web.Response:
+def csv_response(columns: Sequence[str], items: Iterable[dict[str, Any]]) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import structlog
@@ -100,9 +102,18 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("http_handler_failed", route=route, method=request.method)
         response = error_response(500, "internal", "internal error")
-    metrics.http_requests.labels(route, str(response.status)).inc()
-    metrics.http_latency.labels(route).observe(time.perf_counter() - started)
+    requests, latency = _series(metrics, route, response.status)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
     return response
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(metrics: Metrics, route: str, status: int) -> tuple[Any, Any]:
+    """The labelled counter and histogram of a route and status, looked up once:
+    ``labels()`` takes a lock and checks its arguments on every call (~2 us a request).
+    Routes are the table's canonical paths and statuses few, so the cache stays small."""
+    return metrics.http_requests.labels(route, str(status)), metrics.http_latency.labels(route)
 
 
 def endpoints() -> list[Endpoint]:

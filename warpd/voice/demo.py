@@ -29,7 +29,8 @@ async def provision_voice(
             account_id, TRUNK,
         )  # fmt: skip
         gateway = await conn.fetchval(
-            "INSERT INTO carrier_gateways (name, host, port) VALUES ($1, $2, $3)"
+            # No OPTIONS probing: SIPp's UAS, the README's carrier, takes a probe for a call.
+            "INSERT INTO carrier_gateways (name, host, port, probe) VALUES ($1, $2, $3, false)"
             " ON CONFLICT (name) DO UPDATE SET host = excluded.host RETURNING id",
             GATEWAY, GATEWAY_HOST, GATEWAY_PORT,
         )  # fmt: skip

@@ -220,7 +220,11 @@ async def voice_pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 async def running_voice(
     pool: asyncpg.Pool, rtpengine: RtpEngineDaemon, state_dir: Path, **sip: object
 ) -> AsyncIterator[VoiceService]:
-    settings = {"enabled": True, "listen": f"{HOST}:0", "gateway_timeout": 2.0, **sip}
+    # No OPTIONS probing: SIPp's UAS would count a probe as one of its calls.
+    settings = {
+        "enabled": True, "listen": f"{HOST}:0", "gateway_timeout": 2.0, "options_interval": 0.0,
+        **sip,
+    }  # fmt: skip
     service = VoiceService(
         SipConfig(**settings),  # type: ignore[arg-type]
         RtpEngineConfig(embedded=False, instances=(f"{HOST}:{rtpengine.ng_port}",)),

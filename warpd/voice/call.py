@@ -40,6 +40,7 @@ from warpd.voice.auth import answer_challenge
 from warpd.voice.cdr import Answered, Cdr, close_cdr
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
+from warpd.voice.rating import best_rate, price_micros
 from warpd.voice.reinvite import relay_reinvite
 from warpd.voice.session_timer import REFRESH_METHODS
 from warpd.voice.trunks import Gateway
@@ -486,5 +487,10 @@ class Call:
         if stats is not None and self.b is not None:
             fill_media_stats(cdr, stats, self.media.from_tag, self.media.to_tag)
         close_cdr(cdr, _now(), self.plan.rate, cancelled=self.cancelled)
+        if cdr.billsec and cdr.gateway_id is not None:
+            # What the carrier charges us, for margins and least-cost routing reports.
+            costs = self.sw.directory.costs.get(cdr.gateway_id, ())
+            cost = best_rate(costs, cdr.dst_e164 or "")
+            cdr.cost_micros = 0 if cost is None else price_micros(cost, cdr.billsec)
         self.sw.finished(self)
         self.sw.cdrs.put(cdr)

@@ -83,6 +83,12 @@ async def test_first_gateway_503_then_the_second_answers(
 ) -> None:
     async with voice_pool.acquire() as conn:
         prov = await provision(conn, gateways=2)
+        for gateway, per_min in zip(prov.gateway_ids, (1000, 30_000), strict=True):
+            await conn.execute(
+                "INSERT INTO voice_costs (gateway_id, prefix, cost_per_min_micros, currency,"
+                " first_increment_s, next_increment_s) VALUES ($1, '44', $2, 'EUR', 1, 1)",
+                gateway, per_min,
+            )  # fmt: skip
     async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
         await sipp.uas(prov.gateway_ports[0], "uas_503")
         await sipp.uas(prov.gateway_ports[1])
@@ -96,6 +102,8 @@ async def test_first_gateway_503_then_the_second_answers(
         assert row["attempts"] == 2
         assert row["attempt_codes"] == [503, 200]
         assert row["gateway_id"] == prov.gateway_ids[1]
+        # The cost is the answering carrier's: 30 000 micros a minute, per second.
+        assert row["cost_micros"] == -(-30_000 * row["billsec"] // 60)
 
 
 async def test_a_silent_gateway_times_out_and_the_next_answers(

@@ -49,6 +49,21 @@ async def test_a_key_with_the_right_prefix_and_wrong_secret_is_refused(api: Api)
     assert (status, body["code"]) == (401, "unauthorized")
 
 
+async def test_an_expired_key_is_refused_and_one_expiring_later_is_not(api: Api) -> None:
+    _, expired = await api.account_with_key()
+    _, later = await api.account_with_key()
+    async with api.database.pool.acquire() as conn:
+        for key, seconds in ((expired, -1), (later, 3600)):
+            await conn.execute(
+                "UPDATE api_keys SET expires_at = now() + make_interval(secs => $2)"
+                " WHERE prefix = $1",
+                key[:11], seconds,
+            )  # fmt: skip
+    status, body, _ = await api.call("GET", "/v1/balance", token=expired)
+    assert (status, body["code"]) == (401, "unauthorized")
+    assert (await api.call("GET", "/v1/balance", token=later))[0] == 200
+
+
 async def test_scope_and_ip_allow_list(api: Api) -> None:
     _, narrow = await api.account_with_key(scopes=["sms:send"])
     status, body, _ = await api.call("GET", "/v1/balance", token=narrow)

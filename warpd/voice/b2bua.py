@@ -46,8 +46,9 @@ from protocols.sip.uas import UasPolicy, check_request
 from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
 from warpd.voice.auth import Refusal as AuthRefusal
 from warpd.voice.auth import TrunkAuth
-from warpd.voice.call import Call, MediaLost
+from warpd.voice.call import Call
 from warpd.voice.cdr import Cdr, CdrWriter, close_cdr
+from warpd.voice.inbox import MediaLost
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
 from warpd.voice.metrics import UNKNOWN, VoiceMetrics
 from warpd.voice.registrar import RegisterPlan, Registrar, plan_register

@@ -4,8 +4,10 @@ A call is one task reading its own inbox of SIP events, so the flow reads in
 order: RTPEngine offer -> INVITE to each gateway in turn (the next one on 408,
 5xx, a timeout or no answer at all; any other final answer is relayed) ->
 18x relayed with RTPEngine's answer -> 200: ACK the carrier, 200 to the PBX ->
-wait for BYE from either side, the maximum duration, or a missing ACK -> BYE
-the other side, RTPEngine delete with stats -> CDR and charge. A CANCEL from
+wait for BYE from either side (re-INVITEs relayed meanwhile, ``reinvite``),
+the maximum duration, an unrefreshed session timer, a missing ACK or the loss
+of the call's RTPEngine -> BYE the other side, RTPEngine delete with stats ->
+CDR and charge. A CANCEL from
 the PBX (answered 487 by the endpoint) cancels the B leg; a 200 that crosses
 it is ACKed and BYEd. Events for a B transaction the call gave up on (a late
 200 from a gateway that timed out) are ACKed and BYEd too.
@@ -15,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections import deque
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,7 @@ from media.errors import RtpEngineUnavailable
 from protocols.ng.errors import NgError
 from protocols.sip.dialogs import DialogAckTimeout
 from protocols.sip.errors import SipError
-from protocols.sip.message import SipMessage, SipRequest, SipResponse
+from protocols.sip.message import SipRequest, SipResponse
 from protocols.sip.transaction import (
     Addr,
     CancelReceived,
@@ -38,6 +38,7 @@ from protocols.sip.transaction import (
 from warpd.voice.admission import CallPlan
 from warpd.voice.auth import answer_challenge
 from warpd.voice.cdr import Answered, Cdr, close_cdr
+from warpd.voice.inbox import CallEvent, Inbox, Mailbox, MediaLost, q850_of
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
 from warpd.voice.rating import best_rate, price_micros
@@ -49,60 +50,6 @@ if TYPE_CHECKING:
     from warpd.voice.b2bua import B2bua
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class MediaLost:
-    """The RTPEngine instance holding this call's media stopped answering."""
-
-    instance: str
-
-
-CallEvent = RequestReceived | ResponseReceived | TransactionTimeout | CancelReceived | MediaLost
-Inbox = tuple[Side, CallEvent | DialogAckTimeout[object]]
-
-
-class Mailbox:
-    """A call's inbox: a deque and one waiter. An ``asyncio.Queue`` plus
-    ``asyncio.timeout`` per wait cost ~2 KB per call and a timer context per event."""
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: deque[Inbox] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, item: Inbox) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self, timeout: float) -> Inbox | None:
-        """The next item, or None after ``timeout`` seconds without one."""
-        if not self._items:
-            loop = asyncio.get_running_loop()
-            self._waiter = waiter = loop.create_future()
-            handle = loop.call_later(timeout, _wake, waiter)
-            try:
-                await waiter
-            finally:
-                handle.cancel()
-                self._waiter = None
-        return self._items.popleft() if self._items else None
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def q850_of(message: SipMessage) -> int | None:
-    """The Q.850 cause a Reason header (RFC 3326) gives, if any."""
-    try:
-        return next((r.cause for r in message.reason if r.protocol.upper() == "Q.850"), None)
-    except SipError:
-        return None
 
 
 class Outcome(Enum):

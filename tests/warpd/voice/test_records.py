@@ -14,8 +14,8 @@ from protocols.sip.digest import DigestAlgorithm, compute_response
 from protocols.sip.headers import AuthValue
 from protocols.sip.message import SipRequest, SipResponse
 from warpd.voice.auth import Refusal, TrunkAuth, answer_challenge
-from warpd.voice.call import q850_of
 from warpd.voice.cdr import Cdr, close_cdr, disposition_of
+from warpd.voice.inbox import q850_of
 from warpd.voice.media import fill_media_stats
 from warpd.voice.rating import VoiceRate
 from warpd.voice.registrar import Binding, plan_register

@@ -124,16 +124,20 @@ class DeliveryRouter:
         assert self.journal is not None
         self.journal.add(DeliveryRetry(delivery.id, delay, why))
 
-    async def run(self) -> None:
-        # Restarted: what this instance had claimed is pending again. Rows it
-        # holds while running are never claimed twice: they are in memory,
-        # in a bind's window, or on their way to the journal as done.
+    async def recover(self) -> None:
+        """Restarted: what this instance had claimed is pending again (before any bind).
+
+        Rows it holds while running are never claimed twice: they are in
+        memory, in a bind's window, or on their way to the journal as done.
+        """
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
                 " WHERE claimed_by = $1 AND state = 'pending'",
                 self._instance,
             )
+
+    async def run(self) -> None:
         while True:
             try:
                 await self._sweep()

@@ -238,16 +238,22 @@ class Dispatcher:
 
     # -- the table ------------------------------------------------------------
 
-    async def run(self, release_own: bool = True) -> None:
+    async def recover(self) -> None:
+        """Restarted: whatever this instance held before is ours to send again.
+
+        Run before anything is accepted: the release would otherwise race the
+        new messages' own claims and updates (a deadlock PostgreSQL breaks by
+        aborting one side, which must not be this).
+        """
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE messages SET claimed_by = NULL, claimed_until = NULL"
+                " WHERE claimed_by = $1 AND state = 'queued'",
+                self._instance,
+            )
+
+    async def run(self) -> None:
         """Claim due work from the table while there is room; renew the claims held."""
-        if release_own:
-            # Restarted: whatever this instance held before is ours to send again.
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "UPDATE messages SET claimed_by = NULL, claimed_until = NULL"
-                    " WHERE claimed_by = $1 AND state = 'queued'",
-                    self._instance,
-                )
         renew_every = self._lease.total_seconds() / 3
         loop = asyncio.get_running_loop()
         next_renewal = loop.time() + renew_every

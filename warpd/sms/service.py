@@ -108,6 +108,8 @@ class SmsCore:
         return datetime.now(UTC)
 
     async def start(self) -> None:
+        await self.dispatcher.recover()
+        await self.router.recover()
         await self.reload()
         for coro in (
             self.commit.run(),
@@ -122,7 +124,9 @@ class SmsCore:
             await self.listener.start()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.create_task(coro))
+        task = asyncio.create_task(coro)
+        task.add_done_callback(_report_failure)
+        self._tasks.append(task)
 
     async def reload(self) -> None:
         async with self.pool.acquire() as conn:
@@ -206,6 +210,15 @@ class SmsCore:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """These tasks run for the process's life: one that ends by an exception is a bug
+    that stops the SMS core's work, and must be loud rather than silent."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical(
+            "sms_task_failed", task=task.get_coro().__qualname__, exc_info=task.exception()
+        )
 
 
 async def _until(done: Any, deadline: float) -> None:

@@ -127,6 +127,13 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
             " WHERE l.account_id = a.id) FROM accounts a"
         )
         sent_upstream = await conn.fetchval("SELECT count(DISTINCT message_id) FROM message_parts")
+        stuck = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT id::text, state, claimed_by, claimed_until, attempts, created_at"
+                " FROM messages WHERE state NOT IN ('delivered') LIMIT 5"
+            )
+        ]
     finally:
         await conn.close()
     upstream = [e for e in read_log(sim_log) if e.get("kind") == "submit"]
@@ -141,7 +148,12 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
     }  # fmt: skip
     print(json.dumps(report))
     assert lost == [], report
-    assert not_final == [], report
+    problems = [
+        line
+        for line in (tmp_path / "warpd.out").read_text(errors="replace").splitlines()
+        if "error" in line.lower() or "exception" in line.lower() or "traceback" in line.lower()
+    ]
+    assert not_final == [], (report, stuck, problems[-20:])
     assert no_receipt == [], report
     assert all(charges[m] == 1 for m in state), "a message charged twice"
     assert len(charges) == len(state)

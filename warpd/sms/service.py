@@ -124,7 +124,7 @@ class SmsCore:
             await self.listener.start()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(coro, name=coro.__qualname__)
         task.add_done_callback(_report_failure)
         self._tasks.append(task)
 

@@ -124,7 +124,7 @@ class SmsCore:
             await self.listener.start()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro, name=coro.__qualname__)
+        task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", None))
         task.add_done_callback(_report_failure)
         self._tasks.append(task)
 
@@ -216,9 +216,7 @@ def _report_failure(task: asyncio.Task[None]) -> None:
     """These tasks run for the process's life: one that ends by an exception is a bug
     that stops the SMS core's work, and must be loud rather than silent."""
     if not task.cancelled() and task.exception() is not None:
-        log.critical(
-            "sms_task_failed", task=task.get_coro().__qualname__, exc_info=task.exception()
-        )
+        log.critical("sms_task_failed", task=task.get_name(), exc_info=task.exception())
 
 
 async def _until(done: Any, deadline: float) -> None:

@@ -41,6 +41,7 @@ log = structlog.get_logger(__name__)
 # How often every rtpengine is pinged: a dead one ends its calls within this
 # plus the ng timeouts (3 x 0.5 s by default).
 MEDIA_PING = 2.0
+MAX_TRANSACTIONS = 400_000
 
 
 class VoiceService:
@@ -83,7 +84,11 @@ class VoiceService:
         bound = sock.getsockname()[1]
         listen_host = f"[{host}]" if ":" in host else host
         advertised = self.sip.advertised or f"{listen_host}:{bound}"
-        endpoint = Endpoint(EndpointConfig(sent_by=advertised), _random_id)
+        # A call keeps ~4 transactions for 32 s after it is set up (Timers L, M, J, K):
+        # 1,000 calls/s needs ~130,000; the endpoint's default cap is 50,000.
+        endpoint = Endpoint(
+            EndpointConfig(sent_by=advertised, max_transactions=MAX_TRANSACTIONS), _random_id
+        )
         settings = VoiceSettings(
             advertised=advertised,
             instance=self.instance,

@@ -130,12 +130,6 @@ async def test_receipts_for_unknown_ids_are_acknowledged_and_never_reach_a_custo
         await backup.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pending_receipts rows get expires_at (1 day) but nothing deletes expired ones: "
-    "a carrier sending receipts for ids it never got from us grows the table (and the "
-    "_UNPARK join run after every stored mapping) without bound (warpd/sms/journal.py)",
-)
 async def test_expired_parked_receipts_are_purged(warpd: Running, tmp_path: Path) -> None:
     faulty, backup, _, _ = await two_connectors(warpd)
     try:

@@ -386,8 +386,14 @@ class Journal:
         return list(await conn.fetch(_FINISHED, ids)) if ids else []
 
     async def _unpark(self, conn: Any) -> list[CarrierReceipt]:
+        # Receipts for ids we never issued would wait (and be joined) for ever:
+        # they go when they expire.
+        expired = await conn.fetchval(
+            "WITH gone AS (DELETE FROM pending_receipts WHERE expires_at < now() RETURNING 1)"
+            " SELECT count(*) FROM gone"
+        )
         rows = await conn.fetch(_UNPARK)
-        self._parked = max(0, self._parked - len(rows))
+        self._parked = max(0, self._parked - len(rows) - expired)
         return [_receipt_from_payload(orjson.loads(r[0])) for r in rows]
 
     async def _refund(self, conn: Any, finished: list[asyncpg.Record]) -> None:

@@ -169,8 +169,8 @@ class SmsCore:
                 log.warning("sms_reload_failed", error=str(exc))
 
     async def _maintenance_loop(self) -> None:
-        """What expires with time: receipts and MO nobody bound to take, parked receipts
-        whose message never appeared, messages held for a connector that stayed down."""
+        """What expires with time: receipts and MO nobody bound to take, messages held
+        for a connector that stayed down, lockout records of addresses gone quiet."""
         while True:
             await asyncio.sleep(MAINTENANCE_INTERVAL)
             self.dispatcher.expire()
@@ -183,7 +183,6 @@ class SmsCore:
                         "UPDATE deliveries SET state = 'expired' WHERE state = 'pending'"
                         " AND via = 'smpp' AND expires_at < now()"
                     )
-                    await conn.execute("DELETE FROM pending_receipts WHERE expires_at < now()")
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sms_maintenance_failed", error=str(exc))
 

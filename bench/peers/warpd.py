@@ -70,6 +70,9 @@ class Warpd:
         return path
 
     def start(self) -> None:
+        # A fresh cluster each start: a run measures this checkout's schema and
+        # nothing a previous run left behind.
+        shutil.rmtree(self.dir / "state", ignore_errors=True)
         config = self._config()
         argv = [sys.executable, "-m", "warpd", "--config", str(config), "run"]
         self.service = Service.start(self.name, argv, self.dir)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import shutil
 import sys
 import time
 import urllib.request

@@ -28,6 +28,7 @@ import structlog
 from warpd.billing.balances import Balances
 from warpd.sms.model import Accepted, Outbound, Refused
 from warpd.sms.stats import SmsStats
+from warpd.store.held import HeldConnection
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,7 @@ class GroupCommit:
         queue_max: int,
         on_committed: Committed,
     ) -> None:
-        self._pool = pool
+        self._conn = HeldConnection(pool)
         self._balances = balances
         self._stats = stats
         self._batch_max = batch_max
@@ -149,6 +150,7 @@ class GroupCommit:
         finally:
             self._refuse(list(self._queue), Refused("unavailable", "warpd is stopping"))
             self._queue.clear()
+            await self._conn.release()
 
     async def _commit(self, batch: list[Pending]) -> None:
         while batch:
@@ -200,15 +202,22 @@ class GroupCommit:
             if p.accepted.price_micros
         ]
         accounts = list({p.account_id for p in batch})
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.copy_records_to_table(
-                "messages", records=[p.record for p in batch], columns=MESSAGE_COLUMNS
-            )
-            if charges:
-                await conn.copy_records_to_table("ledger", records=charges, columns=_LEDGER_COLUMNS)
-            rows = await conn.fetch(
-                "SELECT id, balance_micros FROM accounts WHERE id = any($1::bigint[])", accounts
-            )
+        conn = await self._conn.get()
+        try:
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "messages", records=[p.record for p in batch], columns=MESSAGE_COLUMNS
+                )
+                if charges:
+                    await conn.copy_records_to_table(
+                        "ledger", records=charges, columns=_LEDGER_COLUMNS
+                    )
+                rows = await conn.fetch(
+                    "SELECT id, balance_micros FROM accounts WHERE id = any($1::bigint[])", accounts
+                )
+        except BaseException:
+            await self._conn.release()  # the pool checks it; the next batch gets a sound one
+            raise
         return {r[0]: r[1] for r in rows}
 
     def _unavailable(self, batch: list[Pending], exc: BaseException) -> None:

@@ -28,8 +28,12 @@ import structlog
 from warpd.sms.catalog import Catalog
 from warpd.sms.deliveries_payload import Finished, deliveries_for
 from warpd.sms.stats import SmsStats
+from warpd.store.held import HeldConnection
 
 log = structlog.get_logger(__name__)
+
+GATHER_SECONDS = 0.005
+GATHER_ENOUGH = 500
 
 # Errors after which the same batch can succeed: PostgreSQL away, or a conflict.
 _TRANSIENT = (
@@ -201,6 +205,7 @@ class Journal:
     ) -> None:
         self.catalog = Catalog()
         self._pool = pool
+        self._conn = HeldConnection(pool)
         self.stats = stats
         self._instance = instance_id
         self._ttl = delivery_ttl
@@ -238,10 +243,23 @@ class Journal:
     async def run(self) -> None:
         async with self._pool.acquire() as conn:
             self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
+        try:
+            await self._serve()
+        finally:
+            await self._conn.release()
+
+    async def _serve(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._batch.entries:
+                if len(self._batch.entries) < GATHER_ENOUGH:
+                    # Nothing here is waited for by a customer, only by a
+                    # carrier's deliver_sm_resp: a few milliseconds gather the
+                    # entries of many messages into one transaction, where
+                    # committing each as it came cost a commit per message
+                    # at moderate rates.
+                    await asyncio.sleep(GATHER_SECONDS)
                 batch, self._batch = self._batch, _Batch()
                 self._writing = True
                 try:
@@ -297,41 +315,47 @@ class Journal:
         retries = [e for e in entries if isinstance(e, DeliveryRetry)]
         finished: list[asyncpg.Record] = []
         deliveries: list[tuple[Any, ...]] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            if parts:
-                await self._parts(conn, parts)
-                if self._parked:
-                    receipts = [*receipts, *await self._unpark(conn)]
-            if receipts:
-                finished += await self._receipts(conn, receipts)
-            if failed:
-                finished += await conn.fetch(
-                    _FAILED,
-                    [f.message_id for f in failed],
-                    [f.state for f in failed],
-                    [f.error_code for f in failed],
-                    [f.error_text for f in failed],
-                )
-            if finished:
-                await self._refund(conn, finished)
-                deliveries += self._owed(finished)
-            for mo in mos:
-                deliveries += await self._mo(conn, mo)
-            if done:
-                await conn.execute(
-                    "UPDATE deliveries SET state = 'delivered', delivered_at = now(),"
-                    " attempts = attempts + 1, claimed_by = NULL WHERE id = any($1::bigint[])",
-                    done,
-                )
-            if retries:
-                await conn.execute(
-                    "UPDATE deliveries d SET attempts = d.attempts + 1, claimed_by = NULL,"
-                    " next_attempt_at = now() + make_interval(secs => r.delay)"
-                    " FROM unnest($1::bigint[], $2::float8[]) AS r(id, delay) WHERE d.id = r.id",
-                    [r.delivery_id for r in retries],
-                    [r.delay for r in retries],
-                )
-            created = await self._insert_deliveries(conn, deliveries) if deliveries else []
+        conn = await self._conn.get()
+        try:
+            async with conn.transaction():
+                if parts:
+                    await self._parts(conn, parts)
+                    if self._parked:
+                        receipts = [*receipts, *await self._unpark(conn)]
+                if receipts:
+                    finished += await self._receipts(conn, receipts)
+                if failed:
+                    finished += await conn.fetch(
+                        _FAILED,
+                        [f.message_id for f in failed],
+                        [f.state for f in failed],
+                        [f.error_code for f in failed],
+                        [f.error_text for f in failed],
+                    )
+                if finished:
+                    await self._refund(conn, finished)
+                    deliveries += self._owed(finished)
+                for mo in mos:
+                    deliveries += await self._mo(conn, mo)
+                if done:
+                    await conn.execute(
+                        "UPDATE deliveries SET state = 'delivered', delivered_at = now(),"
+                        " attempts = attempts + 1, claimed_by = NULL WHERE id = any($1::bigint[])",
+                        done,
+                    )
+                if retries:
+                    await conn.execute(
+                        "UPDATE deliveries d SET attempts = d.attempts + 1, claimed_by = NULL,"
+                        " next_attempt_at = now() + make_interval(secs => r.delay)"
+                        " FROM unnest($1::bigint[], $2::float8[]) AS r(id, delay)"
+                        " WHERE d.id = r.id",
+                        [r.delivery_id for r in retries],
+                        [r.delay for r in retries],
+                    )
+                created = await self._insert_deliveries(conn, deliveries) if deliveries else []
+        except BaseException:
+            await self._conn.release()  # the pool checks it; the next batch gets a sound one
+            raise
         return created
 
     async def _parts(self, conn: Any, parts: list[PartAccepted]) -> None:

@@ -32,9 +32,6 @@ from warpd.store.held import HeldConnection
 
 log = structlog.get_logger(__name__)
 
-GATHER_SECONDS = 0.005
-GATHER_ENOUGH = 500
-
 # Errors after which the same batch can succeed: PostgreSQL away, or a conflict.
 _TRANSIENT = (
     OSError,
@@ -253,13 +250,6 @@ class Journal:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._batch.entries:
-                if len(self._batch.entries) < GATHER_ENOUGH:
-                    # Nothing here is waited for by a customer, only by a
-                    # carrier's deliver_sm_resp: a few milliseconds gather the
-                    # entries of many messages into one transaction, where
-                    # committing each as it came cost a commit per message
-                    # at moderate rates.
-                    await asyncio.sleep(GATHER_SECONDS)
                 batch, self._batch = self._batch, _Batch()
                 self._writing = True
                 try:

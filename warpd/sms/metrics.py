@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from warpd.sms.service import SmsCore
 
 
+# name, help, labels, a counter keyed (account or connector id, label), and the ids' names
+_Series = tuple[str, str, list[str], Counter[tuple[int, str]], dict[int, str]]
+
+
 def _histogram(name: str, doc: str, hist: Histogram) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc)
     family.add_metric([], hist.cumulative(), hist.total)
@@ -34,42 +38,24 @@ class SmsCollector(Collector):
         accounts = {a.id: a.name for a in core.catalog.accounts.values()}
         connectors = {c.id: c.name for c in core.catalog.connectors.values()}
 
-        accepted = CounterMetricFamily(
-            "warpd_sms_accepted", "Messages accepted (committed)", labels=["account", "channel"]
-        )
-        for (account_id, channel), n in stats.accepted.items():
-            accepted.add_metric([accounts.get(account_id, str(account_id)), channel], n)
-        yield accepted
-        refused = CounterMetricFamily(
-            "warpd_sms_refused", "Messages refused at acceptance", labels=["account", "code"]
-        )
-        for (account_id, code), n in stats.refused.items():
-            refused.add_metric([accounts.get(account_id, str(account_id)), code], n)
-        yield refused
-        responses = CounterMetricFamily(
-            "warpd_sms_upstream_responses",
-            "submit_sm responses from carriers by status",
-            labels=["connector", "status"],
-        )
-        for (connector_id, status), n in stats.responses.items():
-            responses.add_metric([connectors.get(connector_id, str(connector_id)), status], n)
-        yield responses
-        receipts = CounterMetricFamily(
-            "warpd_sms_receipts",
-            "Final receipts from carriers by state",
-            labels=["connector", "state"],
-        )
-        for (connector_id, state), n in stats.receipts.items():
-            receipts.add_metric([connectors.get(connector_id, str(connector_id)), state], n)
-        yield receipts
-        delivered = CounterMetricFamily(
-            "warpd_sms_deliveries_taken",
-            "Receipts and MO taken by customers' binds",
-            labels=["account", "kind"],
-        )
-        for (account_id, kind), n in stats.delivered.items():
-            delivered.add_metric([accounts.get(account_id, str(account_id)), kind], n)
-        yield delivered
+        # (name, help, labels, counter keyed (account or connector id, label), whose ids)
+        counters: tuple[_Series, ...] = (
+            ("warpd_sms_accepted", "Messages accepted (committed)", ["account", "channel"],
+             stats.accepted, accounts),
+            ("warpd_sms_refused", "Messages refused at acceptance", ["account", "code"],
+             stats.refused, accounts),
+            ("warpd_sms_upstream_responses", "submit_sm responses from carriers by status",
+             ["connector", "status"], stats.responses, connectors),
+            ("warpd_sms_receipts", "Final receipts from carriers by state",
+             ["connector", "state"], stats.receipts, connectors),
+            ("warpd_sms_deliveries_taken", "Receipts and MO taken by customers' binds",
+             ["account", "kind"], stats.delivered, accounts),
+        )  # fmt: skip
+        for name, doc, labels, counter, names in counters:
+            family = CounterMetricFamily(name, doc, labels=labels)
+            for (owner, label), n in counter.items():
+                family.add_metric([names.get(owner, str(owner)), label], n)
+            yield family
         yield _histogram(
             "warpd_sms_accept_seconds",
             "Submit to committed answer (submit_sm_resp, 202)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import aiohttp
+
 from warpd.sim import EsmeConfig, run_esme
 
 from .conftest import Running
@@ -40,3 +42,12 @@ async def test_100_messages_get_ids_and_receipts_and_are_charged_once(warpd: Run
     delivered = await warpd.value("SELECT count(*) FROM deliveries WHERE state = 'delivered'")
     assert delivered == 100
     await ledger_matches_balances(warpd)
+    assert warpd.daemon.http is not None
+    host, port = warpd.daemon.http.addresses[0]
+    url = f"http://{host}:{port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        metrics = await response.text()
+    assert 'warpd_sms_accepted_total{account="demo",channel="smpp"} 100.0' in metrics
+    assert 'warpd_sms_receipts_total{connector="demo-sim",state="delivered"} 100.0' in metrics
+    assert 'warpd_sms_deliveries_taken_total{account="demo",kind="dlr"} 100.0' in metrics
+    assert 'warpd_smpp_connector_binds{connector="demo-sim",state="bound"} 2.0' in metrics

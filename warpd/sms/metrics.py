@@ -99,3 +99,19 @@ class SmsCollector(Collector):
         pending = GaugeMetricFamily("warpd_sms_commit_queue", "Messages awaiting their commit")
         pending.add_metric([], core.commit.depth)
         yield pending
+        listener, inbound = core.listener, core.inbound
+        events = CounterMetricFamily(
+            "warpd_sms_events", "What the SMS core counts besides messages", labels=["event"]
+        )
+        for event, n in (
+            ("group_commit", core.commit.commits),
+            ("part_sent_upstream", core.dispatcher.sent_parts),
+            ("mo_received", inbound.mo),
+            ("receipt_without_id", inbound.unreadable),
+            ("bind_refused", listener.bind_failures),
+            ("bind_locked_out", listener.locked_out),
+            ("submit_throttled", listener.throttled),
+            ("pdu_rejected", listener.rejected),
+        ):
+            events.add_metric([event], n)
+        yield events

@@ -51,3 +51,4 @@ async def test_100_messages_get_ids_and_receipts_and_are_charged_once(warpd: Run
     assert 'warpd_sms_receipts_total{connector="demo-sim",state="delivered"} 100.0' in metrics
     assert 'warpd_sms_deliveries_taken_total{account="demo",kind="dlr"} 100.0' in metrics
     assert 'warpd_smpp_connector_binds{connector="demo-sim",state="bound"} 2.0' in metrics
+    assert 'warpd_sms_events_total{event="part_sent_upstream"} 100.0' in metrics

@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from protocols.smpp.flags import esm_udhi, receipt_wanted
 from protocols.smpp.text import TextError, decode_text
 from warpd.sms.catalog import Catalog
 
-# registered_delivery bits 1-0 (SMPP 3.4 section 5.2.17): 1 final, 2 failure only,
-# 3 success only (SMPP 5.0).
-_RECEIPT_FINAL, _RECEIPT_FAILURE, _RECEIPT_SUCCESS = 1, 2, 3
-_UDHI = 0x40
 _TEXT_CHARS = 20
 
 
@@ -102,15 +99,6 @@ def receipt_event(done: Finished) -> dict[str, Any]:
     }
 
 
-def wants_receipt(registered_delivery: int, delivered: bool) -> bool:
-    wanted = registered_delivery & 0x03
-    return (
-        wanted == _RECEIPT_FINAL
-        or (wanted == _RECEIPT_FAILURE and not delivered)
-        or (wanted == _RECEIPT_SUCCESS and delivered)
-    )
-
-
 def deliveries_for(done: Finished, catalog: Catalog) -> Iterator[Target]:
     """Where this final state goes: the submitting SMPP user when its
     registered_delivery asked, the message's callback URL, and every webhook
@@ -119,7 +107,7 @@ def deliveries_for(done: Finished, catalog: Catalog) -> Iterator[Target]:
     if (
         done.channel == "smpp"
         and done.smpp_user_id is not None
-        and wants_receipt(done.registered_delivery, done.delivered)
+        and receipt_wanted(done.registered_delivery, done.delivered)
     ):
         smpp = {
             **event,
@@ -144,7 +132,7 @@ def deliveries_for(done: Finished, catalog: Catalog) -> Iterator[Target]:
 
 def _first_chars(body: bytes, data_coding: int, esm_class: int) -> str:
     """Appendix B's ``text:`` field: the first 20 characters, UDH left out."""
-    if esm_class & _UDHI and body:
+    if esm_udhi(esm_class) and body:
         body = body[1 + body[0] :]
     try:
         text = decode_text(body[: _TEXT_CHARS * 2], data_coding)

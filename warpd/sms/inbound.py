@@ -20,6 +20,7 @@ import orjson
 
 from protocols.smpp.constants import MessageState
 from protocols.smpp.dlr import FINAL_STATES, STATE_BY_STAT, ReceiptError, parse_receipt
+from protocols.smpp.flags import esm_udhi, is_status_report
 from protocols.smpp.pdu import DataSm, DeliverSm, Pdu
 from protocols.smpp.text import TextError, decode_text
 from protocols.smpp.tlv import Tag, tlv_bytes, tlv_int, tlv_str
@@ -29,8 +30,6 @@ from warpd.sms.catalog import Catalog, Connector
 from warpd.sms.journal import CarrierReceipt, Journal, MoReceived
 from warpd.sms.stats import SmsStats
 
-_TYPE_MASK, _RECEIPT_TYPES = 0x3C, frozenset({0x04, 0x08, 0x10, 0x20})
-_UDHI = 0x40
 STATE_NAMES = {
     MessageState.DELIVERED: "delivered",
     MessageState.EXPIRED: "expired",
@@ -65,7 +64,7 @@ class CarrierInbound:
 
     def __call__(self, connector: Connector, pdu: Pdu) -> asyncio.Future[None] | None:
         assert isinstance(pdu, DeliverSm | DataSm)
-        if pdu.esm_class & _TYPE_MASK in _RECEIPT_TYPES:
+        if is_status_report(pdu.esm_class):
             return self._receipt(connector, pdu)
         return self._mo(connector, pdu)
 
@@ -238,7 +237,7 @@ def _body(pdu: DeliverSm | DataSm) -> bytes:
 
 
 def _text(body: bytes, data_coding: int, esm_class: int) -> str:
-    if esm_class & _UDHI and body:
+    if esm_udhi(esm_class) and body:
         body = body[1 + body[0] :]
     try:
         text = decode_text(body, data_coding)

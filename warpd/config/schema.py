@@ -64,6 +64,8 @@ class HttpConfig:
     listen: str = opt("127.0.0.1:8080")
     # Requests larger than this are refused with 413 before they are read.
     max_body_bytes: int = opt(1_048_576, min=1024, max=64 * 1_048_576)
+    # Seconds from connect to the end of the first request's headers (slowloris guard).
+    header_timeout: float = opt(10.0, min=0.5, max=600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,10 @@ class ClusterConfig:
     # How long a claim on a queued message lasts without renewal; another
     # instance takes the work over once it lapses.
     lease_seconds: float = opt(60.0, min=5.0, max=3600.0)
+    # How often this instance says it is alive, renews its carrier-bind and
+    # customer-bind leases and reads where the others stand; a third of the
+    # lease or less, so one missed beat never loses a lease.
+    heartbeat_seconds: float = opt(2.0, min=0.2, max=600.0)
 
 
 @dataclass(frozen=True, slots=True)

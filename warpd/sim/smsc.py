@@ -163,12 +163,19 @@ class SmscSimulator:
         self.stats.connections += 1
 
     def link_bound(self, link: SmscLink) -> None:
-        self.stats.binds += 1
+        stats = self.stats
+        stats.binds += 1
+        system_id = link.bound_as or ""
+        now = stats.bound_now[system_id] = stats.bound_now[system_id] + 1
+        stats.max_concurrent_binds[system_id] = max(stats.max_concurrent_binds[system_id], now)
         if link.receiving:
             self.outbox.receiver_bound(link)
 
     def link_closed(self, link: SmscLink, in_flight: list[Delivery]) -> None:
         self._links.discard(link)
+        if link.bound_as is not None:
+            self.stats.bound_now[link.bound_as] -= 1
+            link.bound_as = None  # counted once, however many ways the link ends
         self.outbox.link_closed(link, in_flight)
 
     def mark(self, link: SmscLink) -> None:

@@ -49,6 +49,7 @@ class SmscLink(asyncio.Protocol):
         self.session = SmppSession(Role.SMSC, session_config, now=self._loop.time())
         self.transport: asyncio.Transport | None = None
         self.receiving = False
+        self.bound_as: str | None = None  # the system_id of a completed bind, until it closes
         self.in_flight: dict[int, Delivery] = {}
         self.extra = bytearray()  # raw bytes (garbage) to write after the session's own
         self._timer: asyncio.TimerHandle | None = None
@@ -187,6 +188,7 @@ class SmscLink(asyncio.Protocol):
 
     def _on_bound(self, event: Bound) -> None:
         self.receiving = event.state in _RECEIVING
+        self.bound_as = event.system_id
         self._sim.link_bound(self)
 
     def _on_pdu(self, event: PduReceived) -> None:

@@ -37,6 +37,10 @@ class SmscStats:
     unbinds: int = 0  # sessions that ended with the unbind handshake (not a dropped link)
     stray_responses: int = 0
     rejected_pdus: int = 0  # PDUs the session refused itself (generic_nack and the like)
+    # Binds open now, and the most open at once, per system_id: a carrier counts its
+    # limit (Sinch: two per account) over every connection, whoever opens them.
+    bound_now: Counter[str] = field(default_factory=Counter)
+    max_concurrent_binds: Counter[str] = field(default_factory=Counter)
 
     @property
     def submits(self) -> int:
@@ -61,6 +65,8 @@ class SmscStats:
             "unbinds": self.unbinds,
             "stray_responses": self.stray_responses,
             "rejected_pdus": self.rejected_pdus,
+            "bound_now": dict(self.bound_now),
+            "max_concurrent_binds": dict(self.max_concurrent_binds),
         }
 
 

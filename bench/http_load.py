@@ -2,6 +2,10 @@
 
 Run: ``python -m bench.http_load URL --concurrency 50 --seconds 5 [--body B --header K:V]``
 
+With ``--rate R`` the asyncio client offers R requests/s (open loop, at most
+``--concurrency`` in flight; a request that finds them all busy waits for one
+and is late, which its latency shows) rather than as many as it can.
+
 Prints one JSON object: requests, the 2xx among them, requests/s, p50 and
 p99 latency in ms, and (asyncio client only) its own CPU seconds. wrk is
 the faster client (C, one thread per core); the asyncio one (aiohttp on
@@ -80,30 +84,61 @@ def with_wrk(
 
 
 async def with_asyncio(
-    url: str, method: str, body: str, headers: dict[str, str], concurrency: int, seconds: float
+    url: str,
+    method: str,
+    body: str,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    rate: float | None = None,
 ) -> dict[str, float | str]:
     latencies: list[float] = []
     ok = 0
-    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
+    deadline = start + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
+        async def one() -> None:
             nonlocal ok
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                async with session.request(
-                    method, url, data=body.encode() or None, headers=headers
-                ) as response:
-                    await response.read()
-                    ok += 200 <= response.status < 300
-                latencies.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            async with session.request(
+                method, url, data=body.encode() or None, headers=headers
+            ) as response:
+                await response.read()
+                ok += 200 <= response.status < 300
+            latencies.append((time.perf_counter() - started) * 1000)
 
-        started = time.perf_counter()
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                await one()
+
+        async def paced(rate: float) -> None:
+            slots = asyncio.Semaphore(concurrency)
+
+            async def bounded() -> None:
+                try:
+                    await one()
+                finally:
+                    slots.release()
+
+            sent = 0
+            async with asyncio.TaskGroup() as group:
+                while (now := time.perf_counter()) < deadline:
+                    due = start + sent / rate
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                    await slots.acquire()
+                    group.create_task(bounded())
+                    sent += 1
+
         async with asyncio.TaskGroup() as group:
-            for _ in range(concurrency):
-                group.create_task(worker())
-        elapsed = time.perf_counter() - started
+            if rate:
+                group.create_task(paced(rate))
+            else:
+                for _ in range(concurrency):
+                    group.create_task(worker())
+        elapsed = time.perf_counter() - start
     latencies.sort()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
@@ -126,18 +161,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--rate", type=float, help="requests/s to offer (the asyncio client)")
     args = parser.parse_args()
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
-    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    wrk_wanted = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    use_wrk = wrk_wanted and not args.rate  # wrk keeps N in flight; it cannot pace a rate
     if use_wrk:
         result: dict[str, float | str] = dict(
             with_wrk(args.url, args.method, args.body, headers, args.concurrency, args.seconds)
         )
     else:
         result = uvloop.run(
-            with_asyncio(args.url, args.method, args.body, headers, args.concurrency, args.seconds)
-        )
+            with_asyncio(
+                args.url, args.method, args.body, headers, args.concurrency, args.seconds,
+                args.rate,
+            )
+        )  # fmt: skip
     print(json.dumps(result))
 
 

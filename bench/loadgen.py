@@ -84,8 +84,9 @@ def esme_argv(
     receipts: bool = True,
     receipt_wait: float = 10.0,
     idle: bool = False,
+    interval: float = 0.0,
 ) -> list[str]:
-    if esme_implementation() == "warpd" and not idle and count is not None:
+    if esme_implementation() == "warpd" and not idle and count is not None and not interval:
         argv = [
             sys.executable, "-m", "warpd.sim", "esme", "--port", str(port),
             "--system-id", system_id, "--password", password, "--binds", str(binds),
@@ -108,6 +109,8 @@ def esme_argv(
         argv.append("--no-receipts")
     if idle:
         argv.append("--idle")
+    if interval:  # per-interval figures: the stopgap's only (the soak's start against end)
+        argv += ["--interval", str(interval)]
     return argv
 
 

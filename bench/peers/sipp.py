@@ -150,7 +150,23 @@ class Step:
         )
 
 
-def uac_step(target: str, rate: int, seconds: float, tag: str) -> Step:
+def uac_argv(
+    uac: Path, target: str, rate: float, calls: int, limit: int, hold_ms: int, service: str = ""
+) -> list[str]:
+    """SIPp's UAC offering ``calls`` calls at ``rate``/s to ``target``, at most ``limit`` at
+    once, each held ``hold_ms``; ``service`` is the number dialled (SIPp's default is
+    "service", which a B2BUA routing on numbers answers with 484)."""
+    return [
+        "sipp", "-sf", str(uac), target, "-i", HOST,
+        "-p", str(free_port(socket.SOCK_DGRAM)),
+        "-mi", HOST, "-mp", str(free_port(socket.SOCK_DGRAM)),
+        "-cp", str(free_port(socket.SOCK_DGRAM)),
+        "-r", f"{rate:g}", "-m", str(calls), "-l", str(limit), "-d", str(hold_ms),
+        "-nostdin", *(["-s", service] if service else []), *BUFFERS,
+    ]  # fmt: skip
+
+
+def uac_step(target: str, rate: int, seconds: float, tag: str, service: str = "") -> Step:
     """Run the UAC at ``rate`` calls/s for ``seconds`` against ``target`` (host:port)."""
     run = rundir("sipp-uac")
     uac, _ = write_scenarios(run)
@@ -159,44 +175,13 @@ def uac_step(target: str, rate: int, seconds: float, tag: str) -> Step:
     calls = max(1, int(rate * seconds))
     finished = run_measured(
         [
-            "sipp",
-            "-sf",
-            uac,
-            target,
-            "-i",
-            HOST,
-            "-p",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-mi",
-            HOST,
-            "-mp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-cp",
-            str(free_port(socket.SOCK_DGRAM)),
-            "-r",
-            str(rate),
-            "-m",
-            str(calls),
-            "-l",
-            str(max(100, rate * 5)),
-            "-d",
-            "0",
-            "-nostdin",
-            "-trace_stat",
-            "-stf",
-            stats,
-            "-fd",
-            "1",
-            "-recv_timeout",
-            "5000",
-            "-timeout",
-            f"{int(seconds * 3 + 20)}s",
-            "-timeout_error",
-            *BUFFERS,
+            *uac_argv(uac, target, rate, calls, max(100, rate * 5), 0, service),
+            "-trace_stat", "-stf", str(stats), "-fd", "1", "-recv_timeout", "5000",
+            "-timeout", f"{int(seconds * 3 + 20)}s", "-timeout_error",
         ],
         timeout=seconds * 3 + 40,
         cwd=run,
-    )
+    )  # fmt: skip
     if not stats.exists():
         raise RuntimeError(
             f"sipp wrote no statistics (exit {finished.returncode}): {finished.stderr[-800:]}"

@@ -15,9 +15,11 @@ import asyncio
 import dataclasses
 import re
 import shutil
+import socket
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +34,17 @@ from warpd.api import credentials
 from warpd.config import parse
 from warpd.demo import ACCOUNT, provision
 from warpd.store.embedded import DATABASE, SUPERUSER
+from warpd.voice.demo import provision_voice
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """What warpd's B2BUA needs from the bench: the SIPp UAS it calls, the RTPEngine."""
+
+    uas_port: int
+    ng_port: int
+    #: the number SIPp's UAC dials (``-s``): a UK number on the demo trunk
+    number: str = "442079460000"
 
 
 class Warpd:
@@ -43,13 +56,17 @@ class Warpd:
         *,
         binds: int = 2,
         window: int = 100,
+        max_binds: int = 8,
+        voice: Voice | None = None,
     ) -> None:
         self.name = name
         self.upstream_port = upstream_port
         self.upstream_credentials = upstream_credentials
-        self.binds, self.window = binds, window
+        self.binds, self.window, self.max_binds = binds, window, max_binds
+        self.voice = voice
         self.dir = rundir(name).resolve()  # the service runs with its run directory as cwd
         self.smpp_port, self.http_port, self.pg_port = free_port(), free_port(), free_port()
+        self.sip_port = free_port(socket.SOCK_DGRAM)
         self.credentials = ("", "")
         self.api_key = ""
         self.service: Service | None = None
@@ -67,8 +84,18 @@ class Warpd:
             f"[smpp]\nlisten = '127.0.0.1:{self.smpp_port}'\nwindow = 1000\n"
             "[log]\nlevel = 'warning'\n[cluster]\ninstance_id = 'bench'\n"
             "[sms]\nreload_interval = 0.5\n"
+            + (self._voice_config(self.voice) if self.voice else "")
         )
         return path
+
+    def _voice_config(self, voice: Voice) -> str:
+        # The bench's RTPEngine (the one Kamailio's row uses), not an embedded one;
+        # no per-source datagram limit: every SIPp call comes from 127.0.0.1.
+        return (
+            f"[sip]\nenabled = true\nlisten = '127.0.0.1:{self.sip_port}'\n"
+            "reload_interval = 0.5\noptions_interval = 0.0\nsource_rate = 0.0\n"
+            f"[rtpengine]\nembedded = false\ninstances = ['127.0.0.1:{voice.ng_port}']\n"
+        )
 
     def start(self) -> None:
         # A fresh cluster each start: a run measures this checkout's schema and
@@ -106,7 +133,9 @@ class Warpd:
             config = parse(f"[daemon]\nstate_dir = '{self.dir / 'state'}'\n", "bench", {})
             creds = (await provision(conn, config, self.upstream_port))["smpp"]
             await conn.execute(
-                "UPDATE smpp_users SET throughput_tps = 100000, burst = 100000, window_size = 200"
+                "UPDATE smpp_users SET throughput_tps = 100000, burst = 100000, window_size = 200,"
+                " max_binds = $1",
+                self.max_binds,
             )
             await conn.execute(
                 "UPDATE connectors SET binds = $1, window_size = $2, tps = 100000,"
@@ -123,9 +152,18 @@ class Warpd:
             key = await credentials.create_key(
                 conn, "bench", account, name="bench", rate_per_s=1_000_000, burst=1_000_000
             )
+            if self.voice is not None:
+                await self._provision_voice(conn, account, self.voice)
         finally:
             await conn.close()
         return (creds["system_id"], creds["password"]), key["key"]
+
+    async def _provision_voice(self, conn: asyncpg.Connection, account: int, voice: Voice) -> None:
+        """The demo's trunk for 127.0.0.1 and its gateway, moved to the bench's SIPp UAS
+        and opened up (channels, calls/s) so that only warpd limits the calls."""
+        await provision_voice(conn, account, f"127.0.0.1:{self.sip_port}")
+        await conn.execute("UPDATE carrier_gateways SET port = $1", voice.uas_port)
+        await conn.execute("UPDATE sip_trunks SET max_channels = 100000, max_cps = 100000")
 
     def pids(self) -> list[int]:
         """warpd and its PostgreSQL cluster (postmaster and every backend)."""
@@ -217,6 +255,22 @@ def pipelining_row(binds: int, window: int, upstream: Simulator, seconds: float)
         return pipelining.measured(
             "warpd", Role.WARPD, sent, span, theory, sum(parts.values()), parts
         )
+    finally:
+        warpd.stop()
+
+
+def binds_row(binds: int, upstream: Simulator) -> Row:
+    """Scenario 5's bind row: PSS growth of warpd's own process (its PostgreSQL holds
+    nothing per bind) while the load generator holds ``binds`` idle binds."""
+    from bench.scenarios import memory
+
+    warpd = Warpd("warpd-mem-binds", upstream.port, upstream.credentials, max_binds=binds + 10)
+    try:
+        warpd.start()
+        return memory.hold_binds(
+            "warpd", Role.WARPD, warpd.smpp_port, warpd.credentials, binds,
+            lambda: warpd.processes()["warpd"],
+        )  # fmt: skip
     finally:
         warpd.stop()
 

@@ -37,6 +37,9 @@ def main() -> None:
     client.add_argument("--receipt-wait", type=float, default=10.0)
     client.add_argument("--no-receipts", action="store_true", help="registered_delivery 0")
     client.add_argument("--idle", action="store_true", help="only bind, hold until stdin closes")
+    client.add_argument(
+        "--interval", type=float, default=0.0, help="also report figures per this many seconds"
+    )
     args = parser.parse_args()
     if args.role == "smsc":
         uvloop.run(
@@ -55,6 +58,7 @@ def main() -> None:
         args.rate,
         args.receipt_wait,
         not args.no_receipts,
+        args.interval,
     )
     if args.idle:
         uvloop.run(esme.hold_idle(load))

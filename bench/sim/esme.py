@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import resource
 import sys
 import time
@@ -55,6 +56,8 @@ class Load:
     receipt_wait: float
     #: registered_delivery 1 on every submit_sm (a receipt asked for), else 0
     receipts: bool = True
+    #: seconds per bucket of the per-interval figures (0: none), by submit time
+    interval: float = 0.0
 
 
 @dataclass
@@ -71,6 +74,42 @@ class Tally:
     last_resp: float = 0.0
     first_receipt: float = 0.0
     last_receipt: float = 0.0
+    #: the same figures per interval of submit time (``Load.interval``), for the soak
+    buckets: list[Bucket] = field(default_factory=list)
+    interval: float = 0.0
+
+    def bucket(self, sent: float) -> Bucket | None:
+        """The interval a submit sent at ``sent`` counts in (None without intervals)."""
+        if not self.buckets:
+            return None
+        # A submit let out just after the deadline (its slot freed late) counts in the last.
+        index = min(int((sent - self.first) / self.interval), len(self.buckets) - 1)
+        return self.buckets[index]
+
+
+@dataclass
+class Bucket:
+    """Submits of one interval: what became of them, and their latencies."""
+
+    sent: int = 0
+    ok: int = 0
+    #: refused (a non-zero command_status), unanswered, or accepted without a receipt
+    errors: int = 0
+    receipts: int = 0
+    resp_ms: list[float] = field(default_factory=list)
+    receipt_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float | int | None]:
+        return {
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "receipts": self.receipts,
+            "resp_p50_ms": percentile(self.resp_ms, 0.5),
+            "resp_p99_ms": percentile(self.resp_ms, 0.99),
+            "receipt_p50_ms": percentile(self.receipt_ms, 0.5),
+            "receipt_p99_ms": percentile(self.receipt_ms, 0.99),
+        }
 
 
 class Bind(asyncio.Protocol):
@@ -99,10 +138,12 @@ class Bind(asyncio.Protocol):
         self.sequence += 1
         pdu = bytearray(self.template)
         HEADER.pack_into(pdu, 0, len(pdu), CommandId.SUBMIT_SM, 0, self.sequence)
-        self.in_flight[self.sequence] = time.perf_counter()
+        sent = self.in_flight[self.sequence] = time.perf_counter()
         assert self.transport is not None
         self.transport.write(pdu)
         self.tally.sent += 1
+        if (bucket := self.tally.bucket(sent)) is not None:
+            bucket.sent += 1
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -130,11 +171,18 @@ class Bind(asyncio.Protocol):
         tally = self.tally
         tally.last_resp = now
         tally.resp_ms.append((now - sent) * 1000)
+        bucket = tally.bucket(sent)
+        if bucket is not None:
+            bucket.resp_ms.append((now - sent) * 1000)
         if status == 0:
             tally.ok += 1
             tally.by_id[frame[HEADER_SIZE:].split(b"\x00", 1)[0].decode()] = sent
+            if bucket is not None:
+                bucket.ok += 1
         else:
             tally.errors += 1
+            if bucket is not None:
+                bucket.errors += 1
         self.slots.release()
 
     def _receipt(self, tlvs: tuple[object, ...], text: bytes) -> None:
@@ -149,6 +197,9 @@ class Bind(asyncio.Protocol):
                 self.tally.first_receipt = now
             self.tally.last_receipt = now
             self.tally.receipt_ms.append((now - sent) * 1000)
+            if (bucket := self.tally.bucket(sent)) is not None:
+                bucket.receipts += 1
+                bucket.receipt_ms.append((now - sent) * 1000)
 
 
 async def connect(load: Load, tally: Tally) -> Bind:
@@ -191,8 +242,22 @@ def percentile(samples: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(load: Load) -> dict[str, float | int | None]:
-    tally = Tally()
+def intervals(
+    tally: Tally, binds: list[Bind], receipts: bool
+) -> list[dict[str, float | int | None]]:
+    """Each interval's figures once the run is over: a submit still unanswered, or
+    accepted and still without its (asked for) receipt, is an error of its interval."""
+    for sent in (*(s for b in binds for s in b.in_flight.values()),
+                 *(tally.by_id.values() if receipts else ())):  # fmt: skip
+        if (bucket := tally.bucket(sent)) is not None:
+            bucket.errors += 1
+    return [bucket.summary() for bucket in tally.buckets]
+
+
+async def run(load: Load) -> dict[str, object]:
+    tally = Tally(interval=load.interval)
+    if load.interval:
+        tally.buckets = [Bucket() for _ in range(max(1, math.ceil(load.seconds / load.interval)))]
     binds = [await connect(load, tally) for _ in range(load.binds)]
     budget = [load.count if load.count is not None else -1]
     tally.first = time.perf_counter()
@@ -228,6 +293,7 @@ async def run(load: Load) -> dict[str, float | int | None]:
         "receipt_p50_ms": percentile(tally.receipt_ms, 0.5),
         "receipt_p99_ms": percentile(tally.receipt_ms, 0.99),
         "cpu": usage.ru_utime + usage.ru_stime,
+        **({"intervals": intervals(tally, binds, load.receipts)} if load.interval else {}),
     }
 
 

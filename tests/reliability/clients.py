@@ -15,6 +15,8 @@ from tests.warpd.sms.conftest import Running, start_warpd, stop_warpd
 
 #: Short SMPP timers, so each hostile case ends in seconds (the schema's minimums).
 SMPP_TIMERS = "session_init_timeout = 1.0\nenquire_link_interval = 1.0\nresponse_timeout = 1.0\n"
+#: The HTTP slowloris guard's deadline for a first request's headers, short for the same reason.
+HTTP_HEADER_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,10 @@ def http_of(running: Running) -> Http:
 
 @pytest_asyncio.fixture
 async def hardened(database_dsn: str, tmp_path: Path) -> AsyncIterator[Running]:
-    running = await start_warpd(database_dsn, tmp_path / "state", 0, smpp=SMPP_TIMERS)
+    running = await start_warpd(
+        database_dsn, tmp_path / "state", 0, smpp=SMPP_TIMERS,
+        http=f"header_timeout = {HTTP_HEADER_TIMEOUT}\n",
+    )  # fmt: skip
     yield running
     task: asyncio.Task[int] = running.daemon.task  # type: ignore[attr-defined]
     assert not task.done(), "warpd exited during the hostile cases"

@@ -47,6 +47,7 @@ from warpd.api.keys import (
     METRICS,
     ON_CHANGE,
 )
+from warpd.api.slowloris import GuardedSite
 from warpd.api.webhook_metrics import WebhookCollector
 from warpd.api.webhook_sender import WebhookSender
 from warpd.config import Config, parse_listen
@@ -187,6 +188,7 @@ class HttpServer:
     def __init__(self, app: web.Application, listen: str, shutdown_timeout: float) -> None:
         self.app = app
         self._host, self._port = parse_listen(listen)
+        self._header_timeout = app[CONFIG].http.header_timeout
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
         )
@@ -194,7 +196,7 @@ class HttpServer:
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        site = GuardedSite(self._runner, self._host, self._port, self._header_timeout)
         await site.start()
         self.addresses = [(a[0], a[1]) for a in self._runner.addresses]
         log.info("http_listening", addresses=[f"{h}:{p}" for h, p in self.addresses])

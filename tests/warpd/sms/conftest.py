@@ -46,11 +46,11 @@ class Running:
 
 
 def warpd_config(
-    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = ""
+    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = "", http: str = ""
 ) -> str:
     return (
         f"[database]\ndsn = '{dsn}'\npool_min = 2\npool_max = 6\n"
-        f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n{smpp}"
+        f"[http]\nlisten = '127.0.0.1:0'\n{http}[smpp]\nlisten = '127.0.0.1:0'\n{smpp}"
         f"[daemon]\nstate_dir = '{state}'\nshutdown_timeout = 3.0\n"
         f"[demo]\nenabled = true\nsimulator_port = {simulator_port}\n"
         f"[sms]\nreload_interval = 0.5\n[cluster]\ninstance_id = 'test'\n{extra}"
@@ -66,9 +66,9 @@ def write_config(state: Path, text: str) -> Path:
 
 
 async def start_warpd(
-    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = ""
+    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = "", http: str = ""
 ) -> Running:
-    path = write_config(state, warpd_config(dsn, state, simulator_port, extra, smpp))
+    path = write_config(state, warpd_config(dsn, state, simulator_port, extra, smpp, http))
     daemon = Daemon(
         parse(path.read_text(), str(path), {}),
         config_path=path,

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Callable
 
 from bench import loadgen
-from bench.harness.proc import HOST, free_port, pss_bytes
+from bench.harness.proc import pss_bytes
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers import sipp
 from bench.peers.base import rundir
@@ -30,6 +29,8 @@ from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer,
 
 WARPD, JASMIN, KAMAILIO = "warpd", "Jasmin 0.11.0", "Kamailio 5.6 proxy"
 SIM = "carrier simulator"
+#: how long each held call lasts: longer than the measurement takes to place them all
+HOLD_MS = 60_000
 BIND_METRICS = (
     Metric("kib", "KiB per idle bind", 1, primary=True),
     Metric("before_mib", "PSS before, MiB", 1),
@@ -45,13 +46,18 @@ CALL_METRICS = (
 
 
 def warpd_binds_row(binds: int, upstream: Simulator) -> Row:
-    """warpd holding ``binds`` idle customer binds: issue 8 fills this in with ``hold_binds()``."""
-    raise NotImplementedError("warpd row lands with issue 8")
+    """warpd holding ``binds`` idle customer binds (its own process's PSS, as jasmind's)."""
+    from bench.peers import warpd
+
+    return warpd.binds_row(binds, upstream)
 
 
 def warpd_calls_row(calls: int, uas: sipp.Uas) -> Row:
-    """warpd holding ``calls`` answered calls to ``uas``: issue 10 fills it in (hold_calls)."""
-    raise NotImplementedError("warpd row lands with issue 10")
+    """warpd's B2BUA holding ``calls`` answered calls to ``uas`` (the voice side's measure:
+    media on an RTPEngine of its own, every call checked as active in PostgreSQL)."""
+    from bench import warpd_voice
+
+    return warpd_voice.calls_row(calls, uas)
 
 
 def _growth(system: str, role: Role, count: int, before: int, after: int) -> Row:
@@ -101,39 +107,19 @@ def hold_binds(
 
 
 def hold_calls(
-    system: str, role: Role, target: str, calls: int, pids: Callable[[], list[int]]
+    system: str,
+    role: Role,
+    target: str,
+    calls: int,
+    pids: Callable[[], list[int]],
+    service: str = "",
 ) -> Row:
     """PSS growth of ``pids`` while SIPp keeps ``calls`` answered calls through ``target``."""
     run = rundir("sipp-hold")
     uac, _ = sipp.write_scenarios(run)
     before = pss_bytes(pids())
     rate = 200
-    argv = [
-        "sipp",
-        "-sf",
-        str(uac),
-        target,
-        "-i",
-        HOST,
-        "-p",
-        str(free_port(socket.SOCK_DGRAM)),
-        "-mi",
-        HOST,
-        "-mp",
-        str(free_port(socket.SOCK_DGRAM)),
-        "-cp",
-        str(free_port(socket.SOCK_DGRAM)),
-        "-r",
-        str(rate),
-        "-m",
-        str(calls),
-        "-l",
-        str(calls),
-        "-d",
-        "60000",
-        "-nostdin",
-        *sipp.BUFFERS,
-    ]
+    argv = sipp.uac_argv(uac, target, rate, calls, calls, HOLD_MS, service)
     with subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=run
     ) as uac_process:

@@ -112,7 +112,7 @@ class Daemon:
         if cfg.sip.enabled:  # after the database (and the demo's rows); stops before it
             voice = await start_voice(stack, cfg, self.database.pool, self.metrics.registry)
             self.reload_hooks.append(lambda new: voice.reload())  # trunks, routes, rates now
-        self.sms = SmsCore(cfg, self.database.pool)
+        self.sms = SmsCore(cfg, self.database.pool, dsn)
         await self.sms.start()
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)
         self.metrics.registry.register(SmsCollector(self.sms))

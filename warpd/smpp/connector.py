@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from enum import Enum
+from typing import Any, Protocol
 
 import structlog
 
@@ -74,7 +75,20 @@ class BindHealth(Enum):
     CONNECTING = "connecting"
     BOUND = "bound"
     BACKOFF = "backoff"
+    # Every slot of the connector is leased to other instances (README
+    # "Running several instances"): this bind waits for one to come free.
+    STANDBY = "standby"
     STOPPED = "stopped"
+
+
+class Slots(Protocol):
+    """The cluster's bind leases: a connector's binds are counted over all instances."""
+
+    async def acquire_slot(self, connector_id: int, binds: int, holder: CarrierBind) -> int: ...
+
+    def set_up(self, connector_id: int, slot: int, up: bool) -> None: ...
+
+    def release_slot(self, connector_id: int, slot: int) -> None: ...
 
 
 class CarrierBind(SessionProtocol):
@@ -91,6 +105,7 @@ class CarrierBind(SessionProtocol):
         self._paused_until = 0.0
         self._pump_at: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[None] | None = None
+        self.slot: int | None = None
         self.session = self._new_session()
 
     @property
@@ -121,6 +136,10 @@ class CarrierBind(SessionProtocol):
         backoff = BACKOFF_MIN
         loop = asyncio.get_running_loop()
         while True:
+            self.health = BindHealth.STANDBY
+            self.slot = await self.connector.slots.acquire_slot(
+                conf.id, len(self.connector.binds), self
+            )
             self.health = BindHealth.CONNECTING
             self._lost = loop.create_future()
             try:
@@ -139,15 +158,31 @@ class CarrierBind(SessionProtocol):
                 )
             if self.session.state.name != "CLOSED":
                 self.session.close("connect failed")
+            given_back = self.slot is None  # lease_lost(): wait for a slot, not a back-off
+            if self.slot is not None:
+                self.connector.slots.release_slot(conf.id, self.slot)
+                self.slot = None
             if self.health is BindHealth.BOUND:
                 backoff = BACKOFF_MIN
             self.health = BindHealth.BACKOFF
             self.connector.bind_changed()
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            if not given_back:
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def lease_lost(self) -> None:
+        """The cluster took this bind's slot back: unbind now, then wait for a slot."""
+        self.slot = None
+        if self.transport is not None:
+            self.connector.spawn(self.unbind(2.0))
+        elif self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if self.slot is None:  # the lease went while connecting
+            transport.close()
+            return
         conf = self.connector.conf
         self.session = self._new_session()
         self._inflight.clear()
@@ -341,8 +376,10 @@ class CarrierConnector:
         dispatcher: Dispatcher,
         inbound: Inbound,
         stats: SmsStats,
+        slots: Slots,
     ) -> None:
         self.conf = conf
+        self.slots = slots
         self.dispatcher = dispatcher
         self.inbound = inbound
         self.stats = stats
@@ -356,6 +393,7 @@ class CarrierConnector:
             for bind_type in types
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._side: set[asyncio.Task[None]] = set()
         self._was_up = False
 
     @property
@@ -369,6 +407,11 @@ class CarrierConnector:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(b.run()) for b in self.binds]
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
 
     async def stop(self, timeout: float) -> None:
         # Unbind first: cancelling a bind's task would cancel the future its
@@ -387,6 +430,9 @@ class CarrierConnector:
                 bind.pump()
 
     def bind_changed(self) -> None:
+        for bind in self.binds:
+            if bind.slot is not None:
+                self.slots.set_up(self.conf.id, bind.slot, bind.health is BindHealth.BOUND)
         up = self.up
         if up and not self._was_up:
             self.kick()

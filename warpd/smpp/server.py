@@ -56,6 +56,7 @@ from protocols.smpp.session_events import (
 )
 from protocols.smpp.session_state import BindState, Role
 from warpd.auth.passwords import hash_password, verify_password
+from warpd.cluster.policy import throughput_share
 from warpd.config import parse_listen
 from warpd.config.schema import SmppConfig
 from warpd.smpp.customer_pdus import deliver_sm_for, submission_from
@@ -169,10 +170,13 @@ class CustomerBind(SessionProtocol):
         if status:
             await asyncio.sleep(FAILED_BIND_DELAY)
         if self.transport is None:
+            if status == 0 and user is not None:
+                self.listener.binds_changed(user.id)  # reserved, never opened
             return
         if status == 0 and user is not None:
             self.user = user
             self.listener.bind_counts[user.id] += 1
+            self.listener.binds_changed(user.id)
             self.session.config = SessionConfig(
                 window=user.window_size,
                 response_timeout=self.session.config.response_timeout,
@@ -206,6 +210,7 @@ class CustomerBind(SessionProtocol):
         if event.state in _RECEIVES:
             self._receiving = True
             self.listener.router.attach(user.id, self)
+            self.listener.binds_changed(user.id)
 
     def _gone(self) -> None:
         user = self.user
@@ -217,6 +222,7 @@ class CustomerBind(SessionProtocol):
             self._receiving = False
             self.listener.router.detach(user.id, self, list(self._deliveries.values()))
             self._deliveries.clear()
+        self.listener.binds_changed(user.id)
 
     # -- requests --------------------------------------------------------------
 
@@ -340,6 +346,7 @@ class CustomerListener:
         self.config = config
         self.acceptance = core.acceptance
         self.router = core.router
+        self.membership = core.membership
         self.ops = QueryOps(core)
         self.sessions: set[CustomerBind] = set()
         self.bind_counts: defaultdict[int, int] = defaultdict(int)
@@ -418,11 +425,22 @@ class CustomerListener:
         task.add_done_callback(self._tasks.discard)
 
     def bucket(self, user: SmppUser) -> TokenBucket:
+        """The user's token bucket here: its share of the user's throughput, by binds."""
+        share = throughput_share(self.bind_counts[user.id], self.membership.remote_binds(user.id))
+        rate, burst = user.throughput_tps * share, max(1.0, user.burst * share)
         bucket = self._buckets.get(user.id)
-        if bucket is None or bucket.rate != user.throughput_tps or bucket.burst != user.burst:
-            bucket = TokenBucket(user.throughput_tps, float(user.burst))
+        if bucket is None:
+            bucket = TokenBucket(rate, burst)
             self._buckets[user.id] = bucket
+        else:  # in place: a change of share keeps the tokens already earned
+            bucket.rate, bucket.burst = rate, burst
         return bucket
+
+    def binds_changed(self, smpp_user_id: int) -> None:
+        """Tell the cluster how many binds (and receivers) this user has here now."""
+        self.membership.customer_binds(
+            smpp_user_id, self.bind_counts[smpp_user_id], self.router.receivers(smpp_user_id)
+        )
 
     async def authenticate(
         self, pdu: BindRequest, peer: str, *, tls: bool
@@ -453,6 +471,11 @@ class CustomerListener:
             or bind_type not in user.bind_types
             or (user.tls_required and not tls)
             or self.bind_counts[user.id] >= user.max_binds
+        ):
+            return CommandStatus.ESME_RBINDFAIL, None
+        # max_binds counts the user's binds on every instance.
+        if not await self.membership.reserve_customer_bind(
+            user.id, user.max_binds, self.bind_counts[user.id]
         ):
             return CommandStatus.ESME_RBINDFAIL, None
         return CommandStatus.ESME_ROK, user

@@ -62,6 +62,13 @@ class DeliveryRouter:
         self._attempts: dict[int, int] = {}
         self._wakeup = asyncio.Event()
 
+    def wake(self, _payload: str = "") -> None:
+        """Another instance left deliveries in the table: sweep now, not at the next tick."""
+        self._wakeup.set()
+
+    def receivers(self, smpp_user_id: int) -> int:
+        return len(self._receivers.get(smpp_user_id, ()))
+
     def locally_bound(self, smpp_user_id: int) -> bool:
         return bool(self._receivers.get(smpp_user_id))
 

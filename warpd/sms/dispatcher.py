@@ -9,6 +9,12 @@ another instance left behind waits in ``messages`` and is claimed in order
 of acceptance as room appears (``claimed_by`` / ``claimed_until``), so two
 instances never send the same message in normal operation and a restart
 sends everything that was acknowledged.
+
+With several instances, a connector's binds may all be on others (they are
+leased, warpd/cluster/membership.py): what is for it is then left in the
+table, unclaimed, for the instance that holds a bind, and a wake-up tells it
+to look; what waits here for a connector that went down here while it is up
+elsewhere is handed over the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -45,11 +51,20 @@ class Link(Protocol):
     def kick(self) -> None: ...
 
 
+# Back to the table for the instance that holds a bind of the connector.
+_HAND_OVER = """
+UPDATE messages m SET claimed_by = NULL, claimed_until = NULL,
+                      connector_id = h.connector_id, candidate = h.candidate
+  FROM unnest($2::uuid[], $3::bigint[], $4::smallint[]) AS h(id, connector_id, candidate)
+ WHERE m.id = h.id AND m.claimed_by = $1 AND m.state = 'queued'
+"""
+
 _CLAIM = """
 UPDATE messages m SET claimed_by = $1, claimed_until = now() + $2::interval
  WHERE m.id IN (SELECT id FROM messages
                  WHERE state = 'queued' AND next_attempt_at <= now()
                    AND (claimed_until IS NULL OR claimed_until < now())
+                   AND coalesce(connector_id, 0) <> all($4::bigint[])
                  ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 RETURNING m.id, m.account_id, m.source_addr, m.source_ton, m.source_npi, m.destination_addr,
           m.dest_ton, m.dest_npi, m.mcc_mnc, m.esm_class, m.data_coding, m.registered_delivery,
@@ -81,18 +96,43 @@ class Dispatcher:
         # The table may hold work this instance could claim (true at start: recovery).
         self._backlog = True
         self.sent_parts = 0
+        #: Connectors with a bind up on another instance (the cluster's last beat).
+        self.remote_up: frozenset[int] = frozenset()
+        #: Called when work was left in the table for another instance.
+        self.left_for_others: Callable[[], None] = lambda: None
+        self.handed_over = 0
 
     # -- feeding -------------------------------------------------------------
 
     def has_room(self, connector_id: int) -> bool:
+        if connector_id in self._elsewhere():
+            return False  # another instance holds its binds: the table hands it over
         return len(self._queues.get(connector_id, ())) < self._queue_max
+
+    def _elsewhere(self) -> frozenset[int]:
+        """Connectors up on another instance and not here."""
+        remote = self.remote_up
+        if not remote:
+            return remote
+        return frozenset(c for c in remote if not self._up_here(c))
+
+    def _up_here(self, connector_id: int) -> bool:
+        link = self.links.get(connector_id)
+        return link is not None and link.up
 
     def committed(self, batch: Sequence[Pending]) -> None:
         held = [p.outbound for p in batch if p.outbound is not None]
-        if len(held) < len(batch):  # some wait in the table (scheduled, or no room)
+        if len(held) < len(batch):  # some wait in the table (scheduled, no room, elsewhere)
             self._backlog = True
             self._wakeup.set()
+            if self.remote_up:
+                self.left_for_others()
         self._hold(held)
+
+    def table_has_work(self, _payload: str = "") -> None:
+        """Another instance left work in the table that may be for this one."""
+        self._backlog = True
+        self._wakeup.set()
 
     def _hold(self, outbounds: Sequence[Outbound]) -> None:
         touched: set[int] = set()
@@ -231,6 +271,54 @@ class Dispatcher:
         self._release(outbound)
         return True
 
+    async def hand_over(self) -> int:
+        """What waits here for a connector down here goes to an instance where it is up.
+
+        Only messages no part of which has left: one half sent stays here,
+        so its parts never go out from two instances.
+        """
+        elsewhere = self.remote_up
+        moved: list[tuple[Outbound, int]] = []
+        for connector_id, queue in list(self._queues.items()):
+            if not queue or self._up_here(connector_id):
+                continue
+            stay: deque[Outbound] = deque()
+            for outbound in queue:
+                target = _target(outbound, elsewhere, self._up_here)
+                if (
+                    target is None
+                    or outbound.carrier_ids
+                    or outbound.finished
+                    or (
+                        outbound.pending_parts is not None
+                        and len(outbound.pending_parts) < outbound.parts
+                    )
+                ):
+                    stay.append(outbound)
+                else:
+                    moved.append((outbound, target))
+            self._queues[connector_id] = stay
+        if not moved:
+            return 0
+        for outbound, _ in moved:
+            self.held.pop(outbound.id, None)
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    _HAND_OVER,
+                    self._instance,
+                    [o.id for o, _ in moved],
+                    [o.candidates[i] for o, i in moved],
+                    [i for _, i in moved],
+                )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("dispatcher_hand_over_failed", error=str(exc))
+            self._hold([o for o, _ in moved])  # still claimed by us: send them ourselves
+            return 0
+        self.handed_over += len(moved)
+        self.left_for_others()
+        return len(moved)
+
     def _release(self, outbound: Outbound) -> None:
         self.held.pop(outbound.id, None)
         if self._backlog:
@@ -288,7 +376,9 @@ class Dispatcher:
             return 0
         limit = min(room, 1000)
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM, self._instance, self._lease, limit)
+            rows = await conn.fetch(
+                _CLAIM, self._instance, self._lease, limit, list(self._elsewhere())
+            )
         self._backlog = len(rows) == limit
         claimed = []
         for row in rows:
@@ -342,3 +432,16 @@ class Dispatcher:
             first.split_mode if first is not None else "udh8",
             attempts=row["attempts"],
         )
+
+
+def _target(
+    outbound: Outbound, elsewhere: frozenset[int], up_here: Callable[[int], bool]
+) -> int | None:
+    """The candidate index to hand ``outbound`` over on: none up here, one up elsewhere."""
+    candidates = outbound.candidates
+    for index in range(outbound.candidate, len(candidates)):
+        if up_here(candidates[index]):
+            return None
+        if candidates[index] in elsewhere:
+            return index
+    return None

@@ -484,6 +484,10 @@ class Journal:
         )
         if any(r["via"] == "webhook" for r in created):
             await conn.execute("SELECT pg_notify('warpd_deliveries', '')")
+        if any(r["via"] == "smpp" and r["claimed_by"] is None for r in created):
+            # For a customer bound to another instance (or to none): sent on commit,
+            # so the row is there when its sweep looks (warpd/cluster/signals.py).
+            await conn.execute("SELECT pg_notify('warpd_smpp_deliveries', '')")
         return [
             NewDelivery(r["id"], r["via"], r["smpp_user_id"], orjson.loads(r["payload"]))
             for r in created

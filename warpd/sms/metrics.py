@@ -13,6 +13,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from warpd.smpp.connector import BindHealth
 from warpd.sms.stats import Histogram
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class SmsCollector(Collector):
             queue.add_metric([name], core.dispatcher.queued(connector.conf.id))
             in_flight.add_metric([name], connector.in_flight)
             states = Counter(b.health.value for b in connector.binds)
-            for state in ("connecting", "bound", "backoff", "stopped"):
+            for state in (h.value for h in BindHealth):
                 binds.add_metric([name, state], states.get(state, 0))
         yield queue
         yield in_flight

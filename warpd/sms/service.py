@@ -19,6 +19,8 @@ import asyncpg
 import structlog
 
 from warpd.billing.balances import Balances
+from warpd.cluster.membership import Membership
+from warpd.cluster.signals import QUEUED, SMPP_DELIVERIES, Signals
 from warpd.config import Config
 from warpd.smpp.connector import CarrierConnector
 from warpd.smpp.server import CustomerListener
@@ -35,6 +37,7 @@ from warpd.sms.stats import SmsStats
 log = structlog.get_logger(__name__)
 
 MAINTENANCE_INTERVAL = 60.0
+_DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def instance_name(config: Config) -> str:
@@ -42,12 +45,19 @@ def instance_name(config: Config) -> str:
 
 
 class SmsCore:
-    def __init__(self, config: Config, pool: asyncpg.Pool) -> None:
+    def __init__(self, config: Config, pool: asyncpg.Pool, dsn: str) -> None:
         self.config = config
         self.pool = pool
         self.instance_id = instance_name(config)
         lease = timedelta(seconds=config.cluster.lease_seconds)
         sms = config.sms
+        self.membership = Membership(
+            pool,
+            self.instance_id,
+            lease_seconds=config.cluster.lease_seconds,
+            heartbeat_seconds=config.cluster.heartbeat_seconds,
+        )
+        self.signals = Signals(dsn, timeout=config.database.connect_timeout)
         self.catalog = Catalog()
         self.stats = SmsStats()
         self.balances = Balances()
@@ -86,6 +96,10 @@ class SmsCore:
             lease=lease,
         )
         self.acceptance.has_room = self.dispatcher.has_room
+        self.dispatcher.left_for_others = lambda: self.signals.notify(QUEUED)
+        self.signals.on(QUEUED, self.dispatcher.table_has_work)
+        self.signals.on(SMPP_DELIVERIES, self.router.wake)
+        self.membership.on_beat.append(self._after_beat)
         self.inbound = CarrierInbound(
             self.journal,
             self.acceptance.opt_outs,
@@ -108,10 +122,13 @@ class SmsCore:
         return datetime.now(UTC)
 
     async def start(self) -> None:
+        await self.membership.start()
         await self.dispatcher.recover()
         await self.router.recover()
         await self.reload()
+        self.signals.start()
         for coro in (
+            self.membership.run(),
             self.commit.run(),
             self.journal.run(),
             self.dispatcher.run(),
@@ -155,10 +172,18 @@ class SmsCore:
                 await running.stop(self.config.daemon.shutdown_timeout)
         for connector_id, conf in wanted.items():
             if connector_id not in self.connectors:
-                connector = CarrierConnector(conf, self.dispatcher, self.inbound, self.stats)
+                connector = CarrierConnector(
+                    conf, self.dispatcher, self.inbound, self.stats, self.membership
+                )
                 self.connectors[connector_id] = connector
                 self.dispatcher.links[connector_id] = connector
                 connector.start()
+
+    async def _after_beat(self) -> None:
+        """The other instances' state is fresh: hand over what they can send and we cannot."""
+        self.dispatcher.remote_up = self.membership.view.remote_up
+        if self.dispatcher.remote_up:
+            await self.dispatcher.hand_over()
 
     async def _reload_loop(self) -> None:
         while True:
@@ -209,6 +234,13 @@ class SmsCore:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Hand what is still ours back at once: another instance, or this one
+        # restarted, sends it without waiting for the leases to lapse.
+        with contextlib.suppress(*_DB_ERRORS):
+            await self.dispatcher.recover()
+            await self.router.recover()
+        await self.membership.stop()
+        await self.signals.stop()
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:

@@ -1,0 +1,1 @@
+"""Several warpd instances on one PostgreSQL: membership, leases and wake-ups."""

@@ -14,6 +14,9 @@ the same RTPEngine, the Sippy B2BUA, and SIPp UAC -> UAS direct (the limit).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Table
 from bench.peers import sipp
@@ -30,6 +33,9 @@ from bench.scenarios.common import (
     start_peer,
     warpd_guarded,
 )
+
+if TYPE_CHECKING:  # bench.peers.warpd imports bench.scenarios
+    from bench.peers.warpd import Warpd
 
 METRICS = (
     Metric("cps", "sustained calls/s", primary=True),
@@ -51,14 +57,51 @@ LIMIT = "SIPp UAC -> UAS direct"
 
 
 def warpd_row(uas: sipp.Uas, rtpengine: RtpEngine, settings: Settings, steps: Steps) -> Row:
-    """warpd's B2BUA between the UAC and ``uas``, media on ``rtpengine``: issue 10 fills this in.
+    """warpd's B2BUA between the UAC and ``uas``, media on ``rtpengine``.
 
-    Start warpd with a trunk for 127.0.0.1 and a gateway at 127.0.0.1:uas.port,
-    its RTPEngine at ``rtpengine.ng_port``, then return ``search("warpd + RTPEngine",
-    Role.WARPD, "127.0.0.1:<warpd's SIP port>", lambda: {"warpd": <pids>, "postgres":
-    <pids>, "rtpengine": rtpengine.pids()}, uas, START["warpd"], settings, steps)``.
+    Each step is recounted from warpd's side: a call counts as completed only when
+    SIPp says so *and* warpd wrote its ANSWERED CDR and charged it (``warpd_recount``).
     """
-    raise NotImplementedError("warpd row lands with issue 10")
+    from bench import warpd_voice
+    from bench.peers.warpd import Voice
+
+    voice = Voice(uas.port, rtpengine.ng_port)
+    warpd = warpd_voice.start("warpd-voice", voice)
+    try:
+
+        def processes() -> dict[str, list[int]]:
+            return {**warpd.processes(), "rtpengine": rtpengine.pids()}
+
+        row = search(
+            WARPD, Role.WARPD, warpd_voice.target(warpd), processes, uas, START["warpd"],
+            settings, steps, warpd_recount(warpd), voice.number,
+        )  # fmt: skip
+        total = warpd_voice.counted(warpd)
+        note = (
+            f"warpd's count: {total.cdrs} CDRs, {total.answered} answered, {total.charged} "
+            "charged (warm-up included)"
+        )
+        return dataclasses.replace(row, note=f"{row.note}; {note}" if row.note else note)
+    finally:
+        warpd.stop()
+
+
+def warpd_recount(warpd: Warpd) -> Callable[[sipp.Step], sipp.Step]:
+    """A step as warpd saw it: its calls' CDRs (one each, answered or not) and charges,
+    read once the step's calls have all ended; SIPp's own failures are kept."""
+    from bench import warpd_voice
+
+    seen = [warpd_voice.counted(warpd)]
+
+    def recount(step: sipp.Step) -> sipp.Step:
+        before = seen[-1]
+        after = warpd_voice.settled(warpd, before.cdrs + step.created)
+        seen.append(after)
+        completed = min(after.answered - before.answered, after.charged - before.charged)
+        failed = max(step.failed, step.created - completed)
+        return dataclasses.replace(step, ok=min(step.ok, completed), failed=failed)
+
+    return recount
 
 
 def search(
@@ -70,15 +113,21 @@ def search(
     start: int,
     settings: Settings,
     steps: Steps,
+    recount: Callable[[sipp.Step], sipp.Step] | None = None,
+    service: str = "",
 ) -> Row:
     """Step the offered rate against ``target`` (each step appended to ``steps``); the row
-    holds the best sustained step, with the CPU of each of ``processes`` at that step."""
+    holds the best sustained step, with the CPU of each of ``processes`` at that step.
+    ``recount`` replaces SIPp's count of a step with the system's own (warpd's CDRs);
+    ``service`` is the number the UAC dials."""
     cpu: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
 
     def step(rate: int) -> bool:
         tag = system.split(maxsplit=1)[0].lower()
         with cpu_by(processes) as own, cpu_by(lambda: {"sipp uas": uas.pids()}) as far_end:
-            result = sipp.uac_step(target, rate, settings.seconds, tag)
+            result = sipp.uac_step(target, rate, settings.seconds, tag, service)
+        if recount is not None:
+            result = recount(result)
         cpu[rate] = (own, {**far_end, "sipp uac": result.finished.cpu})
         steps.append(result)
         verdict = "sustained" if result.sustained() else "not sustained"
@@ -87,7 +136,9 @@ def search(
 
     # A few calls first, not counted: the first calls after a start pay for caches and
     # buffers the system does not allocate again, and failed here before.
-    sipp.uac_step(target, WARM_UP, 1.0, "warm-up")
+    warm_up = sipp.uac_step(target, WARM_UP, 1.0, "warm-up", service)
+    if recount is not None:
+        recount(warm_up)
     if settings.smoke:
         step(min(50, start))
     else:

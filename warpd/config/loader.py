@@ -136,6 +136,8 @@ def _cross_check(config: Config) -> None:
             parse_listen(text)
         except ValueError as exc:
             raise ConfigError(config.source, key, str(exc)) from None
+    if 0 < config.retention.keep_days < 31:
+        raise ConfigError(config.source, "retention.keep_days", "must be 0 (keep) or at least 31")
     smpp = config.smpp
     if smpp.tls_listen and not (smpp.tls_cert and smpp.tls_key):
         raise ConfigError(config.source, "smpp.tls_listen", "needs smpp.tls_cert and smpp.tls_key")

@@ -234,6 +234,36 @@ class RtpEngineConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    # Months of partitions made ahead of time (messages, parts, deliveries,
+    # webhook attempts, MO, voice CDRs), so no row waits for one.
+    months_ahead: int = opt(2, min=1, max=24)
+    # Retire a month once its last day is older than this many days; 0 keeps
+    # everything. At least 31 when set, beyond any validity or delivery TTL.
+    keep_days: int = opt(0, min=0, max=36_500)
+    # "drop" the retired months, or "archive": move them to the warpd_archive
+    # schema for the operator to dump and drop.
+    mode: str = opt("drop", choices=("drop", "archive"))
+    # Seconds between maintenance runs.
+    interval: float = opt(3600.0, min=1.0, max=86_400.0)
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    # AMQP URL of the RabbitMQ that gets warpd's events (amqp://user:pass@host/vhost);
+    # empty: no events, and the outbox stays empty.
+    amqp_url: str = opt("", secret=True)
+    # The topic exchange events are published to (declared durable).
+    exchange: str = opt("warpd.events")
+    # Outbox rows published per batch, and seconds between polls when idle.
+    batch: int = opt(500, min=1, max=10_000)
+    poll_interval: float = opt(0.2, min=0.01, max=60.0)
+    # Reconnect back-off after RabbitMQ is lost: first and longest wait, s.
+    backoff_initial: float = opt(0.5, min=0.01, max=60.0)
+    backoff_max: float = opt(30.0, min=0.1, max=3600.0)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -249,6 +279,8 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     sip: SipConfig = field(default_factory=SipConfig)
     rtpengine: RtpEngineConfig = field(default_factory=RtpEngineConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     # Where the values came from, for messages; not a TOML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
 

@@ -77,7 +77,7 @@ ON CONFLICT (instance_id, smpp_user_id) DO UPDATE
 """
 
 # Per SMPP user, so two instances binding the same user at once count each other.
-_CUSTOMER_LOCK = "SELECT pg_advisory_xact_lock(0x77617270, $1::int)"
+_CUSTOMER_LOCK = "SELECT pg_advisory_xact_lock(2002874992, $1::int)"  # "warp"
 _CUSTOMER_ELSEWHERE = """
 SELECT coalesce(sum(binds), 0) FROM customer_binds
  WHERE smpp_user_id = $1 AND instance_id <> $2 AND leased_until > now()
@@ -383,7 +383,7 @@ class Membership:
         for connector_id, slots in by_connector.items():
             binds = slots[0][1].binds
             held_by = self.view.held.get(connector_id, {})
-            if not surplus(binds, len(slots), held_by, self.view.live - {self.instance_id}):
+            if not surplus(binds, len(slots), held_by, self.view.live, self.instance_id):
                 continue
             last = self._last_given_back.get(connector_id, -1e9)
             if now - last < self._lease.total_seconds():

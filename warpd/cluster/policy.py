@@ -15,16 +15,18 @@ def fair_share(binds: int, live_instances: int) -> int:
     return math.ceil(binds / max(1, live_instances))
 
 
-def surplus(binds: int, held_here: int, held_by: Mapping[str, int], live: frozenset[str]) -> bool:
-    """Should this instance give one of its binds of a connector back?
+def surplus(
+    binds: int, held_here: int, held_by: Mapping[str, int], live: frozenset[str], me: str
+) -> bool:
+    """Should instance ``me`` give one of its binds of a connector back?
 
-    Only when it holds more than its share and a live instance holds fewer:
-    giving one back when nobody is short would only drop a bind for nothing.
+    Only when it holds more than its share and another live instance holds
+    fewer: giving one back when nobody is short would drop a bind for nothing.
     """
-    share = fair_share(binds, len(live))
+    share = fair_share(binds, len(live | {me}))
     if held_here <= share:
         return False
-    return any(held_by.get(instance, 0) < share for instance in live)
+    return any(held_by.get(instance, 0) < share for instance in live - {me})
 
 
 def throughput_share(local_binds: int, remote_binds: int) -> float:

@@ -123,7 +123,8 @@ async def test_a_clean_stop_hands_slots_back_at_once(pool: asyncpg.Pool) -> None
     async with running(b):
         await asyncio.wait_for(b.acquire_slot(CONNECTOR, 1, Bind()), 0.5)
     row = await pool.fetchrow("SELECT stopped_at FROM instances WHERE instance_id = 'a'")
-    assert row is not None and row["stopped_at"] is not None
+    assert row is not None
+    assert row["stopped_at"] is not None
 
 
 async def test_a_lease_that_cannot_be_renewed_closes_the_bind(pool: asyncpg.Pool) -> None:

@@ -16,13 +16,16 @@ def test_fair_share_uses_every_slot() -> None:
 def test_surplus_only_when_another_live_instance_is_short() -> None:
     live = frozenset({"a", "b"})
     # a holds both of two binds and b none: one goes to b.
-    assert surplus(2, 2, {"a": 2}, live - {"a"})
+    assert surplus(2, 2, {"a": 2}, live, "a")
     # b already has its share: nothing to give.
-    assert not surplus(3, 2, {"a": 2, "b": 1}, live - {"a"})
+    assert not surplus(3, 2, {"a": 2, "b": 1}, live, "a")
     # alone: keep everything.
-    assert not surplus(2, 2, {"a": 2}, frozenset())
+    assert not surplus(2, 2, {"a": 2}, frozenset({"a"}), "a")
     # not over the share.
-    assert not surplus(2, 1, {"a": 1}, live - {"a"})
+    assert not surplus(2, 1, {"a": 1}, live, "a")
+    # three instances, two binds: a keeps one, c gets the other.
+    assert surplus(2, 2, {"a": 2}, frozenset({"a", "b", "c"}), "a")
+    assert not surplus(2, 1, {"a": 1, "b": 1}, frozenset({"a", "b", "c"}), "a")
 
 
 def test_throughput_share_by_binds() -> None:

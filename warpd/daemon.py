@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import signal
 import time
@@ -138,6 +139,11 @@ class Daemon:
 
         self.metrics.start_time.set(time.time())
         self.metrics.ready.set(1)
+        # Start-up's objects live as long as the process: frozen out of the collector's
+        # scans, and young collections every 10,000 allocations rather than 700 (at
+        # 1,000 calls/s the collector took ~6% of the CPU, issue 10).
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
         self.ready.set()
         self._notifier.ready(f"serving, schema v{schema.current}")
         log.info("ready", schema_version=schema.current, embedded_postgres=cfg.embedded)

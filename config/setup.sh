@@ -19,6 +19,9 @@ cd "$(dirname "$0")/.."
 # media of calls (the daemon runs its own), SIPp for the README's demo calls;
 # the tests use the same RTPEngine and SIPp as real peers.
 packages=(postgresql python3-venv procps rtpengine-daemon sip-tester)
+# The consoles' browser tests drive Debian's headless Chromium (Playwright never
+# downloads one); only the test command needs it.
+[ "$mode" = test ] && packages+=(chromium chromium-driver)
 
 missing=()
 for p in "${packages[@]}"; do

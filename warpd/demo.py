@@ -16,6 +16,7 @@ from typing import Any
 
 from warpd.auth.passwords import hash_password, verify_password
 from warpd.config import Config
+from warpd.console.demo import provision_console
 from warpd.sim import SmscConfig, SmscSimulator
 from warpd.store.migrate import Conn
 from warpd.voice.demo import provision_voice
@@ -28,6 +29,15 @@ MO_NUMBER = "447700900000"
 
 def credentials_path(config: Config) -> Path:
     return config.daemon.state_dir / "demo-credentials.json"
+
+
+def _known(path: Path, entry: str) -> dict[str, Any]:
+    """One entry of what a previous run wrote, or nothing."""
+    try:
+        known = json.loads(path.read_text()).get(entry)
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
 def _password(path: Path) -> str:
@@ -108,6 +118,7 @@ async def provision(conn: Conn, config: Config, simulator_port: int) -> dict[str
                 "INSERT INTO mo_routes (number, account_id) VALUES ($1, $2)", MO_NUMBER, account
             )
     credentials: dict[str, Any] = {"smpp": {"system_id": SYSTEM_ID, "password": password}}
+    credentials["console"] = await provision_console(conn, account, _known(path, "console"))
     if config.sip.enabled:
         credentials.update(await provision_voice(conn, account, config.sip.listen))
     return credentials
@@ -118,7 +129,11 @@ def listening_credentials(
 ) -> dict[str, Any]:
     """The credentials with the address the SMPP listener really bound."""
     host, port = smpp[0] if smpp else ("", 0)
-    return {**credentials, "smpp": {"host": host, "port": port, **credentials["smpp"]}}
+    listening = {**credentials, "smpp": {"host": host, "port": port, **credentials["smpp"]}}
+    if "console" in credentials and "http" in credentials:
+        url = credentials["http"]["base_url"] + "/console/"
+        listening["console"] = {"url": url, **credentials["console"]}
+    return listening
 
 
 def write_credentials(path: Path, credentials: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from warpd import console
 from warpd.api import (
     admin,
     admin_routing,
@@ -158,6 +159,7 @@ def make_app(
     routes = endpoints()
     mount(app, routes)
     openapi.publish(app, routes)
+    console.mount(app, routes)  # /console and /console/admin, over the same route table
     return app
 
 

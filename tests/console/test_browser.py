@@ -1,0 +1,230 @@
+"""Both consoles in headless Chromium against one running warpd (see conftest.py).
+
+The cases share the daemon and two logged-in pages, so each tags its own
+numbers and leaves the connectors as it found them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Page, expect
+
+from tests.console.conftest import Console
+from warpd.api import signing
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+ROOT = Path(__file__).parents[2]
+# The newest point of each series, as the chart keeps it for whoever reads the page.
+LAST = "JSON.parse(document.getElementById('traffic-chart').dataset.last || '{}')"
+
+
+async def test_customer_sends_a_test_sms_sees_it_delivered_and_the_balance_drop(
+    console: Console, customer: Page
+) -> None:
+    await customer.goto(console.url)
+    assert customer.url.endswith("/console/")
+    before = int(await customer.locator("#balance").get_attribute("data-micros") or "")
+    await customer.get_by_label("To").fill("+447700900123")
+    await customer.get_by_role("button", name="Send test SMS").click()
+    await expect(customer.locator(".notice")).to_have_text("test message accepted")
+    for _ in range(50):
+        if await customer.locator("#message-state").inner_text() == "delivered":
+            break
+        await customer.wait_for_timeout(100)
+        await customer.reload()
+    await expect(customer.locator("#message-state")).to_have_text("delivered")
+    await expect(customer.locator("#message-facts")).to_contain_text("447700900123")
+    await customer.get_by_role("link", name="Overview").click()
+    after = int(await customer.locator("#balance").get_attribute("data-micros") or "")
+    assert after == before - 5_000  # the demo's price for one part
+    # The live view keeps the balance up to date without a reload.
+    chart = customer.locator("#traffic-chart")
+    await expect(chart).to_have_attribute("data-samples", "2", timeout=10_000)
+    await console.shot(customer, "portal")
+
+
+async def test_an_api_key_is_shown_once_and_works(console: Console, customer: Page) -> None:
+    await customer.goto(console.base + "/console/keys")
+    await customer.get_by_label("Name").fill("browser test")
+    await customer.get_by_role("button", name="Create API key").click()
+    key = await customer.locator("#new-key").inner_text()
+    prefix = key.split("_")[1]
+    status, balance = await console.api("GET", "/v1/balance", key)
+    assert status == 200, balance
+    await customer.goto(console.base + "/console/keys")
+    await expect(customer.locator("#new-key")).to_have_count(0)
+    await expect(customer.locator("#keys")).to_contain_text(prefix)
+    assert key not in await customer.content()
+
+
+async def test_a_webhook_is_configured_and_its_test_attempt_is_shown(
+    console: Console, customer: Page
+) -> None:
+    posts: list[tuple[dict[str, str], bytes]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append((dict(request.headers), await request.read()))
+        return web.Response(status=200, text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        await customer.goto(console.base + "/console/webhooks")
+        await customer.get_by_label("URL").fill(f"http://127.0.0.1:{port}/hook")
+        await customer.get_by_role("button", name="Add webhook").click()
+        secret = await customer.locator("#new-secret").inner_text()
+        await customer.get_by_role("button", name="Send test event").first.click()
+        await expect(customer.locator(".notice")).to_have_text("test event queued")
+        for _ in range(50):
+            if posts:
+                break
+            await asyncio.sleep(0.1)
+        headers, body = posts[0]
+        assert headers["X-Warpd-Event"] == "test"
+        assert signing.verify(secret, headers[signing.HEADER], body, time.time())
+        assert json.loads(body)["type"] == "test"
+        for _ in range(30):
+            await customer.reload()
+            if await customer.locator("#attempts td.answer").count():
+                break
+            await customer.wait_for_timeout(200)
+        await expect(customer.locator("#attempts td.answer").first).to_have_text("200")
+    finally:
+        await runner.cleanup()
+
+
+async def _send(console: Console, to: str, count: int) -> list[str]:
+    key = console.credentials["http"]["api_key"]
+    ids = []
+    for _ in range(count):
+        status, sent = await console.api(
+            "POST", "/v1/sms", key, {"to": to, "from": "TEST", "text": "failover"}
+        )
+        assert status == 202, sent
+        ids.append(sent["id"])
+    pending = "SELECT count(*) FROM messages WHERE id = ANY($1::uuid[]) AND state <> 'delivered'"
+    for _ in range(200):
+        if not await console.running.value(pending, ids):
+            return ids
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not delivered in 10 s: {ids}")
+
+
+async def test_the_operator_disables_a_connector_and_traffic_moves_to_the_next(
+    console: Console, operator: Page
+) -> None:
+    before, after = "447700901001", "447700901002"
+    await _send(console, before, 2)
+    await operator.goto(console.base + "/console/admin/connectors")
+    await operator.get_by_role("button", name="Disable demo-sim").click()
+    await expect(operator.locator(".notice")).to_contain_text("disabled")
+    try:
+        await _send(console, after, 3)
+        await operator.goto(console.base + "/console/admin/messages")
+        await operator.get_by_label("Id or number").fill(before)
+        await operator.get_by_role("button", name="Search").click()
+        await expect(operator.locator("#message-results td.connector")).to_have_text(
+            ["demo-sim"] * 2
+        )
+        await operator.get_by_label("Id or number").fill(after)
+        await operator.get_by_role("button", name="Search").click()
+        await expect(operator.locator("#message-results td.connector")).to_have_text(
+            ["backup-sim"] * 3
+        )
+        audit = await console.running.value(
+            "SELECT actor FROM audit_log WHERE action = 'connector.disable' ORDER BY id DESC"
+        )
+        assert audit == "console:admin"
+    finally:
+        await operator.goto(console.base + "/console/admin/connectors")
+        await operator.get_by_role("button", name="Enable demo-sim").click()
+        await expect(operator.locator(".notice")).to_contain_text("enabled")
+
+
+async def test_the_dashboard_chart_moves_while_sim_esme_sends(
+    console: Console, operator: Page
+) -> None:
+    await operator.goto(console.base + "/console/admin")
+    chart = operator.locator("#traffic-chart")
+    await expect(chart).to_have_attribute("data-samples", "1", timeout=10_000)
+    host, port = console.running.smpp
+    esme = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "warpd", "sim-esme", "--host", host, "--port", str(port),
+        "--system-id", console.running.system_id, "--password", console.running.password,
+        "--duration", "10", "--rate", "40", "--destination", "447700902000-447700902999",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await operator.wait_for_function(f"() => {LAST}.in > 5", timeout=30_000)
+        await expect(operator.locator("#account-table")).to_contain_text("demo")
+        await expect(operator.locator("#connector-table")).to_contain_text("demo-sim")
+        await operator.wait_for_function(f"() => {LAST}.receipts > 0", timeout=10_000)
+        await console.shot(operator, "operator-dashboard")
+    finally:
+        if esme.returncode is None:
+            esme.terminate()
+        output, _ = await esme.communicate()
+        print(output.decode(errors="replace")[-2000:])
+
+
+async def test_a_customer_cannot_open_another_accounts_message(
+    console: Console, customer: Page, operator: Page
+) -> None:
+    token = console.credentials["http"]["admin_token"]
+    plan = await console.running.value("SELECT id FROM rate_plans WHERE name = 'demo'")
+    status, other = await console.api("POST", "/v1/admin/accounts", token, {
+        "name": f"other-{uuid.uuid4().hex[:6]}", "currency": "EUR", "rate_plan_id": plan,
+        "balance_micros": 1_000_000})  # fmt: skip
+    assert status == 201, other
+    status, key = await console.api("POST", "/v1/admin/keys", token, {"account_id": other["id"]})
+    assert status == 201
+    status, sent = await console.api("POST", "/v1/sms", key["key"], {
+        "to": "447700903000", "from": "OTHER", "text": "not yours"})  # fmt: skip
+    assert status == 202, sent
+    refused = await customer.goto(f"{console.base}/console/messages/{sent['id']}")
+    assert refused is not None
+    assert refused.status == 404
+    await expect(customer.locator("#refusal")).to_contain_text("not found")
+    assert "447700903000" not in await customer.content()
+    # The same page for the customer's own message, and the operator's for this one, answer.
+    shown = await operator.goto(f"{console.base}/console/admin/messages/{sent['id']}")
+    assert shown is not None
+    assert shown.status == 200
+    await expect(operator.locator("#message-facts")).to_contain_text("447700903000")
+
+
+async def test_a_form_posted_without_its_csrf_token_is_refused(
+    console: Console, customer: Page
+) -> None:
+    count = "SELECT count(*) FROM api_keys WHERE name = 'forged'"
+    await customer.goto(console.base + "/console/keys")
+    await customer.get_by_label("Name").fill("forged")
+    await customer.locator("form[action='/console/keys'] input[name=csrf]").evaluate(
+        "input => input.remove()"
+    )
+    async with customer.expect_navigation():
+        await customer.get_by_role("button", name="Create API key").click()
+    await expect(customer.locator("#refusal")).to_contain_text("CSRF")
+    assert await console.running.value(count) == 0
+    # A wrong token is refused the same way.
+    await customer.goto(console.base + "/console/keys")
+    await customer.get_by_label("Name").fill("forged")
+    await customer.locator("form[action='/console/keys'] input[name=csrf]").evaluate(
+        "input => { input.value = 'not-the-token' }"
+    )
+    await customer.get_by_role("button", name="Create API key").click()
+    await expect(customer.locator("#refusal")).to_contain_text("CSRF")
+    assert await console.running.value(count) == 0

@@ -21,6 +21,7 @@ import warpd
 from warpd import config as config_mod
 from warpd import log as log_mod
 from warpd.api import cli as api_cli
+from warpd.cluster import cli as cluster_cli
 from warpd.config import Config
 from warpd.daemon import Daemon
 from warpd.errors import ConfigError, WarpdError
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.register(sub)
     routing_cli.register(sub)
     api_cli.register(sub)
+    cluster_cli.register(sub)
     return parser
 
 

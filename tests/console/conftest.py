@@ -83,6 +83,7 @@ class Client:
     session: aiohttp.ClientSession
     base: str
     csrf: str
+    landing: str  # the page the login ended on
 
     async def get(self, path: str) -> tuple[int, str]:
         async with self.session.get(self.base + path, allow_redirects=False) as r:
@@ -104,7 +105,7 @@ async def login_client(base: str, username: str, password: str) -> Client:
     async with session.post(base + "/console/login", data=form) as r:
         page = await r.text()
     found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
-    return Client(session, base, found[1] if found else "")
+    return Client(session, base, found[1] if found else "", page)
 
 
 def _chromium() -> Path:
@@ -113,7 +114,7 @@ def _chromium() -> Path:
     return CHROMIUM
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def console(
     pg_server: TestServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Console]:
@@ -161,7 +162,7 @@ async def console(
             shutil.rmtree(shots, ignore_errors=True)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def customer(console: Console) -> AsyncIterator[Page]:
     """The demo customer's admin, logged in once for the module."""
     context, page = await console.customer()
@@ -169,7 +170,7 @@ async def customer(console: Console) -> AsyncIterator[Page]:
     await context.close()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def operator(console: Console) -> AsyncIterator[Page]:
     """The demo's operator admin, logged in once for the module."""
     context, page = await console.operator()

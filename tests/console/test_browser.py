@@ -20,7 +20,7 @@ from playwright.async_api import Page, expect
 from tests.console.conftest import Console
 from warpd.api import signing
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = pytest.mark.asyncio(loop_scope="package")
 ROOT = Path(__file__).parents[2]
 # The newest point of each series, as the chart keeps it for whoever reads the page.
 LAST = "JSON.parse(document.getElementById('traffic-chart').dataset.last || '{}')"

@@ -28,8 +28,8 @@ from warpd.store.migrate import Conn
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
 MIN_PASSWORD = 10
-# Per client address: 10 attempts at once, then one every 3 s.
-THROTTLE_RATE, THROTTLE_BURST = 1 / 3, 10
+# Per client address: 20 attempts at once, then one a second (the lockout is per user).
+THROTTLE_RATE, THROTTLE_BURST = 1.0, 20
 _THROTTLE_MAX = 10_000
 USER_COLUMNS = "id, username, role, account_id, enabled, locked_until, created_at, last_login_at"
 

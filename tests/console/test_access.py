@@ -1,0 +1,138 @@
+"""The consoles' refusals, without a browser: roles, lockout, and tariff imports by preview.
+
+Same warpd as the browser tests (the package's fixture); each case makes its
+own users, so the shared demo users stay usable.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.console.conftest import Client, Console, login_client
+
+pytestmark = pytest.mark.asyncio(loop_scope="package")
+PASSWORD = "correct horse battery"
+
+
+async def _admin(console: Console) -> Client:
+    c = console.credentials["console"]
+    return await login_client(console.base, c["admin_user"], c["admin_password"])
+
+
+async def _user(console: Console, admin: Client, role: str, account: str = "") -> str:
+    name = f"{role[:8]}-{uuid.uuid4().hex[:6]}"
+    form = {"username": name, "password": PASSWORD, "role": role, "account_id": account}
+    status, where = await admin.post("/console/admin/users", form)
+    assert status == 303, where
+    assert "created" in where
+    return name
+
+
+async def test_roles_are_enforced_and_changes_are_audited_by_name(console: Console) -> None:
+    admin = await _admin(console)
+    demo = str(await console.running.value("SELECT id FROM accounts WHERE name = 'demo'"))
+    reader = await _user(console, admin, "operator_readonly")
+    developer = await _user(console, admin, "customer_developer", demo)
+    readonly = await login_client(console.base, reader, PASSWORD)
+    dev = await login_client(console.base, developer, PASSWORD)
+    try:
+        connector = await console.running.value("SELECT id FROM connectors WHERE name = 'demo-sim'")
+        # A read-only operator sees the pages and changes nothing.
+        status, page = await readonly.get("/console/admin/connectors")
+        assert status == 200
+        assert "Disable demo-sim" not in page
+        status, page = await readonly.post(f"/console/admin/connectors/{connector}/disable", {})
+        assert status == 403
+        assert "read-only" in page
+        assert await console.running.value(
+            "SELECT enabled FROM connectors WHERE id = $1", connector
+        )
+        # A customer is not an operator, and a developer does not reset the SMPP password.
+        status, page = await dev.get("/console/admin/accounts")
+        assert status == 403
+        smpp = await console.running.value("SELECT id FROM smpp_users WHERE system_id = 'demo'")
+        status, where = await dev.post(f"/console/smpp/{smpp}/password", {})
+        assert status == 303
+        assert "only+the+account" in where
+        # A non-operator form field cannot pick another account: the session's is used.
+        status, _ = await dev.post("/console/keys", {"name": "mine", "account_id": "1"})
+        assert status == 200
+        owner = await console.running.value(
+            "SELECT a.name FROM api_keys k JOIN accounts a ON a.id = k.account_id"
+            " WHERE k.name = 'mine'"
+        )
+        assert owner == "demo"
+        actors = await console.running.query(
+            "SELECT actor, action FROM audit_log WHERE actor = ANY($1::text[])",
+            [f"console:{developer}", "console:admin"],
+        )
+        assert ("console:admin", "console_user.create") in {tuple(r) for r in actors}
+        assert (f"console:{developer}", "api_key.create") in {tuple(r) for r in actors}
+    finally:
+        for client in (admin, readonly, dev):
+            await client.session.close()
+
+
+async def test_five_wrong_passwords_lock_the_user_out(console: Console) -> None:
+    admin = await _admin(console)
+    try:
+        name = await _user(console, admin, "operator_readonly")
+    finally:
+        await admin.session.close()
+    for _ in range(5):
+        wrong = await login_client(console.base, name, "not the password")
+        assert wrong.csrf == ""
+        await wrong.session.close()
+    right = await login_client(console.base, name, PASSWORD)
+    try:
+        assert right.csrf == ""  # locked: even the right password is refused now
+        assert "too many failed logins" in right.landing
+        locked = await console.running.value(
+            "SELECT locked_until > now() FROM console_users WHERE username = $1", name
+        )
+        assert locked is True
+        assert (
+            await console.running.value(
+                "SELECT count(*) FROM audit_log WHERE action = 'console_user.locked'"
+                " AND actor = $1",
+                f"console:{name}",
+            )
+            == 1
+        )
+    finally:
+        await right.session.close()
+
+
+async def test_a_tariff_csv_is_previewed_before_it_is_imported(console: Console) -> None:
+    admin = await _admin(console)
+    try:
+        status, where = await admin.post(
+            "/console/admin/rate-plans", {"name": f"p-{uuid.uuid4().hex[:6]}", "currency": "EUR"}
+        )
+        assert status == 303
+        plan = where.split("?")[0].rsplit("/", 1)[1]
+        path = f"/console/admin/rate-plans/{plan}/tariffs"
+        first = "prefix,mcc_mnc,price,valid_from\n44,,0.01,\n33,,0.02,\n"
+        status, _ = await admin.post(path, {"csv": first, "mode": "replace", "step": "import"})
+        assert status == 303
+        second = "prefix,mcc_mnc,price,valid_from\n44,,0.015,\n49,,0.03,\n"
+        status, page = await admin.post(path, {"csv": second, "mode": "replace",
+                                               "step": "preview"})  # fmt: skip
+        assert status == 200
+        assert "1 added, 1 changed, 1 removed, 0 unchanged." in page
+        prices = "SELECT prefix, price_micros FROM sms_rates WHERE rate_plan_id = $1 ORDER BY 1"
+        unchanged = await console.running.query(prices, int(plan))
+        assert [tuple(r) for r in unchanged] == [("33", 20_000), ("44", 10_000)]
+        status, _ = await admin.post(path, {"csv": second, "mode": "replace", "step": "import"})
+        assert status == 303
+        imported = await console.running.query(prices, int(plan))
+        assert [tuple(r) for r in imported] == [("44", 15_000), ("49", 30_000)]
+        # A bad line is refused with its line number, and nothing changes.
+        status, where = await admin.post(path, {"csv": "prefix,mcc_mnc,price,valid_from\n4x,,1,\n",
+                                                "step": "preview"})  # fmt: skip
+        assert status == 303
+        assert "line+2" in where
+    finally:
+        await admin.session.close()

@@ -258,6 +258,9 @@ class EventsConfig:
     # Outbox rows published per batch, and seconds between polls when idle.
     batch: int = opt(500, min=1, max=10_000)
     poll_interval: float = opt(0.2, min=0.01, max=60.0)
+    # Seconds a batch waits for RabbitMQ's confirms before the connection is
+    # given up as lost (a dead peer does not always close the socket).
+    confirm_timeout: float = opt(10.0, min=0.1, max=600.0)
     # Reconnect back-off after RabbitMQ is lost: first and longest wait, s.
     backoff_initial: float = opt(0.5, min=0.01, max=60.0)
     backoff_max: float = opt(30.0, min=0.1, max=3600.0)

@@ -17,9 +17,12 @@ from warpd.api.errors import ApiError, not_found
 from warpd.store.migrate import Conn
 
 ACCOUNT_COLUMNS = (
-    "id, name, currency, balance_micros, credit_limit_micros, rate_plan_id, status,"
-    " created_at, updated_at"
+    "id, name, currency, balance_micros, credit_limit_micros, reserved_micros, charge_mode,"
+    " rate_plan_id, status, created_at, updated_at"
 )
+#: When a message is paid for: charged when accepted (refunded if it fails), or
+#: reserved when accepted and charged once delivered (released if it fails).
+CHARGE_MODES = ("at_acceptance", "on_delivery")
 MONEY_KINDS = ("topup", "adjustment")
 
 
@@ -55,18 +58,20 @@ async def create(
     currency: str,
     credit_limit_micros: int = 0,
     rate_plan_id: int | None = None,
+    charge_mode: str = "at_acceptance",
 ) -> dict[str, Any]:
     async with conn.transaction():
         if rate_plan_id is not None:
             await _plan_currency_matches(conn, rate_plan_id, currency)
         try:
             row = await conn.fetchrow(
-                "INSERT INTO accounts (name, currency, credit_limit_micros, rate_plan_id)"
-                f" VALUES ($1, $2, $3, $4) RETURNING {ACCOUNT_COLUMNS}",
+                "INSERT INTO accounts (name, currency, credit_limit_micros, rate_plan_id,"
+                f" charge_mode) VALUES ($1, $2, $3, $4, $5) RETURNING {ACCOUNT_COLUMNS}",
                 name,
                 currency,
                 credit_limit_micros,
                 rate_plan_id,
+                charge_mode,
             )
         except asyncpg.UniqueViolationError:
             raise ApiError(409, "conflict", f"an account named {name!r} exists") from None
@@ -83,7 +88,10 @@ async def update(
     status: str | None = None,
     credit_limit_micros: int | None = None,
     rate_plan_id: int | None = None,
+    charge_mode: str | None = None,
 ) -> dict[str, Any]:
+    """A new mode applies to messages accepted from now on; each message already
+    accepted is settled the way it was paid for (its reservation says which)."""
     async with conn.transaction():
         before = await locked(conn, account_id)
         if rate_plan_id is not None:
@@ -91,12 +99,14 @@ async def update(
         row = await conn.fetchrow(
             "UPDATE accounts SET status = coalesce($2, status),"
             " credit_limit_micros = coalesce($3, credit_limit_micros),"
-            " rate_plan_id = coalesce($4, rate_plan_id), updated_at = now()"
+            " rate_plan_id = coalesce($4, rate_plan_id),"
+            " charge_mode = coalesce($5, charge_mode), updated_at = now()"
             f" WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}",
             account_id,
             status,
             credit_limit_micros,
             rate_plan_id,
+            charge_mode,
         )
         assert row is not None
         await audit.record(

@@ -56,6 +56,7 @@ async def create_account(call: Call) -> web.Response:
             currency=b["currency"],
             credit_limit_micros=b.get("credit_limit_micros", 0),
             rate_plan_id=b.get("rate_plan_id"),
+            charge_mode=b.get("charge_mode", "at_acceptance"),
         )
         if b.get("balance_micros"):
             row = (
@@ -295,6 +296,12 @@ PASSWORD = {"type": "string", "minLength": 1, "maxLength": 8}
 CSV_BODY = _obj({"csv": {"type": "string", "minLength": 1},
                  "mode": {"type": "string", "enum": ["replace", "append"]}}, ("csv",))  # fmt: skip
 SENDER = {"type": "string", "pattern": "^([+]?[0-9]{1,20}|[ -~]{1,11})$"}
+CHARGE_MODE = {
+    "type": "string",
+    "enum": list(accounts.CHARGE_MODES),
+    "description": "at_acceptance: charged when accepted, refunded if it fails;"
+    " on_delivery: reserved when accepted, charged when delivered",
+}
 
 ENDPOINTS = (
     Endpoint("GET", "/v1/admin/accounts", list_accounts, "List accounts", "admin", "admin",
@@ -302,17 +309,17 @@ ENDPOINTS = (
     Endpoint("POST", "/v1/admin/accounts", create_account, "Create an account", "admin", "admin",
              body=_obj({"name": NAME, "currency": CURRENCY,
                         "credit_limit_micros": {**MONEY, "minimum": 0},
-                        "rate_plan_id": ACCOUNT_ID,
+                        "rate_plan_id": ACCOUNT_ID, "charge_mode": CHARGE_MODE,
                         "balance_micros": {**MONEY, "minimum": 0}}, ("name", "currency")),
              status=201),
     Endpoint("GET", "/v1/admin/accounts/{id}", show_account, "Show an account", "admin", "admin",
              params=(id_param(),)),
     Endpoint("PATCH", "/v1/admin/accounts/{id}", update_account,
-             "Suspend, reactivate, close, change credit limit or rate plan", "admin", "admin",
-             params=(id_param(),),
+             "Suspend, reactivate, close, change credit limit, rate plan or charge mode",
+             "admin", "admin", params=(id_param(),),
              body=_obj({"status": {"type": "string", "enum": ["active", "suspended", "closed"]},
                         "credit_limit_micros": {**MONEY, "minimum": 0},
-                        "rate_plan_id": ACCOUNT_ID})),
+                        "rate_plan_id": ACCOUNT_ID, "charge_mode": CHARGE_MODE})),
     Endpoint("POST", "/v1/admin/accounts/{id}/topup", topup, "Top up a balance", "admin", "admin",
              params=(id_param(),), status=201,
              body=_obj({"amount_micros": {**MONEY, "minimum": 1},

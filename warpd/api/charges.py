@@ -12,8 +12,8 @@ CDRs), so they keep its paths next to ``/v1/admin``:
   past the credit limit is a 402 and moves nothing.
 * ``GET /balances/{account_id}``: balance, credit limit and currency.
 * ``GET /cdr``: every account's SMS CDRs (or one account's), by time, as JSON
-  with a cursor or as CSV: the customer ``/v1/cdr`` listing with the account
-  column added.
+  with a cursor or as CSV: the customer ``/v1/cdr`` listing with the account,
+  what the first carrier costs us and the margin (price - cost) added.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ CHARGE_COLUMNS = (
     "ledger_id AS charge_id, account_id, amount_micros, reason, idempotency_key,"
     " balance_after_micros, created_at"
 )
-ADMIN_CDR_COLUMNS = ("account_id", *CDR_COLUMNS)
+# The operator's view adds what the carrier costs us and the margin (price - cost).
+ADMIN_CDR_COLUMNS = ("account_id", *CDR_COLUMNS, "cost_micros", "margin_micros")
+_ADMIN_CDR_SELECT = ", ".join(
+    (*ADMIN_CDR_COLUMNS[:-1], "price_micros - cost_micros AS margin_micros")
+)
 
 
 async def charge(call: Call) -> web.Response:
@@ -66,7 +70,9 @@ async def charge(call: Call) -> web.Response:
             return json_response({**dict(first), "currency": before["currency"]}, status=201)
         if before["status"] == "closed":
             raise ApiError(409, "account_closed", f"account {account_id} is closed")
-        available = before["balance_micros"] + before["credit_limit_micros"]
+        available = (
+            before["balance_micros"] + before["credit_limit_micros"] - before["reserved_micros"]
+        )
         if amount > available:
             raise ApiError(
                 402, "insufficient_funds", f"{amount} micros is past the credit limit ({available})"
@@ -98,7 +104,10 @@ async def balance(call: Call) -> web.Response:
             "account_id": row["id"],
             "balance_micros": row["balance_micros"],
             "credit_limit_micros": row["credit_limit_micros"],
-            "available_micros": row["balance_micros"] + row["credit_limit_micros"],
+            "reserved_micros": row["reserved_micros"],
+            "available_micros": row["balance_micros"]
+            + row["credit_limit_micros"]
+            - row["reserved_micros"],
             "currency": row["currency"],
         }
     )
@@ -110,7 +119,7 @@ async def cdr(call: Call) -> web.StreamResponse:
     after_time, after_id = decode_cursor(call.params.get("cursor"))
     async with call.app[DATABASE].pool.acquire() as conn:
         rows = await conn.fetch(
-            f"SELECT {', '.join(ADMIN_CDR_COLUMNS)} FROM messages"
+            f"SELECT {_ADMIN_CDR_SELECT} FROM messages"
             " WHERE ($1::bigint IS NULL OR account_id = $1) AND created_at >= $2"
             " AND created_at < $3 AND ($4::text IS NULL OR state = $4)"
             " AND (created_at, id) > ($5, $6) ORDER BY created_at, id LIMIT $7",

@@ -56,7 +56,12 @@ async def balance(call: Call) -> web.Response:
             "currency": row["currency"],
             "balance_micros": row["balance_micros"],
             "credit_limit_micros": row["credit_limit_micros"],
-            "available_micros": row["balance_micros"] + row["credit_limit_micros"],
+            # Set aside for messages charged on delivery that are not final yet.
+            "reserved_micros": row["reserved_micros"],
+            "available_micros": row["balance_micros"]
+            + row["credit_limit_micros"]
+            - row["reserved_micros"],
+            "charge_mode": row["charge_mode"],
             "status": row["status"],
         }
     )
@@ -182,7 +187,9 @@ ENDPOINTS = (
              response={"type": "object", "properties": {
                  "account_id": {"type": "integer"}, "currency": {"type": "string"},
                  "balance_micros": {"type": "integer"}, "credit_limit_micros": {"type": "integer"},
-                 "available_micros": {"type": "integer"}, "status": {"type": "string"}},
+                 "reserved_micros": {"type": "integer"}, "available_micros": {"type": "integer"},
+                 "charge_mode": {"type": "string", "enum": ["at_acceptance", "on_delivery"]},
+                 "status": {"type": "string"}},
                  "required": ["account_id", "currency", "balance_micros"]}),
     Endpoint("GET", "/v1/usage", usage, "Messages, parts and amounts per day or destination",
              "account", scope="account:read",

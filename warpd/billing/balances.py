@@ -26,7 +26,9 @@ class Balances:
         self._accounts: dict[int, _Account] = {}
 
     def load(self, rows: Iterable[tuple[int, int, int]]) -> None:
-        """(account_id, balance_micros, credit_limit_micros) as the database has them now."""
+        """(account_id, balance, credit_limit_micros) as the database has them now, where
+        balance is ``balance_micros - reserved_micros``: what is reserved for messages
+        charged on delivery is not there to spend."""
         for account_id, balance, credit_limit in rows:
             entry = self._accounts.get(account_id)
             if entry is None:

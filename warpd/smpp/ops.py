@@ -87,8 +87,11 @@ class QueryOps:
             )
             if row is None:
                 return make_response(pdu, CommandStatus.ESME_RCANCELFAIL)
-            if row["price_micros"]:
-                # Never sent: the charge goes back, once.
+            released = await conn.fetchval(
+                "DELETE FROM sms_reservations WHERE message_id = $1 RETURNING true", message_id
+            )
+            if row["price_micros"] and not released:
+                # Never sent: a reservation is released (above), a charge goes back, once.
                 await conn.execute(
                     "INSERT INTO ledger (account_id, amount_micros, kind, message_id, note)"
                     " VALUES ($1, $2, 'sms_refund', $3, 'cancel_sm') ON CONFLICT DO NOTHING",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from protocols.smpp.errors import SmppError
 from warpd.billing.balances import Balances
-from warpd.billing.tariff import sms_rate
+from warpd.billing.tariff import sms_cost, sms_rate
 from warpd.config.schema import SmsConfig
 from warpd.errors import NoRoute
 from warpd.routing.mt import route_mt
@@ -120,6 +120,10 @@ class Acceptance:
         except SmppError as exc:
             raise Refused("invalid_message", str(exc), command_status=exc.command_status) from None
         price = rate.price_micros * parts.billed
+        # What the first carrier charges us, for the CDR's margin (price - cost).
+        cost = sms_cost(
+            catalog.routing, connector_id=connector_id, msisdn=destination, mcc_mnc=mcc_mnc, at=now
+        )
         if not self._balances.hold(sub.account_id, price):
             raise Refused("insufficient_funds", "balance and credit limit do not cover the price")
         message_id = new_message_id()
@@ -175,11 +179,13 @@ class Acceptance:
             sub.schedule_at or now,
             expires_at,
             sub.callback_url,
+            (cost or 0) * parts.billed,
         )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Accepted] = loop.create_future()
         accepted = Accepted(message_id, parts.billed, price, account.currency)
-        pending = Pending(record, accepted, sub.account_id, outbound, future, loop.time())
+        reserve = account.charge_mode == "on_delivery"
+        pending = Pending(record, accepted, sub.account_id, outbound, future, loop.time(), reserve)
         try:
             self._commit.add(pending)
         except Refused:

@@ -31,6 +31,10 @@ class Account:
     rate_plan_id: int | None
     balance_micros: int
     credit_limit_micros: int
+    #: 'at_acceptance' (charged when committed, refunded on failure) or 'on_delivery'.
+    charge_mode: str = "at_acceptance"
+    #: Set aside for this account's messages charged on delivery, not final yet.
+    reserved_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +113,12 @@ async def load_catalog(conn: Conn) -> Catalog:
             r["rate_plan_id"],
             r["balance_micros"],
             r["credit_limit_micros"],
+            r["charge_mode"],
+            r["reserved_micros"],
         )
         for r in await conn.fetch(
             "SELECT id, name, currency, status, rate_plan_id, balance_micros,"
-            " credit_limit_micros FROM accounts"
+            " credit_limit_micros, charge_mode, reserved_micros FROM accounts"
         )
     }
     users = {

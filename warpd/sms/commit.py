@@ -4,8 +4,9 @@ A message is answered with its id only once its row and its ledger charge
 are committed (the promise). Committing one by one would bound ingress by
 commit latency, so the writer takes everything that arrived while the
 previous commit ran and commits it together: one COPY of messages, one COPY
-of ledger rows (the statement trigger updates each account once), one read
-of the balances it changed. Under light load a batch is one message and
+of ledger rows (the statement trigger updates each account once) or, for
+accounts charged on delivery, of reservations, one read of the balances it
+changed. Under light load a batch is one message and
 costs one commit; under heavy load batches grow and latency stays about one
 commit.
 """
@@ -62,8 +63,10 @@ MESSAGE_COLUMNS = (
     "next_attempt_at",
     "expires_at",
     "callback_url",
+    "cost_micros",
 )
 _LEDGER_COLUMNS = ("account_id", "amount_micros", "kind", "message_id")
+_RESERVATION_COLUMNS = ("message_id", "account_id", "amount_micros")
 # The ledger trigger's refusal of a batch that passes a credit limit (0002).
 _INSUFFICIENT_FUNDS = "WP001"
 # Faults after which nothing can be committed for a while: answer "retry later".
@@ -89,6 +92,8 @@ class Pending:
     future: asyncio.Future[Accepted]
     #: loop.time() at acceptance, for the submit -> response histogram.
     started: float
+    #: The account pays on delivery: the price is reserved now, charged when delivered.
+    reserve: bool = False
 
 
 Committed = Callable[[Sequence[Pending]], None]
@@ -199,7 +204,12 @@ class GroupCommit:
         charges = [
             (p.account_id, -p.accepted.price_micros, "sms_charge", p.accepted.message_id)
             for p in batch
-            if p.accepted.price_micros
+            if p.accepted.price_micros and not p.reserve
+        ]
+        reservations = [
+            (p.accepted.message_id, p.account_id, p.accepted.price_micros)
+            for p in batch
+            if p.accepted.price_micros and p.reserve
         ]
         accounts = list({p.account_id for p in batch})
         conn = await self._conn.get()
@@ -212,8 +222,16 @@ class GroupCommit:
                     await conn.copy_records_to_table(
                         "ledger", records=charges, columns=_LEDGER_COLUMNS
                     )
+                if reservations:
+                    await conn.copy_records_to_table(
+                        "sms_reservations", records=reservations, columns=_RESERVATION_COLUMNS
+                    )
+                # What the account may still spend: a reservation is not money
+                # moved, but it is no longer there to promise.
                 rows = await conn.fetch(
-                    "SELECT id, balance_micros FROM accounts WHERE id = any($1::bigint[])", accounts
+                    "SELECT id, balance_micros - reserved_micros FROM accounts"
+                    " WHERE id = any($1::bigint[])",
+                    accounts,
                 )
         except BaseException:
             await self._conn.release()  # the pool checks it; the next batch gets a sound one

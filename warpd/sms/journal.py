@@ -8,8 +8,9 @@ or MO before its deliver_sm_resp) awaits its batch; the rest does not.
 
 Final states are derived in SQL from the parts, so a receipt that arrives on
 any instance, before or after a restart, settles its message the same way,
-and the refund and the receipt owed to the customer are written in the same
-transaction as the final state: once, whatever crashes.
+and the refund (or, for an account charged on delivery, the charge or release
+of the message's reservation) and the receipt owed to the customer are written
+in the same transaction as the final state: once, whatever crashes.
 """
 
 from __future__ import annotations
@@ -323,7 +324,7 @@ class Journal:
                         [f.error_text for f in failed],
                     )
                 if finished:
-                    await self._refund(conn, finished)
+                    await self._settle(conn, finished)
                     deliveries += self._owed(finished)
                 for mo in mos:
                     deliveries += await self._mo(conn, mo)
@@ -410,20 +411,40 @@ class Journal:
         self._parked = max(0, self._parked - len(rows) - expired)
         return [_receipt_from_payload(orjson.loads(r[0])) for r in rows]
 
-    async def _refund(self, conn: Any, finished: list[asyncpg.Record]) -> None:
-        refunds = [
-            (m["account_id"], m["price_micros"], m["id"], m["state"])
-            for m in finished
-            if m["state"] in REFUNDED_STATES and m["price_micros"]
+    async def _settle(self, conn: Any, finished: list[asyncpg.Record]) -> None:
+        """The money of messages now final. Charged at acceptance: refunded if it failed.
+        Charged on delivery: its reservation is charged if delivered, else released."""
+        priced = [m for m in finished if m["price_micros"]]
+        if not priced:
+            return
+        # Always asked, whatever the catalog says of the account's mode: the
+        # reservation row, not the mode now, says how this message was paid for,
+        # and its DELETE returns it once, so it is charged or released once.
+        reserved = await conn.fetch(
+            "DELETE FROM sms_reservations WHERE message_id = any($1::uuid[])"
+            " RETURNING message_id, account_id, amount_micros",
+            [m["id"] for m in priced],
+        )
+        held = {r["message_id"] for r in reserved}
+        states = {m["id"]: m["state"] for m in priced}
+        moves = [
+            (r["account_id"], -r["amount_micros"], "sms_charge", r["message_id"], "on delivery")
+            for r in reserved
+            if states[r["message_id"]] == "delivered"
         ]
-        if refunds:
-            # The unique (message_id, kind) index makes a second refund a no-op.
+        moves += [
+            (m["account_id"], m["price_micros"], "sms_refund", m["id"], m["state"])
+            for m in priced
+            if m["state"] in REFUNDED_STATES and m["id"] not in held
+        ]
+        if moves:
+            # The unique (message_id, kind) index makes a second charge or refund a no-op.
             await conn.execute(
                 "INSERT INTO ledger (account_id, amount_micros, kind, message_id, note)"
-                " SELECT a, m, 'sms_refund', i, n"
-                " FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) AS r(a, m, i, n)"
+                " SELECT a, m, k, i, n FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+                " $4::uuid[], $5::text[]) AS r(a, m, k, i, n)"
                 " ON CONFLICT DO NOTHING",
-                *[list(column) for column in zip(*refunds, strict=True)],
+                *[list(column) for column in zip(*moves, strict=True)],
             )
 
     def _owed(self, finished: list[asyncpg.Record]) -> list[tuple[Any, ...]]:

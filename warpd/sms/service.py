@@ -156,7 +156,8 @@ class SmsCore:
         shared.intersection_update(opt_outs)
         shared.update(opt_outs)
         self.balances.load(
-            (a.id, a.balance_micros, a.credit_limit_micros) for a in catalog.accounts.values()
+            (a.id, a.balance_micros - a.reserved_micros, a.credit_limit_micros)
+            for a in catalog.accounts.values()
         )
         self.delivery_ratio.update(self.stats.receipts)
         self.acceptance.quality = dict(self.delivery_ratio.ratio)

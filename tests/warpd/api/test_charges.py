@@ -54,7 +54,7 @@ async def test_a_charge_is_a_negative_adjustment_with_its_reason_and_an_audit_ro
     status, balance = await api.admin_call("GET", f"/balances/{account['id']}")
     assert (status, balance) == (200, {
         "account_id": account["id"], "balance_micros": 750_000, "credit_limit_micros": 0,
-        "available_micros": 750_000, "currency": "EUR",
+        "reserved_micros": 0, "available_micros": 750_000, "currency": "EUR",
     })  # fmt: skip
     status, audit = await api.admin_call("GET", "/v1/admin/audit")
     entry = audit["entries"][-1]

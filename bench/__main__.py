@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench import reliability
 from bench import report as codec_report
-from bench.harness import report
+from bench.harness import charts, report
 from bench.harness.results import ScenarioResult, Status
 from bench.scenarios import SCENARIOS
 from bench.scenarios.common import Settings, say
@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds or (2.0 if smoke else 10.0),
         smoke=smoke,
         limits_only=args.limits_only,
+        seconds_given=args.seconds,
     )
+    if not smoke:
+        charts.ensure()  # a fresh machine's first full run gets its charts too
     results = run_scenarios(names, settings)
     command = "python -m bench " + " ".join(given)
     written = report.write(

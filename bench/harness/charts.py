@@ -8,12 +8,29 @@ report is written without charts and says how to get them.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from bench.harness.results import Metric, ScenarioResult, Status, Table
 
 COLOURS = {"warpd": "#1f77b4", "peer": "#ff7f0e", "other peer": "#f5b041", "limit": "#7f7f7f"}
+
+
+REQUIREMENT = "matplotlib>=3.8,<4"  # pyproject.toml's bench extra
+
+
+def ensure() -> None:
+    """pip install matplotlib into this venv where it is missing (a full run's charts)."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        return
+    print(f"bench: pip install {REQUIREMENT} (the charts)", file=sys.stderr, flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", REQUIREMENT],
+        check=False,
+    )
 
 
 def _slug(text: str) -> str:

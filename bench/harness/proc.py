@@ -83,6 +83,20 @@ def pss_bytes(pids: Iterable[int]) -> int:
     return total
 
 
+def rss_bytes(pids: Iterable[int]) -> int:
+    """Resident set size of ``pids`` summed (for one process, what an operator's ``ps`` shows)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A loopback port nobody holds right now (TCP or UDP)."""
     with socket.socket(socket.AF_INET, kind) as probe:
@@ -226,3 +240,30 @@ def run_measured(
         children_cpu_seconds() - before,
         time.monotonic() - started,
     )
+
+
+def run_together(
+    argvs: Sequence[Sequence[str | os.PathLike[str]]], timeout: float
+) -> tuple[list[Finished], float]:
+    """Run short-lived processes side by side to their ends: each one's output, and the CPU
+    they used together (RUSAGE_CHILDREN cannot tell them apart)."""
+    before, started = children_cpu_seconds(), time.monotonic()
+    processes = [
+        subprocess.Popen(
+            [os.fspath(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for argv in argvs
+    ]
+    outputs = []
+    try:
+        for process in processes:
+            left = max(1.0, started + timeout - time.monotonic())
+            outputs.append((*process.communicate(timeout=left), process.returncode))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    wall = time.monotonic() - started
+    finished = [Finished(out, err, code, 0.0, wall) for out, err, code in outputs]
+    return finished, children_cpu_seconds() - before

@@ -205,6 +205,39 @@ class Warpd:
         assert row is not None
         return row["rows"], row["charged"]
 
+    def ledger(self, settle: float = 60.0) -> dict[str, dict[str, int]]:
+        """By channel (smpp, http): messages in PostgreSQL, charged in the ledger, final,
+        delivered (receipted by the carrier), and receipts taken by the customer's bind;
+        read once nothing is queued or in flight upstream, or after ``settle`` seconds."""
+        return asyncio.run(self._ledger(settle))
+
+    async def _ledger(self, settle: float) -> dict[str, dict[str, int]]:
+        conn = await asyncpg.connect(self.dsn())
+        try:
+            deadline = time.monotonic() + settle
+            # Another process's work: polling its table is the only way to see it settle.
+            while time.monotonic() < deadline and await conn.fetchval(  # noqa: ASYNC110
+                "SELECT count(*) FROM messages WHERE state IN ('queued', 'submitted')"
+            ):
+                await asyncio.sleep(0.5)
+            rows = await conn.fetch(
+                "SELECT m.channel, count(*) AS rows, count(l.message_id) AS charged,"
+                " count(*) FILTER (WHERE m.state NOT IN ('queued', 'submitted')) AS final,"
+                " count(*) FILTER (WHERE m.state = 'delivered') AS delivered,"
+                " count(d.message_id) AS receipts_taken"
+                " FROM messages m"
+                " LEFT JOIN (SELECT DISTINCT message_id FROM ledger WHERE kind = 'sms_charge') l"
+                "  ON l.message_id = m.id"
+                " LEFT JOIN (SELECT DISTINCT message_id FROM deliveries"
+                "  WHERE kind = 'dlr' AND via = 'smpp' AND state = 'delivered') d"
+                "  ON d.message_id = m.id"
+                " GROUP BY m.channel"
+            )
+        finally:
+            await conn.close()
+        return {row["channel"]: {k: int(v) for k, v in row.items() if k != "channel"}
+                for row in rows}  # fmt: skip
+
     def stop(self) -> None:
         if self.service is not None:
             self.service.stop(grace=15)

@@ -1,11 +1,14 @@
-"""The system scenarios, in the order the report shows them (issue 11)."""
+"""The system scenarios, in the order the report shows them (issue 11).
+
+A new scenario is a module with a ``SCENARIO`` (``bench.scenarios.common.Scenario``)
+added to ``ORDER``: ``python -m bench all``, ``smoke``, ``list`` and the report's
+block order all read it from here.
+"""
 
 from __future__ import annotations
 
-from bench.scenarios import http, memory, pipelining, sip, sms
+from bench.scenarios import http, memory, otp, pipelining, sip, sms, soak
 from bench.scenarios.common import Scenario
 
-SCENARIOS: dict[str, Scenario] = {
-    s.name: s
-    for s in (sms.SCENARIO, pipelining.SCENARIO, http.SCENARIO, sip.SCENARIO, memory.SCENARIO)
-}
+ORDER = (sms, pipelining, http, sip, memory, soak, otp)
+SCENARIOS: dict[str, Scenario] = {module.SCENARIO.name: module.SCENARIO for module in ORDER}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,15 @@ class Settings:
     smoke: bool = False
     #: only the rows that need no peer: the limits (what the test command runs)
     limits_only: bool = False
+    #: --seconds as given: it also shortens the long scenarios (soak, OTP), which
+    #: otherwise run their own full length whatever ``seconds`` is
+    seconds_given: float | None = None
+
+    def length(self, full: float) -> float:
+        """A long scenario's run length: --seconds when given, a smoke's seconds, else ``full``."""
+        if self.seconds_given:
+            return self.seconds_given
+        return self.seconds if self.smoke else full
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +47,7 @@ class Skipped(Exception):
 
 
 def say(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    print(f"bench {time.strftime('%H:%M:%S')}: {message}", file=sys.stderr, flush=True)
 
 
 def bring_up(stack: contextlib.ExitStack, peer: Peer, settings: Settings) -> None:

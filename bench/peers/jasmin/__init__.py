@@ -34,6 +34,8 @@ VENV = "venv-jasmin"
 USER, PASSWORD = "foo", "bar"
 #: the login jcli-setup.txt gives Jasmin's connector to the carrier (the simulator)
 UPSTREAM = ("sinkuser", "sinkpw")
+#: jasmind's lock file (lockfile.FileLock("/tmp/jasmind")), and how long to wait for it
+LOCK, LOCK_WAIT = Path("/tmp/jasmind.lock"), 600.0
 PROMPTS: list[bytes | re.Pattern[bytes]] = [b"jcli : ", b"> "]
 
 
@@ -105,8 +107,23 @@ class Jasmin:
                 config.write(out)
         return written
 
+    def _wait_for_lock(self) -> None:
+        """jasmind takes the fixed lock /tmp/jasmind (one per machine): on a shared machine
+        another run's Jasmin may hold it, so wait for that one to stop rather than fail."""
+        deadline = time.monotonic() + LOCK_WAIT
+        if LOCK.exists():
+            print(f"bench: waiting for another Jasmin to release {LOCK}", flush=True)
+        while LOCK.exists():
+            if time.monotonic() > deadline:
+                raise PeerUnavailable(
+                    f"another jasmind holds {LOCK} (Jasmin runs one per machine); "
+                    "stop it, or delete the file if no jasmind is running"
+                )
+            time.sleep(1.0)
+
     def start(self) -> None:
         assert self.bin is not None, "install() first"
+        self._wait_for_lock()
         self.rabbitmq.start()
         self.redis.start()
         run = rundir(self.name)

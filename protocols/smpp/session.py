@@ -135,6 +135,11 @@ class SmppSession:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    @property
+    def events_pending(self) -> int:
+        """Events handled by the session and not yet taken with ``next_event``."""
+        return len(self._events)
+
     def send(self, pdu: Pdu, now: float) -> Pdu:
         """Queue ``pdu``; a request gets the next sequence_number and is returned numbered.
 

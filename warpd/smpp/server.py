@@ -82,9 +82,13 @@ FAILED_BIND_DELAY = 0.5
 # while (60 s, doubling): from one address, and for one system_id from anywhere.
 IP_FAILURES, SYSTEM_ID_FAILURES = 10, 20
 SYSTEM_ID = "warpd"
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL"
 
 
 class CustomerBind(SessionProtocol):
+    # A slice of a customer's burst is a fraction of a millisecond of acceptance.
+    events_per_turn = 32
+
     def __init__(self, listener: CustomerListener, *, tls: bool) -> None:
         super().__init__()
         self.listener = listener
@@ -103,7 +107,10 @@ class CustomerBind(SessionProtocol):
             now=self.now(),
         )
         self._deliveries: dict[int, NewDelivery] = {}
-        self._paused = False
+        # Why reading is paused: a bind being decided, a full window of owed
+        # responses, events left for the next loop turn. Reading resumes when
+        # none is left.
+        self._pauses: set[str] = set()
         self._receiving = False
         self._closed = asyncio.get_running_loop().create_future()
 
@@ -162,14 +169,13 @@ class CustomerBind(SessionProtocol):
             log.debug("smpp_pdu_rejected", peer=self.peer, error=str(event.error))
 
     async def _bind(self, pdu: BindRequest) -> None:
-        transport = self.transport
-        if transport is None:
+        if not self._connected():
             return
-        transport.pause_reading()
+        self._pause("bind")
         status, user = await self.listener.authenticate(pdu, self.peer, tls=self.tls)
         if status:
             await asyncio.sleep(FAILED_BIND_DELAY)
-        if self.transport is None:
+        if not self._connected():
             if status == 0 and user is not None:
                 self.listener.binds_changed(user.id)  # reserved, never opened
             return
@@ -194,8 +200,28 @@ class CustomerBind(SessionProtocol):
             self.listener.bind_failures += 1
         self.session.send(bind_response(pdu, status, SYSTEM_ID), self.now())
         self.process()
-        if self.transport is not None and not self._paused:
+        self._resume("bind")
+
+    def _connected(self) -> bool:
+        return self.transport is not None
+
+    def _pause(self, why: str) -> None:
+        if not self._pauses and self.transport is not None:
+            self.transport.pause_reading()
+        self._pauses.add(why)
+
+    def _resume(self, why: str) -> None:
+        if why not in self._pauses:
+            return
+        self._pauses.discard(why)
+        if not self._pauses and self.transport is not None:
             self.transport.resume_reading()
+
+    def reading_paused(self, paused: bool) -> None:
+        if paused:
+            self._pause("turn")
+        else:
+            self._resume("turn")
 
     def _bound(self, event: Bound) -> None:
         user = self.user
@@ -250,10 +276,8 @@ class CustomerBind(SessionProtocol):
             self._answer(make_response(pdu, refusal.command_status))
             return
         future.add_done_callback(lambda f: self._accepted(pdu, f))
-        if self.session.owed >= self.listener.config.window and not self._paused:
-            self._paused = True
-            if self.transport is not None:
-                self.transport.pause_reading()
+        if self.session.owed >= self.listener.config.window:
+            self._pause("window")
 
     def _accepted(self, pdu: SubmitSm | DataSm, future: asyncio.Future[Accepted]) -> None:
         if self.session.closed:
@@ -269,10 +293,8 @@ class CustomerBind(SessionProtocol):
                 sequence_number=pdu.sequence_number, message_id=str(future.result().message_id)
             )
         self._answer(response)
-        if self._paused and self.session.owed < self.listener.config.window // 2 + 1:
-            self._paused = False
-            if self.transport is not None:
-                self.transport.resume_reading()
+        if "window" in self._pauses and self.session.owed < self.listener.config.window // 2 + 1:
+            self._resume("window")
 
     async def _submit_multi(self, pdu: SubmitMulti, user: SmppUser) -> None:
         accepted: list[str] = []
@@ -391,6 +413,9 @@ class CustomerListener:
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # TLS 1.2 with forward secrecy and AEAD only (Mozilla's "intermediate" list); Python's
+        # default also takes CBC suites such as ECDHE-RSA-AES256-SHA384. TLS 1.3 is all AEAD.
+        context.set_ciphers(TLS12_CIPHERS)
         context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
         return context
 

@@ -17,12 +17,18 @@ from protocols.smpp.session_events import Event
 
 class SessionProtocol(asyncio.Protocol):
     session: SmppSession
+    #: At most this many events per callback; the rest wait for the next loop
+    #: turn, with reading paused, so one peer's burst (a customer's window of
+    #: submits in one read) does not hold up the carrier responses that keep
+    #: the upstream windows full. None: all at once.
+    events_per_turn: int | None = None
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._flush_pending = False
+        self._turn_pending = False
         self.peer = ""
 
     # -- subclass hooks ------------------------------------------------------
@@ -51,15 +57,18 @@ class SessionProtocol(asyncio.Protocol):
             self._timer = None
         if not self.session.closed:
             self.session.close("connection lost" if exc is None else f"connection lost: {exc}")
-        self._drain_events()
+        self._drain_events(None)
         self.transport = None
 
     # -- driving the session ---------------------------------------------------
 
     def process(self) -> None:
-        self._drain_events()
+        self._drain_events(self.events_per_turn)
         self.after_events()
         self.flush()
+
+    def reading_paused(self, paused: bool) -> None:
+        """Events wait for a later turn (True) or are all handled (False)."""
 
     def flush_soon(self) -> None:
         """Write what the session queued once this loop iteration ends.
@@ -88,12 +97,26 @@ class SessionProtocol(asyncio.Protocol):
             return
         self._arm_timer()
 
-    def _drain_events(self) -> None:
+    def _drain_events(self, budget: int | None) -> None:
         session = self.session
         event = session.next_event()
         while event is not None:
             self.handle_event(event)
+            if budget is not None:
+                budget -= 1
+                if budget <= 0 and session.events_pending:
+                    if not self._turn_pending:
+                        self._turn_pending = True
+                        self.reading_paused(True)
+                        self._loop.call_soon(self._next_turn)
+                    return
             event = session.next_event()
+
+    def _next_turn(self) -> None:
+        self._turn_pending = False
+        self.process()
+        if not self._turn_pending:
+            self.reading_paused(False)
 
     def _arm_timer(self) -> None:
         deadline = self.session.get_timer()

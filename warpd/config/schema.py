@@ -212,6 +212,10 @@ class SipConfig:
     # Min-SE below it). A PBX that asks for one must refresh within it, or
     # warpd ends the call (a dead PBX does not hold a channel for hours).
     min_session_expires: int = opt(90, min=1, max=86_400)
+    # SIP INFO DTMF (application/dtmf-relay, application/dtmf) played into the
+    # other side's RTP as RFC 4733 events by RTPEngine (its "inject DTMF" flag
+    # on every call routes the media through its codec handler).
+    info_dtmf: bool = opt(True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,19 @@ from tests.warpd.sms.helpers import (
 from warpd.sim import SmscSimulator
 
 PRICE = 5000  # the demo plan's price of a part
+COST = 3200  # what the carrier charges us for one
 MIX = {"DELIVRD": 0.5, "UNDELIV": 0.25, "EXPIRED": 0.25}
 
 
 async def carrier(http: Http, **config: Any) -> SmscSimulator:
     simulator = await start_simulator(outcomes=MIX, seed=7, **config)
     connector = await add_connector(http.running, "mixed", simulator.port, tps=10_000)
+    await http.running.query(
+        "INSERT INTO sms_costs (connector_id, prefix, cost_micros, currency)"
+        " VALUES ($1, '44', $2, 'EUR')",
+        connector,
+        COST,
+    )
     route = await only_route(http.running, [connector])
     await reloaded(http.running, [connector], route)
     return simulator
@@ -120,82 +127,86 @@ async def in_memory_settles(http: Http, account_id: int, expected: int) -> None:
                    what=f"in-memory balance {expected + 1}")  # fmt: skip
 
 
-async def test_on_delivery_reserves_then_charges_delivered_and_releases_failed(
-    http: Http,
-) -> None:
+async def test_both_modes_on_one_daemon(http: Http) -> None:
+    """One warpd (its start is most of the cost), one carrier, an account per case."""
     simulator = await carrier(http, receipt_delay=0.4)
     try:
-        # Room for 20 messages; 30 sent at once from three keys: the reservations,
-        # not the balance, are what refuse the last ten.
-        account_id, keys = await account(http, "on_delivery", 20 * PRICE, keys=3)
-        statuses = await send(http, keys, 30)
-        assert statuses == {202: 20, 402: 10}
-        before = await money(http, account_id)
-        # Receipts are 0.4 s away: everything accepted is reserved, nothing charged.
-        assert (before["balance_micros"], before["reserved_micros"]) == (20 * PRICE, 20 * PRICE)
-        assert before["ledger"] == {}
-        status, shown = await http.call("GET", "/v1/balance", keys[0])
-        assert status == 200, shown
-        assert (shown["reserved_micros"], shown["available_micros"]) == (20 * PRICE, 0)
-        assert shown["charge_mode"] == "on_delivery"
-
-        states = await all_final(http, account_id)
-        delivered = states.get("delivered", 0)
-        assert sum(states.values()) == 20, states
-        assert 0 < delivered < 20, states
-        after = await money(http, account_id)
-        assert after["open"] == 0
-        assert after["reserved_micros"] == 0
-        assert after["balance_micros"] == (20 - delivered) * PRICE
-        charged = after["ledger"][("sms_charge", "on delivery")]
-        assert (charged["n"], charged["messages"]) == (delivered, delivered)
-        assert set(after["ledger"]) == {("sms_charge", "on delivery")}  # no refund of a reserve
-        delivered_charged = await http.running.value(
-            "SELECT count(*) FROM messages m JOIN ledger l ON l.message_id = m.id"
-            " WHERE m.account_id = $1 AND m.state = 'delivered'",
-            account_id,
-        )
-        assert delivered_charged == delivered
-        await ledger_matches_balances(http.running)
-        await in_memory_settles(http, account_id, (20 - delivered) * PRICE)
+        await on_delivery_reserves_then_charges_delivered_and_releases_failed(http)
+        await a_mode_change_settles_each_message_the_way_it_was_paid(http)
     finally:
         await simulator.stop()
 
 
-async def test_a_mode_change_settles_each_message_the_way_it_was_paid(http: Http) -> None:
-    simulator = await carrier(http, receipt_delay=0.4)
-    try:
-        account_id, keys = await account(http, "on_delivery", 10 * PRICE)
-        statuses, reserved = await send_ids(http, keys, 5)
-        assert statuses == {202: 5}
-        status, changed = await http.call(
-            "PATCH", f"/v1/admin/accounts/{account_id}", json={"charge_mode": "at_acceptance"}
-        )
-        assert (status, changed["charge_mode"]) == (200, "at_acceptance")
-        # Five are reserved, so five more fit; the sixth does not.
-        statuses, charged = await send_ids(http, keys, 6)
-        assert statuses == {202: 5, 402: 1}
-        await all_final(http, account_id)
-        rows = await http.running.query(
-            "SELECT m.id::text, m.state, array_remove(array_agg(l.kind || ':' || l.note"
-            " ORDER BY l.id), NULL) AS moves FROM messages m"
-            " LEFT JOIN ledger l ON l.message_id = m.id WHERE m.account_id = $1 GROUP BY m.id",
-            account_id,
-        )
-        moves = {r["id"]: (r["state"], list(r["moves"])) for r in rows}
-        for message_id in reserved:  # paid on delivery, as when it was accepted
-            state, made = moves[message_id]
-            assert made == (["sms_charge:on delivery"] if state == "delivered" else []), state
-        for message_id in charged:  # paid at acceptance
-            state, made = moves[message_id]
-            assert made == (["sms_charge:"] if state == "delivered"
-                            else ["sms_charge:", f"sms_refund:{state}"]), state  # fmt: skip
-        paid = sum(1 for state, _ in moves.values() if state == "delivered")
-        after = await money(http, account_id)
-        assert after["open"] == 0
-        assert after["reserved_micros"] == 0
-        assert after["balance_micros"] == (10 - paid) * PRICE
-        await in_memory_settles(http, account_id, (10 - paid) * PRICE)
-        await ledger_matches_balances(http.running)
-    finally:
-        await simulator.stop()
+async def on_delivery_reserves_then_charges_delivered_and_releases_failed(http: Http) -> None:
+    # Room for 20 messages; 30 sent at once from three keys: the reservations,
+    # not the balance, are what refuse the last ten.
+    account_id, keys = await account(http, "on_delivery", 20 * PRICE, keys=3)
+    statuses = await send(http, keys, 30)
+    assert statuses == {202: 20, 402: 10}
+    before = await money(http, account_id)
+    # Receipts are 0.4 s away: everything accepted is reserved, nothing charged.
+    assert (before["balance_micros"], before["reserved_micros"]) == (20 * PRICE, 20 * PRICE)
+    assert before["ledger"] == {}
+    status, shown = await http.call("GET", "/v1/balance", keys[0])
+    assert status == 200, shown
+    assert (shown["reserved_micros"], shown["available_micros"]) == (20 * PRICE, 0)
+    assert shown["charge_mode"] == "on_delivery"
+
+    states = await all_final(http, account_id)
+    delivered = states.get("delivered", 0)
+    assert sum(states.values()) == 20, states
+    assert 0 < delivered < 20, states
+    after = await money(http, account_id)
+    assert after["open"] == 0
+    assert after["reserved_micros"] == 0
+    assert after["balance_micros"] == (20 - delivered) * PRICE
+    charged = after["ledger"][("sms_charge", "on delivery")]
+    assert (charged["n"], charged["messages"]) == (delivered, delivered)
+    assert set(after["ledger"]) == {("sms_charge", "on delivery")}  # no refund of a reserve
+    delivered_charged = await http.running.value(
+        "SELECT count(*) FROM messages m JOIN ledger l ON l.message_id = m.id"
+        " WHERE m.account_id = $1 AND m.state = 'delivered'",
+        account_id,
+    )
+    assert delivered_charged == delivered
+    await ledger_matches_balances(http.running)
+    await in_memory_settles(http, account_id, (20 - delivered) * PRICE)
+    status, cdrs = await http.call("GET", f"/cdr?account_id={account_id}&limit=1000")
+    assert status == 200, cdrs
+    assert {(c["price_micros"], c["cost_micros"], c["margin_micros"])
+            for c in cdrs["cdrs"]} == {(PRICE, COST, PRICE - COST)}  # fmt: skip
+
+
+async def a_mode_change_settles_each_message_the_way_it_was_paid(http: Http) -> None:
+    account_id, keys = await account(http, "on_delivery", 10 * PRICE)
+    statuses, reserved = await send_ids(http, keys, 5)
+    assert statuses == {202: 5}
+    status, changed = await http.call(
+        "PATCH", f"/v1/admin/accounts/{account_id}", json={"charge_mode": "at_acceptance"}
+    )
+    assert (status, changed["charge_mode"]) == (200, "at_acceptance")
+    # Five are reserved, so five more fit; the sixth does not.
+    statuses, charged = await send_ids(http, keys, 6)
+    assert statuses == {202: 5, 402: 1}
+    await all_final(http, account_id)
+    rows = await http.running.query(
+        "SELECT m.id::text, m.state, array_remove(array_agg(l.kind || ':' || l.note"
+        " ORDER BY l.id), NULL) AS moves FROM messages m"
+        " LEFT JOIN ledger l ON l.message_id = m.id WHERE m.account_id = $1 GROUP BY m.id",
+        account_id,
+    )
+    moves = {r["id"]: (r["state"], list(r["moves"])) for r in rows}
+    for message_id in reserved:  # paid on delivery, as when it was accepted
+        state, made = moves[message_id]
+        assert made == (["sms_charge:on delivery"] if state == "delivered" else []), state
+    for message_id in charged:  # paid at acceptance
+        state, made = moves[message_id]
+        assert made == (["sms_charge:"] if state == "delivered"
+                        else ["sms_charge:", f"sms_refund:{state}"]), state  # fmt: skip
+    paid = sum(1 for state, _ in moves.values() if state == "delivered")
+    after = await money(http, account_id)
+    assert after["open"] == 0
+    assert after["reserved_micros"] == 0
+    assert after["balance_micros"] == (10 - paid) * PRICE
+    await in_memory_settles(http, account_id, (10 - paid) * PRICE)
+    await ledger_matches_balances(http.running)

@@ -33,7 +33,9 @@ SYSTEM_INTRO = (
     "wait for the warpd feature they measure (the hook is `warpd_row` or `warpd_*_row` in "
     "bench/scenarios/NAME.py). Run one scenario with `python -m bench NAME [--runs N] "
     "[--seconds S]`; `python -m bench smoke` runs each for a few seconds into bench/out/smoke/; "
-    "`python -m bench redraw` redraws this file and the charts from report.json.\n"
+    "`python -m bench redraw` redraws this file and the charts from report.json. The soak "
+    "and the OTP acceptance run their own length (600 s and 300 s) unless `--seconds` is "
+    "given.\n"
 )
 
 
@@ -210,7 +212,7 @@ def write(results: list[ScenarioResult], directory: Path, command: str, order: l
     report_json.write_text(json.dumps(stored, indent=1, default=str) + "\n")
     report_md = directory / "REPORT.md"
     text = adopt(report_md.read_text() if report_md.exists() else TITLE)
-    text = splice(text, "system", SYSTEM_INTRO)
+    text = splice(text, "system", SYSTEM_INTRO + "\n" + headlines(load(directory), order))
     for result in results:
         previous = _previous(order, result.name, text)
         text = splice(text, result.name, scenario_markdown(result), after=previous)
@@ -225,6 +227,42 @@ def _previous(order: list[str], name: str, text: str) -> str:
         if f"<!-- /bench:{candidate} -->" in text:
             return candidate
     return "system"
+
+
+def headlines(results: list[ScenarioResult], order: list[str]) -> str:
+    """One line per table: warpd's first metric beside the peer's and the limit's, with the
+    same-run ratios; the tables below have the rest."""
+    lines = [
+        "### At a glance\n",
+        "| scenario | table | metric | warpd | peer | vs peer | limit | vs limit |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    rank = {name: index for index, name in enumerate(order)}
+    for result in sorted(results, key=lambda r: rank.get(r.name, len(rank))):
+        for table in result.tables:
+            metric = next(m for m in table.metrics if m.primary)
+            summaries = table.summaries()
+            warpd = next((s for s in summaries if s.role is Role.WARPD), None)
+            if warpd is None:
+                continue
+            by_role = {s.role: s for s in summaries if s.status is Status.OK}
+            peer, limit = by_role.get(Role.PEER), by_role.get(Role.LIMIT)
+
+            def shown(summary: Summary | None, metric: Metric = metric) -> str:
+                if summary is None:
+                    return ""
+                return f"{_cell(summary, metric.key, metric.digits)} ({summary.system})"
+
+            mine = (
+                _cell(warpd, metric.key, metric.digits)
+                if warpd.status is Status.OK
+                else f"*{warpd.status.value}*"
+            )
+            lines.append(
+                f"| {result.heading} | {table.title} | {metric.label} | {mine} | {shown(peer)} "
+                f"| {_ratio(warpd.vs_peer)} | {shown(limit)} | {_ratio(warpd.vs_limit)} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def load(directory: Path) -> list[ScenarioResult]:

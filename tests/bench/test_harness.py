@@ -6,13 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from bench import loadgen
 from bench.harness import proc
-from bench.harness.report import adopt, splice, table_markdown
-from bench.harness.results import Metric, Role, Row, Status, Table, summarise
+from bench.harness.report import adopt, headlines, splice, table_markdown
+from bench.harness.results import Metric, Role, Row, ScenarioResult, Status, Table, summarise
+from bench.scenarios import soak
 from bench.scenarios.common import Skipped, guarded
 
 METRICS = (Metric("rate", "msg/s", primary=True), Metric("p99", "p99 ms", 1))
@@ -31,8 +33,7 @@ def test_medians_ranges_and_ratios_are_taken_run_by_run() -> None:
     runs = [run(100, 10, 200), run(50, 5, 100), run(120, 12, 240)]
     warpd, jasmin, limit = summarise(runs, "rate")
     assert warpd.values["rate"] == (100, 50, 120)
-    assert warpd.vs_peer == pytest.approx(10.0)
-    assert warpd.vs_limit == pytest.approx(0.5)
+    assert (warpd.vs_peer, warpd.vs_limit) == pytest.approx((10.0, 0.5))
     assert jasmin.vs_peer is None
     assert jasmin.vs_limit == pytest.approx(0.05)
     assert limit.vs_limit is None
@@ -131,3 +132,37 @@ def test_a_sim_esme_summary_reads_as_the_stopgaps_keys() -> None:
     assert result["receipt_p99_ms"] == 260.0
     stopgap = {"sent": 3, "ok": 3, "receipts": 3, "e2e_rate": 100.0}
     assert loadgen.esme_result(json.dumps(stopgap)) == stopgap
+
+
+def test_the_headline_puts_warpd_beside_its_peer_and_limit_with_same_run_ratios() -> None:
+    sms = ScenarioResult("sms", "SMS end to end", "", [Table("SMS", METRICS, [run(100, 10, 200)])])
+    pending = [[Row.pending("warpd", "lands with issue 10"), *run(1, 10, 20)[1:]]]
+    sip = ScenarioResult("sip", "SIP", "", [Table("calls", METRICS, pending)])
+    text = headlines([sip, sms], ["sms", "sip"])
+    lines = [
+        line for line in text.splitlines() if line.startswith("| SMS") or line.startswith("| SIP")
+    ]
+    assert (
+        lines[0]
+        == "| SMS end to end | SMS | msg/s | 100 | 10 (jasmin) | 10.0x | 200 (limit) | 0.5x |"
+    )
+    assert lines[1].startswith("| SIP | calls | msg/s | *pending* | 10 (jasmin) |  |")
+
+
+def test_soak_calls_count_in_the_interval_they_started_and_late_failures_in_the_last(
+    tmp_path: Path,
+) -> None:
+    stats = tmp_path / "calls.csv"
+    stats.write_text(
+        "ElapsedTime(C);FailedCall(C);\n"
+        "00:00:00;0;\n00:00:01;1;\n00:00:02;1;\n00:00:03;1;\n00:00:04;3;\n00:00:09;4;\n"
+    )
+    rtt = tmp_path / "uac_1_rtt.csv"
+    rtt.write_text(
+        "Date_ms;response_time_ms;rtd_no\n100;5;1\n900;7;1\n1500;9;1\n2500;40;1\n3999;50;1\n"
+    )
+    first, last = soak.call_intervals(stats, rtt, soak.Span(4.0, 2.0))
+    assert (first["calls"], first["call_errors"], first["call_p50"]) == (1.5, 1, 7.0)
+    # the last interval takes what failed after the run (4 at 9 s) and its 2 answered calls
+    assert (last["calls"], last["call_errors"], last["call_p99"]) == (1.0, 3, 50.0)
+    assert soak.call_intervals(stats, None, soak.Span(4.0, 2.0))[0]["call_p50"] is None

@@ -136,3 +136,45 @@ async def test_a_tariff_csv_is_previewed_before_it_is_imported(console: Console)
         assert "line+2" in where
     finally:
         await admin.session.close()
+
+
+OPERATOR_PAGES = (
+    "/console/admin", "/console/admin/accounts", "/console/admin/accounts/{account}",
+    "/console/admin/connectors",
+    "/console/admin/routes?account_id={account}&destination=%2B447700900123",
+    "/console/admin/rate-plans", "/console/admin/voice", "/console/admin/messages?state=delivered",
+    "/console/admin/cdrs", "/console/admin/audit?q=console", "/console/admin/users",
+)  # fmt: skip
+CUSTOMER_PAGES = (
+    "/console/", "/console/messages", "/console/keys", "/console/webhooks", "/console/smpp",
+    "/console/otp",
+)  # fmt: skip
+
+
+async def test_every_page_renders_for_its_audience(console: Console) -> None:
+    account = await console.running.value("SELECT id FROM accounts WHERE name = 'demo'")
+    c = console.credentials["console"]
+    admin = await _admin(console)
+    customer = await login_client(console.base, c["customer_user"], c["customer_password"])
+    try:
+        for path in OPERATOR_PAGES:
+            status, page = await admin.get(path.format(account=account))
+            assert status == 200, (path, page[:500])
+        _, routes = await admin.get(OPERATOR_PAGES[4].format(account=account))
+        assert "Routed</strong> by route" in routes
+        for path in CUSTOMER_PAGES:
+            status, page = await customer.get(path)
+            assert status == 200, (path, page[:500])
+            # Nobody logged out sees any of it.
+            async with console.http.get(console.base + path, allow_redirects=False) as r:
+                assert r.status == 303
+                assert r.headers["Location"].startswith("/console/login")
+        status, csv = await customer.get("/console/cdr.csv")
+        assert status == 200
+        assert csv.startswith("id,client_ref,")
+        status, csv = await admin.get("/console/admin/cdrs?format=csv")
+        assert status == 200
+        assert csv.startswith("id,account,")
+    finally:
+        await admin.session.close()
+        await customer.session.close()

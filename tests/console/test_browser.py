@@ -42,6 +42,7 @@ async def test_customer_sends_a_test_sms_sees_it_delivered_and_the_balance_drop(
         await customer.reload()
     await expect(customer.locator("#message-state")).to_have_text("delivered")
     await expect(customer.locator("#message-facts")).to_contain_text("447700900123")
+    await console.shot(customer, "portal-message")
     await customer.get_by_role("link", name="Overview").click()
     after = int(await customer.locator("#balance").get_attribute("data-micros") or "")
     assert after == before - 5_000  # the demo's price for one part
@@ -148,6 +149,11 @@ async def test_the_operator_disables_a_connector_and_traffic_moves_to_the_next(
             "SELECT actor FROM audit_log WHERE action = 'connector.disable' ORDER BY id DESC"
         )
         assert audit == "console:admin"
+        await operator.goto(console.base + "/console/admin/connectors")
+        await expect(operator.locator("tr[data-connector=backup-sim] .live-binds")).to_have_text(
+            "1"
+        )
+        await console.shot(operator, "operator-connectors")
     finally:
         await operator.goto(console.base + "/console/admin/connectors")
         await operator.get_by_role("button", name="Enable demo-sim").click()

@@ -61,7 +61,7 @@ class LineChart {
 function barChart(svg, items) {
   const w = 600, h = 160, pad = 24;
   const peak = Math.max(1, ...items.map((i) => i.messages));
-  const width = (w - pad) / Math.max(items.length, 1);
+  const width = Math.min(40, (w - pad) / Math.max(items.length, 1));
   svg.replaceChildren(el("line", { x1: pad, y1: h - pad, x2: w, y2: h - pad, class: "axis" }));
   items.forEach((item, i) => {
     const bar = el("rect", { x: pad + i * width + 1, width: Math.max(width - 2, 1),
@@ -101,10 +101,12 @@ function fillTable(id, rows) {
   }));
 }
 
+// Micro-units as major units, exactly as the server prints them (no float rounding).
 function money(micros) {
   const sign = micros < 0 ? "-" : "";
   const whole = Math.abs(micros);
-  return `${sign}${Math.floor(whole / 1e6)}.${String(whole % 1e6).padStart(6, "0").slice(0, 4)}`;
+  const fraction = String(whole % 1e6).padStart(6, "0").replace(/0+$/, "");
+  return `${sign}${Math.floor(whole / 1e6)}${fraction ? "." + fraction : ""}`;
 }
 
 function operatorView(data, chart) {

@@ -32,7 +32,7 @@ def test_medians_ranges_and_ratios_are_taken_run_by_run() -> None:
     # Run 2 is on a loaded machine: everything halves, the ratio does not move.
     runs = [run(100, 10, 200), run(50, 5, 100), run(120, 12, 240)]
     warpd, jasmin, limit = summarise(runs, "rate")
-    assert warpd.values["rate"] == (100, 50, 120)
+    assert warpd.values["rate"] == (100.0, 50.0, 120.0)
     assert (warpd.vs_peer, warpd.vs_limit) == pytest.approx((10.0, 0.5))
     assert jasmin.vs_peer is None
     assert jasmin.vs_limit == pytest.approx(0.05)

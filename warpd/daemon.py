@@ -126,6 +126,7 @@ class Daemon:
             self.metrics,
             acceptance=self.sms.acceptance,
             on_change=self.sms.reload,
+            connectors=self.sms.connectors,
         )
         self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
         await self.http.start()

@@ -63,6 +63,24 @@ _TARGET_REFRESH = frozenset(("INVITE", "UPDATE"))
 class Dialog:
     """One dialog; create it with ``as_uac`` or ``as_uas``."""
 
+    __slots__ = (
+        "_events",
+        "_interval",
+        "_outbox",
+        "_pending_2xx",
+        "config",
+        "id",
+        "local",
+        "local_contact",
+        "local_seq",
+        "remote",
+        "remote_seq",
+        "remote_target",
+        "route_set",
+        "state",
+        "timers",
+    )  # fmt: skip
+
     def __init__(
         self,
         dialog_id: DialogId,

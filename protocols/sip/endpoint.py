@@ -142,33 +142,41 @@ class Endpoint:
             if txn is not None and txn.get_timer() == deadline:
                 return deadline
             heapq.heappop(heap)  # stale: the transaction moved its deadline or ended
+            if txn is not None and txn.scheduled == deadline:
+                txn.scheduled = None  # its entry is gone: the next deadline is pushed anew
         return None
 
     def handle_timer(self, now: float) -> None:
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, key = heapq.heappop(heap)
+            popped, _, key = heapq.heappop(heap)
             txn = self._txns.get(key)
             if txn is None:
                 continue
+            if txn.scheduled == popped:
+                txn.scheduled = None
             deadline = txn.get_timer()
             if deadline is not None and deadline <= now:
                 txn.handle_timer(now)
                 self._settle(txn, now)
+            else:
+                self._schedule(txn)
 
     def _schedule(self, txn: Transaction) -> None:
         deadline = txn.get_timer()
-        if deadline is None:
+        # Most inputs leave the earliest deadline where it was: no second heap entry.
+        if deadline is None or deadline == txn.scheduled:
             return
+        txn.scheduled = deadline
         self._seq += 1
         heapq.heappush(self._heap, (deadline, self._seq, txn.key))
         if len(self._heap) > 4 * len(self._txns) + 1024:
             # Re-armed timers leave stale entries behind; rebuild from the truth.
-            self._heap = [
-                (d, i, t.key)
-                for i, t in enumerate(self._txns.values())
-                if (d := t.get_timer()) is not None
-            ]
+            self._heap = []
+            for i, t in enumerate(self._txns.values()):
+                t.scheduled = t.get_timer()
+                if t.scheduled is not None:
+                    self._heap.append((t.scheduled, i, t.key))
             heapq.heapify(self._heap)
 
     # -- TU calls --------------------------------------------------------------------

@@ -39,6 +39,7 @@ class ClientTransaction(Transaction):
     """Sends its request at creation and matches the responses given to it."""
 
     TIMEOUT_TIMER: ClassVar[TimerName]
+    __slots__ = ("interval", "last_source")
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class InviteClientTransaction(ClientTransaction):
     """Figure 5 of RFC 3261 as amended by RFC 6026 Figure 3."""
 
     TIMEOUT_TIMER = T.B
+    __slots__ = ("needs_cancel",)
 
     def __init__(
         self,
@@ -153,6 +155,7 @@ class NonInviteClientTransaction(ClientTransaction):
     """Figure 6 of RFC 3261."""
 
     TIMEOUT_TIMER = T.F
+    __slots__ = ()
 
     def __init__(
         self,

@@ -44,6 +44,8 @@ class ServerTransaction(Transaction):
     which is not always where the request came from.
     """
 
+    __slots__ = ("ack_source", "last_response", "to_tag")
+
     def __init__(
         self,
         key: TransactionKey,
@@ -83,6 +85,8 @@ class ServerTransaction(Transaction):
 
 class InviteServerTransaction(ServerTransaction):
     """Figure 7 of RFC 3261 as amended by RFC 6026 Figure 5."""
+
+    __slots__ = ("interval",)
 
     def __init__(
         self,
@@ -165,6 +169,8 @@ class InviteServerTransaction(ServerTransaction):
 
 class NonInviteServerTransaction(ServerTransaction):
     """Figure 8 of RFC 3261."""
+
+    __slots__ = ()
 
     def __init__(
         self,

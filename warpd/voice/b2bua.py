@@ -76,6 +76,7 @@ class VoiceSettings:
     register_min_expires: int = 60
     register_max_expires: int = 3600
     min_session_expires: int = 90
+    info_dtmf: bool = True  # SIP INFO digits injected as RFC 4733 by RTPEngine
 
 
 class B2bua:
@@ -248,9 +249,9 @@ class B2bua:
         assert cdr.trunk_id is not None
         self.admission.taken(cdr.trunk_id)
         self.metrics.active.inc()
-        self._spawn(call.run())
+        self.spawn(call.run())
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -292,7 +293,7 @@ class B2bua:
             extra = (("Min-Expires", str(plan.min_expires)),) if plan.min_expires else ()
             self.respond(key, request, plan.status, headers=extra)
             return
-        self._spawn(self._store_binding(request, key, trunk, plan))
+        self.spawn(self._store_binding(request, key, trunk, plan))
 
     async def _store_binding(
         self, request: SipRequest, key: TransactionKey, trunk: Trunk, plan: RegisterPlan

@@ -38,6 +38,7 @@ from protocols.sip.transaction import (
 from warpd.voice.admission import CallPlan
 from warpd.voice.auth import answer_challenge
 from warpd.voice.cdr import Answered, Cdr, close_cdr
+from warpd.voice.dtmf import Digit, info_digit
 from warpd.voice.inbox import CallEvent, Inbox, Mailbox, MediaLost, q850_of
 from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_dialog
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
@@ -63,6 +64,12 @@ def _now() -> dt.datetime:
 
 
 class Call:
+    # Slotted: one per active call (the memory target is under 20 KB a call, issue 10).
+    __slots__ = (
+        "_hung_up", "_ringing", "_tried", "a", "b", "cancelled", "cdr", "final_to_a", "inbox",
+        "invite", "media", "media_offer", "plan", "sw",
+    )  # fmt: skip
+
     def __init__(
         self,
         b2bua: B2bua,
@@ -81,7 +88,10 @@ class Call:
         self.b: Leg | None = None
         self.inbox = Mailbox()
         self.cancelled = False
-        self.media = MediaSession(b2bua.media, str(cdr.id), invite.from_.tag or "", a_tag)
+        self.media = MediaSession(
+            b2bua.media, str(cdr.id), invite.from_.tag or "", a_tag,
+            inject_dtmf=b2bua.settings.info_dtmf,
+        )  # fmt: skip
         self.final_to_a = False
         self._ringing = False
         # Every B INVITE sent, by Call-ID: a late 2xx to one we left is ACKed and BYEd.
@@ -356,7 +366,22 @@ class Call:
                 self._bye(other)
             return True
         self.sw.respond(event.key, request, 200, leg.local_tag)
+        if request.method == "INFO" and self.sw.settings.info_dtmf:
+            content_type = request.content_type
+            mime = None if content_type is None else content_type.mime
+            digit = info_digit(mime, request.body)
+            if digit is not None:
+                self.sw.spawn(self._play_dtmf(digit, side))
         return False
+
+    async def _play_dtmf(self, digit: Digit, side: Side) -> None:
+        """SIP INFO DTMF to the other side as RFC 4733 (``warpd.voice.dtmf``)."""
+        try:
+            await self.media.play_dtmf(digit.code, digit.duration_ms, from_b=side is Side.B)
+        except (RtpEngineUnavailable, NgError) as exc:
+            log.warning("call_dtmf_failed", call_id=self.a.call_id, error=str(exc))
+        else:
+            self.sw.metrics.dtmf.labels(side.value).inc()
 
     def _hangup(self, by: str) -> None:
         self.cdr.hangup_by = by

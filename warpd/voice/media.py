@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from media.pool import RtpEnginePool
-from protocols.ng.messages import Answer, Delete, Ice, Offer
+from protocols.ng.messages import Answer, Delete, Ice, Offer, PlayDtmf
 from protocols.ng.replies import CallStats
 from protocols.sip.errors import SipError
 from protocols.sip.sdp import parse_sdp
@@ -21,6 +21,9 @@ from warpd.voice.cdr import Cdr
 
 _REPLACE = ("origin", "session-connection")
 _FLAGS = ("SIP-source-address",)
+# Lets play DTMF inject events into the call's RTP (SIP INFO interworking); it sends
+# the media through rtpengine's codec handler, so it is a setting.
+_INJECT = ("SIP-source-address", "inject-DTMF")
 
 
 def _family(ip: str) -> str:
@@ -34,6 +37,7 @@ class MediaSession:
     from_tag: str
     to_tag: str
     offered: bool = False
+    inject_dtmf: bool = False
 
     async def offer(self, sdp: bytes, source_ip: str, *, from_b: bool = False) -> bytes:
         """``from_b``: a re-offer from the B side (rtpengine's tags swap roles)."""
@@ -44,7 +48,7 @@ class MediaSession:
                 sdp=sdp,
                 ice=Ice.REMOVE,
                 replace=_REPLACE,
-                flags=_FLAGS,
+                flags=self.flags,
                 received_from=(_family(source_ip), source_ip),
             )
         )
@@ -61,7 +65,7 @@ class MediaSession:
                 sdp=sdp,
                 ice=Ice.REMOVE,
                 replace=_REPLACE,
-                flags=_FLAGS,
+                flags=self.flags,
                 received_from=(_family(source_ip), source_ip),
             )
         )
@@ -76,6 +80,21 @@ class MediaSession:
             Delete(call_id=self.call_id, from_tag=self.from_tag, delete_delay=0)
         )
         return reply.stats
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return _INJECT if self.inject_dtmf else _FLAGS
+
+    async def play_dtmf(self, code: str, duration_ms: int | None, *, from_b: bool) -> None:
+        """Inject ``code`` as if the side named sent it: the other side gets the event."""
+        await self.pool.call_request(
+            PlayDtmf(
+                call_id=self.call_id,
+                from_tag=self.to_tag if from_b else self.from_tag,
+                code=code,
+                duration=duration_ms,
+            )
+        )
 
     @property
     def node(self) -> str | None:

@@ -43,6 +43,10 @@ class VoiceMetrics:
             "warpd_voice_malformed_messages", "SIP input refused, by whether it was answered",
             ["answered"], registry=r,
         )  # fmt: skip
+        self.dtmf = Counter(
+            "warpd_voice_info_dtmf", "SIP INFO digits played as RFC 4733, by the sending side",
+            ["side"], registry=r,
+        )  # fmt: skip
         self._answered = 0
 
     @property

@@ -69,32 +69,28 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def pss_bytes(pids: Iterable[int]) -> int:
-    """Proportional set size of ``pids`` together (shared pages split between them)."""
+def _kib_field(pids: Iterable[int], name: str, field: str) -> int:
+    """The ``field:`` line (in KiB) of ``/proc/<pid>/<name>``, in bytes, summed over ``pids``."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                if line.startswith(f"{field}:"):
                     total += int(line.split()[1]) * 1024
                     break
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
+
+
+def pss_bytes(pids: Iterable[int]) -> int:
+    """Proportional set size of ``pids`` together (shared pages split between them)."""
+    return _kib_field(pids, "smaps_rollup", "Pss")
 
 
 def rss_bytes(pids: Iterable[int]) -> int:
     """Resident set size of ``pids`` summed (for one process, what an operator's ``ps`` shows)."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
+    return _kib_field(pids, "status", "VmRSS")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

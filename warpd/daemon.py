@@ -28,11 +28,13 @@ from warpd.api import demo_access
 from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
 from warpd.config import Config
 from warpd.errors import ConfigError
+from warpd.events import start_events
 from warpd.metrics import Metrics
 from warpd.sim import SmscSimulator
 from warpd.sms.metrics import SmsCollector
 from warpd.sms.service import SmsCore
 from warpd.store import Database, EmbeddedPostgres
+from warpd.store.partitions import start_maintenance
 from warpd.systemd import Notifier
 from warpd.voice.service import start_voice
 
@@ -109,6 +111,10 @@ class Daemon:
         schema = await self.database.ensure_schema(apply=self._migrate)
         self.metrics.schema_version.set(schema.current)
         self.metrics.watch_database(self.database)
+        # Months of partitions ahead and retention (issue 14); events on or off before
+        # anything writes a row an event describes.
+        await start_maintenance(stack, cfg.retention, self.database.pool)
+        await start_events(stack, cfg.events, self.database.pool, self.metrics.registry)
         demo_credentials = await self._start_demo(stack) if cfg.demo.enabled else None
         if cfg.sip.enabled:  # after the database (and the demo's rows); stops before it
             voice = await start_voice(stack, cfg, self.database.pool, self.metrics.registry)

@@ -61,39 +61,12 @@ class Load:
 
 
 @dataclass
-class Tally:
-    sent: int = 0
-    ok: int = 0
-    errors: int = 0
-    receipts: int = 0
-    resp_ms: list[float] = field(default_factory=list)
-    receipt_ms: list[float] = field(default_factory=list)
-    #: message id (as the submit_sm_resp gave it) -> when its submit_sm went out
-    by_id: dict[str, float] = field(default_factory=dict)
-    first: float = 0.0
-    last_resp: float = 0.0
-    first_receipt: float = 0.0
-    last_receipt: float = 0.0
-    #: the same figures per interval of submit time (``Load.interval``), for the soak
-    buckets: list[Bucket] = field(default_factory=list)
-    interval: float = 0.0
-
-    def bucket(self, sent: float) -> Bucket | None:
-        """The interval a submit sent at ``sent`` counts in (None without intervals)."""
-        if not self.buckets:
-            return None
-        # A submit let out just after the deadline (its slot freed late) counts in the last.
-        index = min(int((sent - self.first) / self.interval), len(self.buckets) - 1)
-        return self.buckets[index]
-
-
-@dataclass
 class Bucket:
-    """Submits of one interval: what became of them, and their latencies."""
+    """Submits (of one interval, or of the whole run): what became of them, their latencies."""
 
     sent: int = 0
     ok: int = 0
-    #: refused (a non-zero command_status), unanswered, or accepted without a receipt
+    #: refused (a non-zero command_status); in an interval, also unanswered or unreceipted
     errors: int = 0
     receipts: int = 0
     resp_ms: list[float] = field(default_factory=list)
@@ -110,6 +83,33 @@ class Bucket:
             "receipt_p50_ms": percentile(self.receipt_ms, 0.5),
             "receipt_p99_ms": percentile(self.receipt_ms, 0.99),
         }
+
+
+@dataclass
+class Tally(Bucket):
+    """The whole run's figures, and (``Load.interval``) each interval's, for the soak."""
+
+    #: message id (as the submit_sm_resp gave it) -> when its submit_sm went out
+    by_id: dict[str, float] = field(default_factory=dict)
+    first: float = 0.0
+    last_resp: float = 0.0
+    first_receipt: float = 0.0
+    last_receipt: float = 0.0
+    buckets: list[Bucket] = field(default_factory=list)
+    interval: float = 0.0
+
+    def bucket(self, sent: float) -> Bucket | None:
+        """The interval a submit sent at ``sent`` counts in (None without intervals)."""
+        if not self.buckets:
+            return None
+        # A submit let out just after the deadline (its slot freed late) counts in the last.
+        index = min(int((sent - self.first) / self.interval), len(self.buckets) - 1)
+        return self.buckets[index]
+
+    def counting(self, sent: float) -> tuple[Bucket, ...]:
+        """Where a submit sent at ``sent`` is counted: the run, and its interval if any."""
+        bucket = self.bucket(sent)
+        return (self,) if bucket is None else (self, bucket)
 
 
 class Bind(asyncio.Protocol):
@@ -141,9 +141,8 @@ class Bind(asyncio.Protocol):
         sent = self.in_flight[self.sequence] = time.perf_counter()
         assert self.transport is not None
         self.transport.write(pdu)
-        self.tally.sent += 1
-        if (bucket := self.tally.bucket(sent)) is not None:
-            bucket.sent += 1
+        for counted in self.tally.counting(sent):
+            counted.sent += 1
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -170,19 +169,14 @@ class Bind(asyncio.Protocol):
         now = time.perf_counter()
         tally = self.tally
         tally.last_resp = now
-        tally.resp_ms.append((now - sent) * 1000)
-        bucket = tally.bucket(sent)
-        if bucket is not None:
-            bucket.resp_ms.append((now - sent) * 1000)
+        for counted in tally.counting(sent):
+            counted.resp_ms.append((now - sent) * 1000)
+            if status == 0:
+                counted.ok += 1
+            else:
+                counted.errors += 1
         if status == 0:
-            tally.ok += 1
             tally.by_id[frame[HEADER_SIZE:].split(b"\x00", 1)[0].decode()] = sent
-            if bucket is not None:
-                bucket.ok += 1
-        else:
-            tally.errors += 1
-            if bucket is not None:
-                bucket.errors += 1
         self.slots.release()
 
     def _receipt(self, tlvs: tuple[object, ...], text: bytes) -> None:
@@ -192,14 +186,12 @@ class Bind(asyncio.Protocol):
         sent = self.tally.by_id.pop(message_id, None)
         if sent is not None:
             now = time.perf_counter()
-            self.tally.receipts += 1
-            if self.tally.receipts == 1:
+            if self.tally.receipts == 0:
                 self.tally.first_receipt = now
             self.tally.last_receipt = now
-            self.tally.receipt_ms.append((now - sent) * 1000)
-            if (bucket := self.tally.bucket(sent)) is not None:
-                bucket.receipts += 1
-                bucket.receipt_ms.append((now - sent) * 1000)
+            for counted in self.tally.counting(sent):
+                counted.receipts += 1
+                counted.receipt_ms.append((now - sent) * 1000)
 
 
 async def connect(load: Load, tally: Tally) -> Bind:

@@ -2,11 +2,14 @@
 
 Binds: the load generator opens N transceiver binds and leaves them idle
 (answering enquire_link); the row is the growth of the server's PSS over N.
-Jasmin's is jasmind's (the daemon that holds the binds); the limit is the
-carrier simulator (an asyncio SMPP server) holding the same binds. Calls: SIPp places N calls
-that hold for a minute through the proxy to the SIPp UAS; the row is the
-growth of the proxy's PSS (all its processes, shared memory split between
-them) over N. PSS rather than RSS: Kamailio's children share one memory pool.
+warpd's is its own process's (its PostgreSQL holds nothing per bind),
+Jasmin's jasmind's (the daemon that holds the binds); the limit is the
+carrier simulator (an asyncio SMPP server) holding the same binds. Calls:
+SIPp places N calls that hold for a minute through the system to the SIPp
+UAS; the row is the growth of the system's PSS (all its processes, shared
+memory split between them) over N: warpd's own process (media on an
+RTPEngine, every call checked as active in PostgreSQL), Kamailio's proxy.
+PSS rather than RSS: Kamailio's children share one memory pool.
 """
 
 from __future__ import annotations

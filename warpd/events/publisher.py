@@ -28,6 +28,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from warpd.config.schema import EventsConfig
+from warpd.errors import StorageError
 
 log = structlog.get_logger(__name__)
 
@@ -61,8 +62,20 @@ async def _close(connection: aio_pika.abc.AbstractConnection) -> None:
 
 
 async def set_enabled(pool: asyncpg.Pool, enabled: bool) -> None:
-    """Whether the triggers write outbox rows (``[events] amqp_url`` set or not)."""
-    await pool.execute("UPDATE events_settings SET enabled = $1", enabled)
+    """Outbox triggers created or dropped as ``[events] amqp_url`` is set or not.
+
+    DDL on the busiest tables: it waits for their writers at most a few seconds
+    (then warpd does not start, and says why), and does nothing when the
+    triggers are already as asked, as on every start but the first.
+    """
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL lock_timeout = '5s'")
+            switched = await conn.fetchval("SELECT events_switch($1)", enabled)
+    except asyncpg.PostgresError as exc:
+        raise StorageError(f"cannot turn events {'on' if enabled else 'off'}: {exc}") from exc
+    if switched:
+        log.info("events_switched", enabled=enabled)
 
 
 class EventsMetrics:

@@ -174,7 +174,13 @@ async def test_every_page_renders_for_its_audience(console: Console) -> None:
         assert csv.startswith("id,client_ref,")
         status, csv = await admin.get("/console/admin/cdrs?format=csv")
         assert status == 200
-        assert csv.startswith("id,account,")
+        assert csv.startswith("id,account,trunk,")
+        status, csv = await admin.get("/console/admin/messages?format=csv&state=delivered")
+        assert status == 200
+        assert csv.startswith("id,account,source_addr,")
+        status, page = await admin.get("/console/admin/messages?state=nonsense")
+        assert status == 400
+        assert "state: one of" in page
     finally:
         await admin.session.close()
         await customer.session.close()

@@ -137,6 +137,12 @@ def redirect(location: str, **query: str) -> web.Response:
     return web.Response(status=303, headers={"Location": target})
 
 
+def attachment(response: web.Response, filename: str) -> web.Response:
+    """A CSV answer the browser saves rather than shows."""
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response
+
+
 def _back(request: web.Request) -> str:
     """Where a refused change returns to: the page it came from, if on this console."""
     referer = URL(request.headers.get("Referer", ""))

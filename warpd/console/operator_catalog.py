@@ -19,7 +19,7 @@ from warpd.api.keys import DATABASE
 from warpd.api.tariff_csv import Tariff, TariffError, parse
 from warpd.api.v1_account import MESSAGE_STATES, csv_response
 from warpd.console import story
-from warpd.console.app import Page, Visit, redirect
+from warpd.console.app import Page, Visit, attachment, redirect
 from warpd.console.operator import number
 from warpd.console.tariff_preview import preview
 
@@ -47,8 +47,21 @@ SELECT m.id, a.name AS account, m.source_addr, m.destination_addr, m.state, m.pa
    AND ($3::text = '' OR m.destination_addr = $3 OR m.source_addr = $3)
    AND ($4::text = '' OR m.state = $4)
    AND ($5::bigint IS NULL OR m.account_id = $5)
- ORDER BY m.created_at DESC LIMIT 200
+ ORDER BY m.created_at DESC LIMIT $6
 """
+SMS_CDR_COLUMNS = (
+    "id",
+    "account",
+    "source_addr",
+    "destination_addr",
+    "state",
+    "parts",
+    "price_micros",
+    "currency",
+    "connector",
+    "created_at",
+    "done_at",
+)
 VOICE_CDR_COLUMNS = (
     "id",
     "account",
@@ -186,8 +199,7 @@ async def export_tariffs(visit: Visit) -> web.StreamResponse:
     response: web.Response = await visit.api(
         "GET", "/v1/admin/rate-plans/{id}/tariffs", params={"id": number(visit, "id")}
     )
-    response.headers["Content-Disposition"] = "attachment; filename=tariffs.csv"
-    return response
+    return attachment(response, "tariffs.csv")
 
 
 async def voice(visit: Visit) -> web.StreamResponse:
@@ -251,7 +263,10 @@ async def messages(visit: Visit) -> web.StreamResponse:
         raise invalid(f"state: one of {', '.join(MESSAGE_STATES)}")
     start, end = window(visit)
     account = number(visit, "account_id") if query.get("account_id") else None
-    rows = await visit.query(SEARCH_SQL, start, end, wanted.lstrip("+"), state, account)
+    limit = 100_000 if query.get("format") == "csv" else 200
+    rows = await visit.query(SEARCH_SQL, start, end, wanted.lstrip("+"), state, account, limit)
+    if query.get("format") == "csv":
+        return attachment(csv_response(SMS_CDR_COLUMNS, rows), "sms-cdrs.csv")
     return visit.render(
         "admin/messages.html",
         messages=rows,
@@ -272,9 +287,7 @@ async def cdrs(visit: Visit) -> web.StreamResponse:
     wanted = visit.request.query.get("q", "").strip().lstrip("+")
     if visit.request.query.get("format") == "csv":
         rows = await visit.query(VOICE_CDR_SQL, start, end, wanted, 100_000)
-        response = csv_response(VOICE_CDR_COLUMNS, rows)
-        response.headers["Content-Disposition"] = "attachment; filename=voice-cdrs.csv"
-        return response
+        return attachment(csv_response(VOICE_CDR_COLUMNS, rows), "voice-cdrs.csv")
     rows = await visit.query(VOICE_CDR_SQL, start, end, wanted, 200)
     return visit.render("admin/cdrs.html", cdrs=rows, query=visit.request.query)
 

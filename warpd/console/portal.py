@@ -24,7 +24,7 @@ from warpd.api.keys import DATABASE, KEY_STORE
 from warpd.api.v1_account import MESSAGE_STATES
 from warpd.api.v1_otp import DEFAULTS, TEMPLATE_COLUMNS
 from warpd.console import live, story
-from warpd.console.app import Page, Visit, redirect
+from warpd.console.app import Page, Visit, attachment, redirect
 from warpd.console.operator import number
 from warpd.console.users import Role
 
@@ -250,8 +250,7 @@ async def cdr_csv(visit: Visit) -> web.StreamResponse:
     response: web.Response = await visit.api(
         "GET", "/v1/cdr", params={"format": "csv", "limit": 1000, **visit.request.query}
     )
-    response.headers["Content-Disposition"] = "attachment; filename=sms-cdrs.csv"
-    return response
+    return attachment(response, "sms-cdrs.csv")
 
 
 PAGES = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -96,8 +97,10 @@ class LoginThrottle:
         return wait
 
 
-# A real hash to check unknown usernames against, so they take as long as known ones.
-_DUMMY_HASH = hash_password("not-a-user-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to check unknown usernames against, so they take as long as known ones."""
+    return hash_password("not-a-user-password")
 
 
 async def authenticate(conn: Conn, username: str, password: str) -> User:
@@ -107,7 +110,7 @@ async def authenticate(conn: Conn, username: str, password: str) -> User:
         " locked_until FROM console_users WHERE username = $1",
         username,
     )
-    stored = row["password_hash"] if row is not None else _DUMMY_HASH
+    stored = row["password_hash"] if row is not None else await asyncio.to_thread(_dummy_hash)
     good = await asyncio.to_thread(verify_password, password, stored)
     now = dt.datetime.now(dt.UTC)
     if row is not None and locked(row["locked_until"], now):

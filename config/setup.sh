@@ -22,6 +22,8 @@ packages=(postgresql python3-venv procps rtpengine-daemon sip-tester)
 # The consoles' browser tests drive Debian's headless Chromium (Playwright never
 # downloads one); only the test command needs it.
 [ "$mode" = test ] && packages+=(chromium chromium-driver)
+# The events tests publish to a real RabbitMQ (the local one, else a node they start).
+[ "$mode" = test ] && packages+=(rabbitmq-server)
 
 missing=()
 for p in "${packages[@]}"; do

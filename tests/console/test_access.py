@@ -6,11 +6,14 @@ own users, so the shared demo users stay usable.
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 
 import pytest
 
 from tests.console.conftest import Client, Console, login_client
+from warpd.auth.passwords import verify_password
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 PASSWORD = "correct horse battery"
@@ -181,6 +184,61 @@ async def test_every_page_renders_for_its_audience(console: Console) -> None:
         status, page = await admin.get("/console/admin/messages?state=nonsense")
         assert status == 400
         assert "state: one of" in page
+    finally:
+        await admin.session.close()
+        await customer.session.close()
+
+
+async def test_a_customer_manages_its_own_credentials_and_nobody_elses(console: Console) -> None:
+    c = console.credentials["console"]
+    admin = await _admin(console)
+    customer = await login_client(console.base, c["customer_user"], c["customer_password"])
+    try:
+        demo = await console.running.value("SELECT id FROM accounts WHERE name = 'demo'")
+        system_id = f"s{uuid.uuid4().hex[:8]}"
+        status, _ = await admin.post(f"/console/admin/accounts/{demo}/smpp-users",
+                                     {"system_id": system_id, "password": "first1"})  # fmt: skip
+        assert status == 303
+        user = await console.running.value(
+            "SELECT id FROM smpp_users WHERE system_id = $1", system_id
+        )
+        status, page = await customer.post(f"/console/smpp/{user}/password", {})
+        assert status == 200
+        shown = re.search(r'<code id="new-password">([^<]+)</code>', page)
+        assert shown is not None
+        stored = await console.running.value(
+            "SELECT password_hash FROM smpp_users WHERE id = $1", user
+        )
+        assert verify_password(html.unescape(shown[1]), str(stored))
+        # A key the customer makes works until the customer revokes it.
+        status, page = await customer.post("/console/keys", {"name": "short-lived"})
+        key = re.search(r'<code id="new-key">([^<]+)</code>', page)
+        assert key is not None
+        assert (await console.api("GET", "/v1/balance", key[1]))[0] == 200
+        key_id = await console.running.value("SELECT id FROM api_keys WHERE name = 'short-lived'")
+        status, where = await customer.post(f"/console/keys/{key_id}/revoke", {})
+        assert (status, where.split("?")[0]) == (303, "/console/keys")
+        assert (await console.api("GET", "/v1/balance", key[1]))[0] == 401
+        # Another account's key and SMPP user are not found, and stay as they were.
+        token = console.credentials["http"]["admin_token"]
+        named = {"name": f"o-{uuid.uuid4().hex[:6]}", "currency": "EUR"}
+        _, other = await console.api("POST", "/v1/admin/accounts", token, named)
+        _, theirs = await console.api("POST", "/v1/admin/keys", token, {"account_id": other["id"]})
+        status, where = await customer.post(f"/console/keys/{theirs['id']}/revoke", {})
+        assert status == 303
+        assert "not+found" in where
+        assert (await console.api("GET", "/v1/balance", theirs["key"]))[0] == 200
+        # The OTP template: saved for the customer's account, a text without {code} refused.
+        form = {"text": "Code {code}", "source_addr": "ACME", "code_length": "6",
+                "lifetime_s": "300", "max_attempts": "3"}  # fmt: skip
+        assert (await customer.post("/console/otp", form))[0] == 303
+        row = await console.running.query(
+            "SELECT text, source_addr FROM otp_templates WHERE account_id = $1", demo
+        )
+        assert [tuple(r) for r in row] == [("Code {code}", "ACME")]
+        status, where = await customer.post("/console/otp", {**form, "text": "no code here"})
+        assert status == 303
+        assert "error=" in where
     finally:
         await admin.session.close()
         await customer.session.close()

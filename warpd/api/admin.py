@@ -178,20 +178,6 @@ async def update_smpp_user(call: Call) -> web.Response:
     return json_response(row)
 
 
-async def list_connectors(call: Call) -> web.Response:
-    async with call.app[DATABASE].pool.acquire() as conn:
-        return json_response({"connectors": await catalog.list_connectors(conn)})
-
-
-async def update_connector(call: Call) -> web.Response:
-    async with call.app[DATABASE].pool.acquire() as conn:
-        row = await catalog.set_connector_enabled(
-            conn, call.actor, call.params["id"], call.body["enabled"]
-        )
-    await call.changed()
-    return json_response(row)
-
-
 async def list_plans(call: Call) -> web.Response:
     async with call.app[DATABASE].pool.acquire() as conn:
         return json_response({"rate_plans": await catalog.list_plans(conn)})
@@ -358,10 +344,6 @@ ENDPOINTS = (
              "Change an SMPP user's password, allow-list, limits or state", "admin", "admin",
              params=(id_param(),),
              body=_obj({"password": PASSWORD, "enabled": {"type": "boolean"}, **SMPP_OPTIONS})),
-    Endpoint("GET", "/v1/admin/connectors", list_connectors, "List connectors", "admin", "admin"),
-    Endpoint("PATCH", "/v1/admin/connectors/{id}", update_connector,
-             "Enable or disable a connector", "admin", "admin", params=(id_param(),),
-             body=_obj({"enabled": {"type": "boolean"}}, ("enabled",))),
     Endpoint("POST", "/v1/admin/connectors/{id}/costs", import_costs,
              "Import a carrier's costs from CSV (prefix,mcc_mnc,cost,currency,quality,valid_from)",
              "admin", "admin", params=(id_param(),), status=201, body=CSV_BODY),

@@ -16,12 +16,14 @@ import argparse
 import contextlib
 import getpass
 import json
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import uvloop
 
@@ -62,6 +64,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--credit-limit", default="0", help="how far below zero it may go")
     p.add_argument("--rate-plan", help="rate plan id or name")
     p.add_argument("--balance", help="opening balance")
+    p.add_argument("--charge-mode", choices=accounts.CHARGE_MODES, default="at_acceptance",
+                   help="charged when accepted (default) or when delivered")  # fmt: skip
     p = command(acct, "topup", _account_topup, "add money to an account")
     p.add_argument("account", help="account id or name")
     p.add_argument("amount", help="e.g. 10.50")
@@ -87,11 +91,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--password", help="at most 8 characters; default: generated and printed")
     p.add_argument("--allow-ip", action="append", default=[], help="CIDR; repeat")
 
-    conn = group("connector", "list, enable and disable carrier connectors")
+    conn = group("connector", "list, enable, disable and rebind carrier connectors")
     command(conn, "list", _connector_list, "list connectors")
     for name, enabled in (("enable", True), ("disable", False)):
         p = command(conn, name, _connector_toggle(enabled), f"{name} a connector")
         p.add_argument("connector", help="connector id or name")
+    p = conn.add_parser("rebind", parents=[common],
+                        help="unbind and re-open a connector's binds in the running daemon"
+                             " (its admin API; the token from $WARPD_ADMIN_TOKEN)")  # fmt: skip
+    p.add_argument("connector", help="connector id or name")
+    p.set_defaults(handler=rebind_command)
 
     tariff = group("tariff", "import and export prices (rate plans) and costs (connectors) as CSV")
     p = command(tariff, "import", _tariff_import, "load a plan's prices or a connector's costs")
@@ -177,7 +186,7 @@ async def _account_create(conn: Conn, args: argparse.Namespace, actor: str) -> A
     row = await accounts.create(
         conn, actor, name=args.name, currency=catalog.check_currency(args.currency),
         credit_limit_micros=to_micros(args.credit_limit),
-        rate_plan_id=plan["id"] if plan else None,
+        rate_plan_id=plan["id"] if plan else None, charge_mode=args.charge_mode,
     )  # fmt: skip
     if args.balance:
         moved = await accounts.move_money(conn, actor, row["id"], kind="topup",
@@ -253,3 +262,37 @@ async def _tariff_export(conn: Conn, args: argparse.Namespace, actor: str) -> An
         return await catalog.export_costs(conn, connector["id"])
     plan = await catalog.find_plan(conn, args.plan)
     return await catalog.export_tariffs(conn, plan["id"])
+
+
+def rebind_command(args: argparse.Namespace) -> int:
+    """A rebind acts on the daemon's live binds, so it goes through its admin API."""
+    try:
+        config = config_mod.load(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"warpd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    token = os.environ.get("WARPD_ADMIN_TOKEN", "")
+    if not token:
+        print("warpd: set WARPD_ADMIN_TOKEN to the admin token", file=sys.stderr)
+        return EXIT_CONFIG
+    base = f"http://{config.http.listen.replace('0.0.0.0', '127.0.0.1')}"
+    status, body = uvloop.run(_rebind(base, token, args.connector))
+    print(json.dumps(body, indent=2))
+    return EXIT_OK if status == 202 else EXIT_REFUSED
+
+
+async def _rebind(base: str, token: str, ref: str) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with aiohttp.ClientSession(base, headers=headers) as session:
+            async with session.get("/v1/admin/connectors") as response:
+                listed = await response.json()
+                if response.status != 200:
+                    return response.status, listed
+            found = [c for c in listed["connectors"] if ref in (str(c["id"]), c["name"])]
+            if not found:
+                return 404, {"code": "not_found", "message": f"connector {ref} not found"}
+            async with session.post(f"/v1/admin/connectors/{found[0]['id']}/rebind") as response:
+                return response.status, await response.json()
+    except (aiohttp.ClientError, OSError) as exc:
+        return 503, {"code": "unavailable", "message": f"cannot reach the daemon at {base}: {exc}"}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from warpd.api.auth import AdminGate, KeyStore
 from warpd.config import Config
 from warpd.metrics import Metrics
+from warpd.smpp.connector import CarrierConnector
 from warpd.sms.acceptance import Acceptance
 from warpd.store import Database
 
@@ -22,6 +23,8 @@ CONFIG = web.AppKey("config", Config)
 ACCEPTANCE = web.AppKey("acceptance", Acceptance)
 # Run after an admin change so the next message sees it (the SMS core's reload).
 ON_CHANGE = web.AppKey[Callable[[], Awaitable[None]]]("on_change")
+# The SMS core's running connectors by id (live state, rebind); absent without the core.
+CONNECTORS = web.AppKey[Mapping[int, CarrierConnector]]("connectors")
 KEY_STORE = web.AppKey("key_store", KeyStore)
 ADMIN_GATE = web.AppKey("admin_gate", AdminGate)
 # The OpenAPI document and its HTML page, rendered once at start-up.

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from warpd import console
 from warpd.api import (
     admin,
+    admin_connectors,
     admin_routing,
     charges,
     openapi,
@@ -42,6 +43,7 @@ from warpd.api.keys import (
     ACCEPTANCE,
     ADMIN_GATE,
     CONFIG,
+    CONNECTORS,
     DATABASE,
     DRAINING,
     KEY_STORE,
@@ -53,6 +55,7 @@ from warpd.api.webhook_metrics import WebhookCollector
 from warpd.api.webhook_sender import WebhookSender
 from warpd.config import Config, parse_listen
 from warpd.metrics import Metrics
+from warpd.smpp.connector import CarrierConnector
 from warpd.sms.acceptance import Acceptance
 from warpd.store import Database
 
@@ -129,6 +132,7 @@ def endpoints() -> list[Endpoint]:
         *v1_otp.ENDPOINTS,
         *v1_webhooks.ENDPOINTS,
         *admin.ENDPOINTS,
+        *admin_connectors.ENDPOINTS,
         *admin_routing.ENDPOINTS,
         *charges.ENDPOINTS,
     ]
@@ -141,9 +145,11 @@ def make_app(
     *,
     acceptance: Acceptance | None = None,
     on_change: Callable[[], Awaitable[None]] | None = None,
+    connectors: Mapping[int, CarrierConnector] | None = None,
 ) -> web.Application:
     """The API app; ``acceptance`` enables the send endpoints, ``on_change`` runs after an
-    admin change so the next message sees it (the SMS core's reload)."""
+    admin change so the next message sees it (the SMS core's reload), ``connectors`` (the
+    SMS core's, kept current by it) give the admin API their live state and rebind."""
     app = web.Application(middlewares=[observe], client_max_size=config.http.max_body_bytes)
     app[DATABASE] = database
     app[METRICS] = metrics
@@ -155,6 +161,8 @@ def make_app(
         app[ACCEPTANCE] = acceptance
     if on_change is not None:
         app[ON_CHANGE] = on_change
+    if connectors is not None:
+        app[CONNECTORS] = connectors
     app.cleanup_ctx.append(housekeeping)
     routes = endpoints()
     mount(app, routes)

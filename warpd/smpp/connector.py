@@ -302,7 +302,10 @@ class CarrierBind(SessionProtocol):
 
     def pump(self) -> None:
         """Send while the window, the token bucket and the queue allow."""
-        if not self.submits or self.transport is None:
+        # The session may have closed (EOF, unbind) before its Closed event reached
+        # _closed: a send then raises NotAllowed into the caller, the group commit's
+        # hand-off, and stops it. The Closed event hands the queue back.
+        if not self.submits or self.transport is None or self.session.closed:
             return
         now = self.now()
         if now < self._paused_until:
@@ -423,6 +426,14 @@ class CarrierConnector:
         for bind in self.binds:
             bind.health = BindHealth.STOPPED
         self.dispatcher.connector_down(self.conf.id)
+
+    async def rebind(self, timeout: float) -> int:
+        """Unbind and close every open bind (the admin API's rebind); each bind's run loop
+        opens it again after its back-off, and its unanswered submits go back to the queue.
+        How many binds were open."""
+        open_binds = [b for b in self.binds if b.transport is not None]
+        await asyncio.gather(*(b.unbind(timeout) for b in open_binds))
+        return len(open_binds)
 
     def kick(self) -> None:
         for bind in self.binds:

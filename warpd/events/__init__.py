@@ -1,5 +1,5 @@
 """Events for the rest of the platform: the database outbox published to RabbitMQ."""
 
-from warpd.events.publisher import EventsMetrics, OutboxPublisher, set_enabled, start_events
+from warpd.events.service import set_enabled, start_events
 
-__all__ = ["EventsMetrics", "OutboxPublisher", "set_enabled", "start_events"]
+__all__ = ["set_enabled", "start_events"]

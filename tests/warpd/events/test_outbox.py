@@ -24,7 +24,8 @@ from prometheus_client import CollectorRegistry
 from tests.fixtures import postgres
 from tests.warpd.events.conftest import Outage
 from warpd.config.schema import EventsConfig
-from warpd.events import EventsMetrics, OutboxPublisher, set_enabled
+from warpd.events import set_enabled
+from warpd.events.publisher import EventsMetrics, OutboxPublisher
 from warpd.sms.commit import new_message_id
 from warpd.store.migrate import load_migrations, migrate
 

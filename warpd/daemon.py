@@ -25,6 +25,7 @@ from warpd import config as config_mod
 from warpd import demo
 from warpd import log as log_mod
 from warpd.api import demo_access
+from warpd.api.keys import KEY_STORE
 from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
 from warpd.config import Config
 from warpd.errors import ConfigError
@@ -134,6 +135,8 @@ class Daemon:
             on_change=self.sms.reload,
             connectors=self.sms.connectors,
         )
+        membership = self.sms.membership
+        app[KEY_STORE].instances = lambda: len(membership.view.live)
         self.http = HttpServer(app, cfg.http.listen, cfg.daemon.shutdown_timeout)
         await self.http.start()
         stack.push_async_callback(self.http.stop)

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -83,6 +84,9 @@ class KeyStore:
         self._clock = clock
         self._cache: dict[str, tuple[ApiKey | None, float]] = {}
         self._buckets: dict[int, Bucket] = {}
+        #: Live warpd instances behind the same HTTP proxy: each takes its share of
+        #: a key's limit, so the limit holds in total (README "Running several instances").
+        self.instances: Callable[[], int] = lambda: 1
         # One query per prefix at a time: a busy key's cache expiry is one
         # round trip, not one per request that arrived meanwhile.
         self._loading: dict[str, asyncio.Task[ApiKey | None]] = {}
@@ -114,8 +118,9 @@ class KeyStore:
     def charge(self, key: ApiKey, cost: int = 1) -> None:
         """Take ``cost`` tokens from the key's bucket, or raise 429 with Retry-After."""
         now = self._clock()
-        rate = key.rate_per_s or self.config.default_rate_per_s
-        burst = key.burst or self.config.default_burst
+        share = max(1, self.instances())
+        rate = (key.rate_per_s or self.config.default_rate_per_s) / share
+        burst = max(1, math.ceil((key.burst or self.config.default_burst) / share))
         bucket = self._buckets.get(key.id)
         if bucket is None or bucket.rate != rate or bucket.burst != burst:
             bucket = Bucket.full(rate, burst, now)

@@ -75,6 +75,8 @@ class BindHealth(Enum):
     CONNECTING = "connecting"
     BOUND = "bound"
     BACKOFF = "backoff"
+    # unbind sent: nothing more goes out on it (stopping, or its lease went).
+    UNBINDING = "unbinding"
     # Every slot of the connector is leased to other instances (README
     # "Running several instances"): this bind waits for one to come free.
     STANDBY = "standby"
@@ -205,6 +207,8 @@ class CarrierBind(SessionProtocol):
             return
         lost = self._lost
         if self.session.may_send(CommandId.UNBIND):
+            self.health = BindHealth.UNBINDING
+            self.connector.bind_changed()
             self.session.send(Unbind(), self.now())
             self.flush()
         if lost is not None:

@@ -37,6 +37,8 @@ _SUFFIX = re.compile(r"_p(\d{4})(\d{2})$")
 # A DETACH waits for every transaction on the table; queued behind a long one
 # it would stall the writers queued behind it. Give up and try next run.
 _LOCK_TIMEOUT = "3s"
+# Serialises the instances' passes (migrations use "warpd" in ASCII; this is "warpdp").
+_LOCK_KEY = 0x776172706470
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +116,18 @@ class PartitionMaintenance:
             await asyncio.sleep(self._config.interval)
 
     async def run_once(self, now: datetime | None = None) -> Report:
+        """One pass; an instance that finds another one's pass under way skips its own."""
         now = now or datetime.now(UTC)
         async with self._pool.acquire() as conn:
-            tables = await _tables(conn)
-            created = await self._create(conn, tables, now)
-            retired, held = await self._retire(conn, tables, now)
-            deleted = await self._trim_defaults(conn, tables, now)
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
+                return Report()
+            try:
+                tables = await _tables(conn)
+                created = await self._create(conn, tables, now)
+                retired, held = await self._retire(conn, tables, now)
+                deleted = await self._trim_defaults(conn, tables, now)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
         report = Report(tuple(created), tuple(retired), tuple(held), deleted)
         if created or retired or held or deleted:
             log.info(

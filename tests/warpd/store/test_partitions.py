@@ -17,6 +17,7 @@ from warpd.sms.commit import new_message_id
 from warpd.store.migrate import load_migrations, migrate
 from warpd.store.partitions import (
     PartitionMaintenance,
+    Report,
     add_months,
     month_of,
     months_to_create,
@@ -320,3 +321,17 @@ async def test_archive_mode_keeps_the_retired_month(conn: asyncpg.Connection, ds
     assert await conn.fetchval(f"SELECT count(*) FROM warpd_archive.{name}") == 5
     assert name not in {r[0] for r in await conn.fetch(
         "SELECT DISTINCT tableoid::regclass::text FROM voice_cdrs")}  # fmt: skip
+
+
+async def test_one_instance_maintains_at_a_time(conn: asyncpg.Connection, dsn: str) -> None:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        maintenance = PartitionMaintenance(pool, RetentionConfig(months_ahead=4))
+        # Another instance's pass holds the lock: this one makes nothing.
+        await conn.execute("SELECT pg_advisory_lock($1)", 0x776172706470)
+        assert await maintenance.run_once() == Report()
+        await conn.execute("SELECT pg_advisory_unlock($1)", 0x776172706470)
+        created = (await maintenance.run_once()).created
+    finally:
+        await pool.close()
+    assert f"deliveries_p{add_months(THIS_MONTH, 4):%Y%m}" in created

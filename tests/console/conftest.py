@@ -55,8 +55,9 @@ class Console:
         await page.goto(self.base + "/console/login")
         await page.get_by_label("Username").fill(username)
         await page.get_by_label("Password").fill(password)
-        await page.get_by_role("button", name="Log in").click()
-        await page.wait_for_load_state()
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Log in").click()
+        assert "/login" not in page.url, await page.locator(".error").all_inner_texts()
         return context, page
 
     async def customer(self) -> tuple[BrowserContext, Page]:

@@ -59,6 +59,14 @@ async def test_roles_are_enforced_and_changes_are_audited_by_name(console: Conso
         status, where = await dev.post(f"/console/smpp/{smpp}/password", {})
         assert status == 303
         assert "only+the+account" in where
+        # A wrong CSRF token is refused like a missing one, and changes nothing.
+        status, page = await dev.post("/console/keys", {"name": "forged2", "csrf": "wrong"},
+                                      csrf=False)  # fmt: skip
+        assert status == 403
+        assert "CSRF" in page
+        assert (
+            await console.running.value("SELECT count(*) FROM api_keys WHERE name = 'forged2'") == 0
+        )
         # A non-operator form field cannot pick another account: the session's is used.
         status, _ = await dev.post("/console/keys", {"name": "mine", "account_id": "1"})
         assert status == 200

@@ -412,6 +412,7 @@ class Reconciliation:
 
     submitted: list[Submitted]
     state: dict[str, str]  # our id -> messages.state, every message in the table
+    texts: Counter[str]  # message text -> rows in the table with it
     charges: Counter[str]  # our id -> sms_charge rows
     upstream: Counter[str]  # text -> ESME_ROK answers from the carrier
     receipts: Counter[str]  # our id -> receipts the customer got
@@ -437,6 +438,10 @@ class Reconciliation:
         texts = {s.text for s in self.submitted}
         return {t: n for t, n in self.upstream.items() if n > 1 and t in texts}
 
+    def committed_twice(self) -> dict[str, int]:
+        """This case's texts stored as more than one message (one submit_sm is one row)."""
+        return {s.text: self.texts[s.text] for s in self.submitted if self.texts[s.text] > 1}
+
     def charged_wrong(self) -> dict[str, int]:
         """Messages (of any case) not charged exactly once."""
         return {m: self.charges[m] for m in self.state if self.charges[m] != 1}
@@ -448,7 +453,8 @@ class Reconciliation:
         return {
             "acknowledged": len(self.acknowledged), "lost": len(self.lost()),
             "not_final": len(self.not_final()), "never_upstream": len(self.never_upstream()),
-            "duplicates": len(self.duplicates()), "charged_wrong": len(self.charged_wrong()),
+            "duplicates": len(self.duplicates()), "committed_twice": len(self.committed_twice()),
+            "charged_wrong": len(self.charged_wrong()),
             "without_receipt": len(self.without_receipt()),
             "duplicate_receipts": sum(
                 self.receipts[m] - 1 for m in self.acknowledged if self.receipts[m] > 1
@@ -460,12 +466,14 @@ class Reconciliation:
 async def reconcile(cluster: Cluster, submitted: list[Submitted]) -> Reconciliation:
     """Read everything back once the carrier's log shows every acknowledged text (it is
     flushed each second)."""
-    texts = {s.text for s in submitted if s.status == 0}
+    acknowledged = {s.text for s in submitted if s.status == 0}
     with contextlib.suppress(AssertionError):  # never_upstream() names what is missing
-        await until(lambda: texts <= cluster.upstream().keys(), 3, "the carrier log")
+        await until(lambda: acknowledged <= cluster.upstream().keys(), 3, "the carrier log")
     conn = await asyncpg.connect(cluster.dsn)
     try:
-        state = {r[0]: r[1] for r in await conn.fetch("SELECT id::text, state FROM messages")}
+        rows = await conn.fetch("SELECT id::text, state, body FROM messages")
+        state = {r[0]: r[1] for r in rows}
+        texts = Counter(bytes(r[2]).decode(errors="replace") for r in rows)
         charges = Counter(
             r[0]
             for r in await conn.fetch(
@@ -481,6 +489,7 @@ async def reconcile(cluster: Cluster, submitted: list[Submitted]) -> Reconciliat
     return Reconciliation(
         submitted=submitted,
         state=state,
+        texts=texts,
         charges=charges,
         upstream=cluster.upstream(),
         receipts=cluster.receipts(),

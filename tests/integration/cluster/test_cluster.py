@@ -118,6 +118,7 @@ async def test_three_instances_never_open_more_binds_than_the_connector_allows(
     assert_reconciled(summary, {
         "lost": report.lost(), "not_final": report.not_final(),
         "never_upstream": report.never_upstream(), "duplicates": report.duplicates(),
+        "committed_twice": report.committed_twice(),
         "charged_wrong": report.charged_wrong(), "without_receipt": report.without_receipt(),
         "ledger": report.ledger_mismatch,
     })  # fmt: skip
@@ -157,6 +158,7 @@ async def test_a_customer_bound_to_two_instances_sends_through_both(cluster: Clu
         "lost": report.lost(), "not_final": report.not_final(),
         "never_upstream": report.never_upstream(),
         "duplicates": report.duplicates(),  # normal operation: nothing sent twice
+        "committed_twice": report.committed_twice(),
         "charged_wrong": report.charged_wrong(), "without_receipt": report.without_receipt(),
         "ledger": report.ledger_mismatch,
     })  # fmt: skip
@@ -192,6 +194,7 @@ async def test_a_small_balance_spread_over_two_instances_is_never_overdrawn(
     report = await reconcile(cluster, submitted)
     assert report.charged_wrong() == {}
     assert report.not_final() == {}
+    assert report.committed_twice() == {}
     await on_x.close()
     await on_y.close()
 
@@ -241,6 +244,7 @@ async def test_kill_9_of_an_instance_under_load_loses_nothing_acknowledged(
     assert_reconciled(summary, {
         "lost": report.lost(), "not_final": report.not_final(),
         "never_upstream": report.never_upstream(), "charged_wrong": report.charged_wrong(),
+        "committed_twice": report.committed_twice(),
         "without_receipt": report.without_receipt(), "ledger": report.ledger_mismatch,
     })  # fmt: skip
     # At least once: a message the victim had sent whose submit_sm_resp it had not yet

@@ -11,7 +11,6 @@ the B2BUA hangs up). Sans-I/O like the transactions: ``get_timer`` /
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -109,7 +108,8 @@ class Dialog:
         self._pending_2xx: SipResponse | None = None
         self._interval = config.t1
         self._outbox: list[SipResponse] = []
-        self._events: deque[AckTimeout] = deque()
+        # A list, not a deque: it holds one event at most, and an empty deque is ~600 bytes.
+        self._events: list[AckTimeout] = []
 
     @classmethod
     def as_uac(
@@ -294,7 +294,7 @@ class Dialog:
         return out
 
     def next_event(self) -> AckTimeout | None:
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
 
 def _established_by(response: SipResponse) -> tuple[str, DialogState]:

@@ -64,7 +64,6 @@ class SipMessage:
         "_contact",
         "_cseq",
         "_from",
-        "_headers",
         "_names",
         "_raw",
         "_to",
@@ -80,12 +79,13 @@ class SipMessage:
         fields: tuple[list[str], list[str]] | None = None,
     ) -> None:
         # Names and values in parallel lists (what the parser makes; list.index()
-        # finds a header in C); the pairs are built only if someone asks.
+        # finds a header in C); the pairs are built each time someone asks.
         if fields is None:
             assert headers is not None
             fields = [h[0] for h in headers], [h[1] for h in headers]
+        # Only the two lists are kept, not the pairs too: a call holds its messages
+        # for its whole life (their transactions 32 s), and each would cost twice.
         self._names, self._values = fields
-        self._headers = headers
         self._body = body
         self._raw = raw
         # What a proxy reads on every message gets a slot; the rest a dict, made on demand.
@@ -113,10 +113,7 @@ class SipMessage:
     @property
     def headers(self) -> tuple[Header, ...]:
         """Every header line as (canonical name, value), in wire order."""
-        headers = self._headers
-        if headers is None:
-            headers = self._headers = tuple(zip(self._names, self._values, strict=True))
-        return headers
+        return tuple(zip(self._names, self._values, strict=True))
 
     @property
     def body(self) -> bytes:

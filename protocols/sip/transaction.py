@@ -162,13 +162,13 @@ class Transaction:
     TABLE: ClassVar[Mapping[TableKey, Handler]] = {}
     # Slotted: ~4 transactions per call live 32 s after it is set up (Timers L, M, J).
     __slots__ = (
+        "_request",
         "addr",
         "config",
         "events",
         "key",
         "outbox",
         "reliable",
-        "request",
         "scheduled",
         "state",
         "timers",
@@ -185,7 +185,7 @@ class Transaction:
         state: TransactionState,
     ) -> None:
         self.key = key
-        self.request = request
+        self._request: SipRequest | None = request
         self.addr = addr
         self.reliable = reliable
         self.config = config
@@ -195,6 +195,19 @@ class Transaction:
         self.events: list[Event] = []
         # The deadline the endpoint's timer heap holds for this transaction.
         self.scheduled: float | None = None
+
+    @property
+    def request(self) -> SipRequest:
+        """The request this transaction is for; an INVITE server transaction lets it
+        go once Accepted (RFC 6026): the TU has answered, nothing is answered from it
+        again and retransmissions of the INVITE are absorbed by key."""
+        if self._request is None:
+            raise ValueError(f"{self.key} is Accepted: its request is no longer held")
+        return self._request
+
+    def _release_request(self) -> None:
+        # An answered INVITE's transaction lives 32 s more (Timer L): the INVITE need not.
+        self._request = None
 
     @property
     def terminated(self) -> bool:

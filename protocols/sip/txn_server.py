@@ -117,6 +117,12 @@ class InviteServerTransaction(ServerTransaction):
         self.timers.clear()
         self.state = S.ACCEPTED
         self._send(response)
+        # RFC 6026 7.1: retransmitted 2xx are the TU's, not this transaction's, so the
+        # 2xx (SDP and all) is not held for Timer L's 32 s; its To tag is.
+        assert isinstance(response, SipResponse)
+        self.to_tag = self.to_tag or response.to.tag
+        self.last_response = None
+        self._release_request()
         self.timers.start(T.L, now + self.config.timeout)
 
     def _again_2xx(self, response: SipMessage | None, now: float) -> None:

@@ -81,7 +81,8 @@ class Call:
         a_tag: str,
     ) -> None:
         self.sw = b2bua
-        self.invite = invite
+        # The PBX's INVITE, until the call is answered (then only its dialog is needed).
+        self.invite: SipRequest | None = invite
         self.cdr = cdr
         self.plan = plan
         self.a = Leg(Side.A, b2bua.source_of(key), invite.call_id, a_tag, invite_key=key)
@@ -120,9 +121,10 @@ class Call:
     # -- setup -----------------------------------------------------------------------
 
     async def _setup(self) -> bool:
-        self.cdr.codec_a = codecs_of(self.invite.body)
+        invite = self.a_invite()
+        self.cdr.codec_a = codecs_of(invite.body)
         try:
-            offer = await self.media.offer(self.invite.body, self.a.addr[0])
+            offer = await self.media.offer(invite.body, self.a.addr[0])
         except (RtpEngineUnavailable, NgError) as exc:
             log.warning("call_media_refused", error=str(exc))
             self.cdr.hangup_by = "system"
@@ -240,9 +242,8 @@ class Call:
                 log.warning("call_early_media_failed", error=str(exc))
         if not self.cancelled and not self.final_to_a:
             status = 183 if sdp else (response.status if response.status != 183 else 180)
-            self.sw.respond_a(
-                self, a_response(self.invite, status, self.a.local_tag, self.sw.contact, sdp=sdp)
-            )
+            invite, tag = self.a_invite(), self.a.local_tag
+            self.sw.respond_a(self, a_response(invite, status, tag, self.sw.contact, sdp=sdp))
 
     async def _answered(self, leg: Leg, invite: SipRequest, response: SipResponse) -> Outcome:
         sw = self.sw
@@ -275,13 +276,18 @@ class Call:
         self.cdr.attempt_codes.append(200)
         timer = self.plan.timer
         extra = (timer.header(), ("Require", "timer")) if timer is not None else ()
-        ok = a_response(self.invite, 200, self.a.local_tag, sw.contact, sdp=sdp, headers=extra)
+        invite = self.a_invite()
+        ok = a_response(invite, 200, self.a.local_tag, sw.contact, sdp=sdp, headers=extra)
         self.a.local_sdp, leg.local_sdp = sdp, self.media_offer
         sw.respond_a(self, ok)
         self.final_to_a = True
-        self.a.dialog = uas_dialog(self.invite, ok)
+        self.a.dialog = uas_dialog(invite, ok)
         sw.add_dialog(self.a.dialog, self, Side.A, self.a.addr)
         sw.start_2xx(self.a.dialog, ok)
+        # Up: the dialogs hold what the call needs now; the INVITEs (both sides'
+        # transactions let theirs go too) are not kept for the call's length.
+        self.invite = None
+        self._tried.pop(leg.call_id, None)
         self.cdr.answer_at = _now()
         self.cdr.sip_code = 200
         sw.metrics.call_answered(
@@ -289,6 +295,10 @@ class Call:
         )
         sw.cdrs.put(Answered(self.cdr, sw.settings.instance))
         return Outcome.ANSWERED
+
+    def a_invite(self) -> SipRequest:
+        assert self.invite is not None, "the PBX's INVITE is kept until the answer"
+        return self.invite
 
     def cancelled_meanwhile(self) -> bool:
         # A method, not the attribute: a CANCEL may have been posted during an await.
@@ -447,7 +457,8 @@ class Call:
             return
         self.final_to_a = True
         self.cdr.sip_code = status
-        self.sw.respond_a(self, a_response(self.invite, status, self.a.local_tag, self.sw.contact))
+        response = a_response(self.a_invite(), status, self.a.local_tag, self.sw.contact)
+        self.sw.respond_a(self, response)
 
     async def _teardown(self) -> None:
         cdr = self.cdr

@@ -320,11 +320,15 @@ def test_invite_server_retransmissions_get_last_response() -> None:
 
 def test_invite_server_accepted() -> None:
     txn = ist()
-    ok = reply(txn.request, 200)
+    invite = txn.request
+    ok = reply(invite, 200)
     assert txn.respond(ok, 0.0)
+    with pytest.raises(ValueError, match="Accepted"):  # let go: the TU has answered
+        _ = txn.request
+    assert txn.to_tag == ok.to.tag
     assert txn.respond(ok, 0.5)  # the TU's 2xx retransmission goes out
     assert txn.outbox == [ok, ok]
-    txn.receive_request(txn.request, PEER, 0.6)  # INVITE retransmission absorbed
+    txn.receive_request(invite, PEER, 0.6)  # INVITE retransmission absorbed
     assert txn.outbox == [ok, ok]
     ack = SipRequest.build(
         "ACK",
@@ -333,7 +337,7 @@ def test_invite_server_accepted() -> None:
     )
     txn.receive_request(ack, ("192.0.2.7", 5062), 0.7)
     assert txn.events == [RequestReceived(ack, ("192.0.2.7", 5062), None)]
-    assert not txn.respond(reply(txn.request, 486), 0.8)
+    assert not txn.respond(reply(invite, 486), 0.8)
 
 
 def test_invite_server_confirmed_absorbs_acks() -> None:
@@ -449,20 +453,21 @@ def test_server_random_inputs_end_by_timers(
     make: object, steps: list[object], reliable: bool
 ) -> None:
     txn = make(reliable)  # type: ignore[operator]
+    request = txn.request  # an Accepted INVITE transaction no longer holds it
     now = 0.0
     for step in steps:
         if isinstance(step, int):
-            txn.respond(reply(txn.request, step), now)
+            txn.respond(reply(request, step), now)
         elif step == "request":
-            txn.receive_request(txn.request, PEER, now)
+            txn.receive_request(request, PEER, now)
         elif step == "ack":
-            txn.receive_request(ack_for_non_2xx(txn.request, reply(txn.request, 404)), PEER, now)
+            txn.receive_request(ack_for_non_2xx(request, reply(request, 404)), PEER, now)
         else:
             assert isinstance(step, float)
             now += step
             txn.handle_timer(now)
     # The TU always answers in the end; then the timers finish the transaction.
-    txn.respond(reply(txn.request, 500), now)
+    txn.respond(reply(request, 500), now)
     drive(txn, now + 400)
     assert txn.terminated
     assert sum(isinstance(e, TransactionTerminated) for e in txn.events) == 1

@@ -10,9 +10,12 @@ ledger row (SIPp's own count is unreliable under loss, issue 10).
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import time
+import tracemalloc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -22,6 +25,9 @@ from bench.peers import sipp
 from bench.peers.base import rundir
 from bench.peers.rtpengine import RtpEngine
 from bench.peers.warpd import Voice, Warpd
+
+if TYPE_CHECKING:
+    from warpd.voice.service import VoiceService
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +136,88 @@ def hold(warpd: Warpd, voice: Voice, calls: int, rate: int = 100) -> tuple[int, 
     if held < calls:
         raise RuntimeError(f"only {held} of {calls} calls answered and held")
     return before, after
+
+
+def heap_per_call(calls: int, uas: sipp.Uas, rate: int = 20) -> tuple[int, int]:
+    """Python heap of the voice service per answered call, by tracemalloc (independent of
+    the allocator and of how busy the machine is): ``(bytes per call, calls held)``.
+
+    The service runs in this process on a bench warpd's database (its trunk, its gateway
+    to ``uas``), media on an RTPEngine of its own; SIPp holds ``calls`` calls through it.
+    """
+    rtpengine = RtpEngine()
+    rtpengine.install()
+    rtpengine.start()
+    voice = Voice(uas.port, rtpengine.ng_port)
+    try:
+        warpd = start("warpd-voice-heap", voice)
+        try:
+            return asyncio.run(_heap(warpd, voice, calls, rate))
+        finally:
+            warpd.stop()
+    finally:
+        rtpengine.stop()
+
+
+async def _heap(warpd: Warpd, voice: Voice, calls: int, rate: int) -> tuple[int, int]:
+    from warpd.config import parse
+    from warpd.voice.service import VoiceService
+
+    config = parse(
+        f"[sip]\nenabled = true\nlisten = '{HOST}:0'\noptions_interval = 0.0\n"
+        f"source_rate = 0.0\n[rtpengine]\nembedded = false\n"
+        f"instances = ['{HOST}:{voice.ng_port}']\n",
+        "bench",
+        {},
+    )
+    pool = await asyncpg.create_pool(warpd.dsn(), min_size=1, max_size=4)
+    service = VoiceService(
+        config.sip, config.rtpengine, pool, state_dir=warpd.dir / "heap", instance="heap"
+    )
+    host, port = await service.start()
+    run = rundir("sipp-heap-warpd")
+    uac, _ = sipp.write_scenarios(run)
+    argv = sipp.uac_argv(uac, f"{host}:{port}", rate, calls, calls, 300_000, voice.number)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    holder = await asyncio.create_subprocess_exec(
+        *argv, cwd=run, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        for _ in range(int(2 * (calls / rate + 30))):  # polled every 0.5 s, bounded
+            if _answered(service) >= calls:
+                break
+            await asyncio.sleep(0.5)
+        gc.collect()
+        held = _answered(service)
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+        if holder.returncode is None:
+            holder.terminate()
+        code = await holder.wait()
+        await service.stop(2.0)
+        await pool.close()
+    if held < calls:
+        raise RuntimeError(f"only {held} of {calls} calls answered and held (SIPp exit {code})")
+    return grown // held, held
+
+
+def _answered(service: VoiceService) -> int:
+    assert service.b2bua is not None
+    return sum(1 for call in service.b2bua.calls if call.cdr.answer_at is not None)
+
+
+if __name__ == "__main__":
+    import sys
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    sipp.install()
+    far_end = sipp.Uas()
+    far_end.start()
+    try:
+        per_call, held = heap_per_call(count, far_end)
+        print(f"{held} calls held: {per_call} bytes of Python heap per call")
+    finally:
+        far_end.stop()

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from aiohttp import web
@@ -205,7 +206,8 @@ class Sampler:
             try:
                 async with self.app[DATABASE].pool.acquire() as conn:
                     queue = dict(await conn.fetchrow(QUEUE_AGE_SQL) or {})
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # The figures from memory still go out; only the queue's age is missing.
                 log.warning("console_queue_age_failed", error=repr(exc))
                 queue = {}
             self._publish(snapshot(now, before, moment - at, queue))

@@ -7,8 +7,8 @@ block order all read it from here.
 
 from __future__ import annotations
 
-from bench.scenarios import http, memory, otp, pipelining, sip, sms, soak
+from bench.scenarios import http, memory, otp, pipelining, scaleout, sip, sms, soak
 from bench.scenarios.common import Scenario
 
-ORDER = (sms, pipelining, http, sip, memory, soak, otp)
+ORDER = (sms, pipelining, http, sip, memory, soak, otp, scaleout)
 SCENARIOS: dict[str, Scenario] = {module.SCENARIO.name: module.SCENARIO for module in ORDER}

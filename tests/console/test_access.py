@@ -250,3 +250,41 @@ async def test_a_customer_manages_its_own_credentials_and_nobody_elses(console: 
     finally:
         await admin.session.close()
         await customer.session.close()
+
+
+async def test_an_operator_moves_money_exactly_and_suspends_an_account(console: Console) -> None:
+    admin = await _admin(console)
+    try:
+        status, where = await admin.post("/console/admin/accounts", {
+            "name": f"m-{uuid.uuid4().hex[:6]}", "currency": "EUR", "balance": "0.10"})  # fmt: skip
+        assert status == 303
+        account = int(where.split("?")[0].rsplit("/", 1)[1])
+        base = f"/console/admin/accounts/{account}"
+        assert (await admin.post(f"{base}/topup", {"amount": "12.345678"}))[0] == 303
+        assert (await admin.post(f"{base}/adjust", {"amount": "-1.5", "reason": "goodwill"}))[
+            0
+        ] == 303
+        balance = "SELECT balance_micros FROM accounts WHERE id = $1"
+        assert await console.running.value(balance, account) == 100_000 + 12_345_678 - 1_500_000
+        # Refused, and nothing moves: seven decimals, a word, an adjustment without a reason.
+        for form in ({"amount": "0.0000001"}, {"amount": "ten"}):
+            status, where = await admin.post(f"{base}/topup", form)
+            assert status == 303
+            assert "error=" in where
+        status, where = await admin.post(f"{base}/adjust", {"amount": "5", "reason": ""})
+        assert "error=" in where
+        assert await console.running.value(balance, account) == 10_945_678
+        assert (await admin.post(f"{base}/status", {"status": "suspended"}))[0] == 303
+        assert (
+            await console.running.value("SELECT status FROM accounts WHERE id = $1", account)
+            == "suspended"
+        )
+        actions = await console.running.query(
+            "SELECT action FROM audit_log WHERE actor = 'console:admin' AND object_id = $1"
+            " ORDER BY id",
+            str(account),
+        )
+        assert [r["action"] for r in actions][-1] == "account.update"
+        assert len(actions) >= 3
+    finally:
+        await admin.session.close()

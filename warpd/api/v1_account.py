@@ -1,4 +1,5 @@
-"""Customer reads: ``/v1/balance``, ``/v1/usage`` (statements) and ``/v1/cdr``.
+"""Customer reads: ``/v1/balance``, ``/v1/usage`` (statements) and ``/v1/cdr`` (SMS or,
+with ``type=voice``, calls).
 
 Amounts are what the ledger says, not what the message rows hoped: a refund
 for a failed message lowers the usage total, so a statement always adds up
@@ -44,6 +45,11 @@ USAGE_KEYS = {
 CDR_COLUMNS = (
     "id", "client_ref", "source_addr", "destination_addr", "mcc_mnc", "parts", "state",
     "price_micros", "currency", "error_code", "created_at", "submitted_at", "done_at",
+)  # fmt: skip
+VOICE_CDR_COLUMNS = (
+    "id", "direction", "src_e164", "dst_e164", "start_at", "answer_at", "end_at",
+    "duration_ms", "billsec", "disposition", "sip_code", "hangup_by", "price_micros",
+    "currency",
 )  # fmt: skip
 
 
@@ -95,6 +101,8 @@ async def usage(call: Call) -> web.StreamResponse:
 
 
 async def cdr(call: Call) -> web.StreamResponse:
+    if call.params.get("type") == "voice":
+        return await voice_cdr(call)
     start, end = window(call)
     limit = call.params.get("limit", 100)
     after_time, after_id = decode_cursor(call.params.get("cursor"))
@@ -117,6 +125,26 @@ async def cdr(call: Call) -> web.StreamResponse:
     if call.params.get("format") == "csv":
         return csv_response(CDR_COLUMNS, items)
     cursor = encode_cursor(items[-1]) if len(items) == limit else None
+    return json_response({"cdrs": items, "next_cursor": cursor})
+
+
+async def voice_cdr(call: Call) -> web.StreamResponse:
+    """The account's calls by when they started (voice_cdrs: one row per call)."""
+    start, end = window(call)
+    limit = call.params.get("limit", 100)
+    after_time, after_id = decode_cursor(call.params.get("cursor"))
+    async with call.app[DATABASE].pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {', '.join(VOICE_CDR_COLUMNS)} FROM voice_cdrs"
+            " WHERE account_id = $1 AND start_at >= $2 AND start_at < $3"
+            " AND (start_at, id) > ($4, $5) ORDER BY start_at, id LIMIT $6",
+            call.account_id, start, end, after_time, after_id, limit,
+        )  # fmt: skip
+    items = [dict(r) for r in rows]
+    if call.params.get("format") == "csv":
+        return csv_response(VOICE_CDR_COLUMNS, items)
+    last = items[-1] if len(items) == limit else None
+    cursor = encode_cursor({"created_at": last["start_at"], "id": last["id"]}) if last else None
     return json_response({"cdrs": items, "next_cursor": cursor})
 
 
@@ -196,9 +224,12 @@ ENDPOINTS = (
              params=(*WINDOW, Param("group_by", {"type": "string", "enum": ["day", "destination"]}),
                      FORMAT),
              produces=("application/json", "text/csv")),
-    Endpoint("GET", "/v1/cdr", cdr, "SMS CDRs, oldest first, with a cursor", "account",
+    Endpoint("GET", "/v1/cdr", cdr, "SMS or voice CDRs, oldest first, with a cursor", "account",
              scope="account:read",
-             params=(*WINDOW, Param("state", {"type": "string", "enum": MESSAGE_STATES}),
+             params=(*WINDOW,
+                     Param("type", {"type": "string", "enum": ["sms", "voice"]},
+                           "sms (default) or voice: one row per call"),
+                     Param("state", {"type": "string", "enum": MESSAGE_STATES}),
                      Param("client_ref", {"type": "string", "maxLength": 255}),
                      Param("cursor", {"type": "string", "maxLength": 200}),
                      Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),

@@ -210,6 +210,40 @@ async def test_usage_and_cdr_read_the_message_rows_and_the_ledger(api: Api) -> N
     assert (await api.call("GET", "/v1/cdr", token=stranger))[1]["cdrs"] == []
 
 
+async def test_voice_cdrs_are_one_row_per_call_with_a_cursor(api: Api) -> None:
+    account, key = await api.account_with_key()
+    other, _ = await api.account_with_key()
+    async with api.database.pool.acquire() as conn:
+        for i, (owner, disposition) in enumerate(
+            [(account, "ANSWERED"), (account, "BUSY"), (account, "ANSWERED"), (other, "BUSY")]
+        ):
+            await conn.execute(
+                "INSERT INTO voice_cdrs (id, account_id, direction, call_id_a, src_raw, dst_raw,"
+                " dst_e164, start_at, end_at, duration_ms, billsec, disposition, price_micros,"
+                " currency) VALUES ($1, $2, 'outbound', $3, '1000', '02079460000',"
+                " '442079460000', now() - make_interval(mins => $4), now(), 3000, $5, $6, $7,"
+                " 'EUR')",
+                uuid.uuid4(), owner["id"], f"call-{i}",
+                10 - i, 3 if disposition == "ANSWERED" else 0, disposition,
+                500 if disposition == "ANSWERED" else 0,
+            )  # fmt: skip
+    status, page, _ = await api.call("GET", "/v1/cdr?type=voice&limit=2", token=key)
+    assert status == 200, page
+    assert [(c["disposition"], c["billsec"], c["price_micros"]) for c in page["cdrs"]] == [
+        ("ANSWERED", 3, 500), ("BUSY", 0, 0)
+    ]  # fmt: skip
+    status, rest, _ = await api.call(
+        "GET", f"/v1/cdr?type=voice&limit=2&cursor={page['next_cursor']}", token=key
+    )
+    assert [c["disposition"] for c in rest["cdrs"]] == ["ANSWERED"]
+    assert rest["next_cursor"] is None
+    status, text, _ = await api.call("GET", "/v1/cdr?type=voice&format=csv", token=key)
+    assert text.splitlines()[0].startswith("id,direction,src_e164,dst_e164,start_at")
+    assert len(text.splitlines()) == 4  # the header and this account's three calls
+    status, body, _ = await api.call("GET", "/v1/cdr?type=fax", token=key)
+    assert (status, body["code"]) == (400, "invalid_request")
+
+
 async def test_every_route_is_documented_and_every_documented_route_exists(api: Api) -> None:
     status, doc, _ = await api.call("GET", "/v1/openapi.json")
     assert status == 200

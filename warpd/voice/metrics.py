@@ -29,15 +29,15 @@ class VoiceMetrics:
         )
         self.failures = Counter(
             "warpd_voice_call_failures", "Calls not answered, by final SIP status",
-            ["trunk", "status"], registry=r,
+            ["trunk", "gateway", "status"], registry=r,
         )  # fmt: skip
         self.setup = Histogram(
-            "warpd_voice_setup_seconds", "INVITE received to answer", ["trunk"],
+            "warpd_voice_setup_seconds", "INVITE received to answer", ["trunk", "gateway"],
             buckets=_SETUP_BUCKETS, registry=r,
         )  # fmt: skip
         self.post_dial_delay = Histogram(
             "warpd_voice_post_dial_delay_seconds", "INVITE received to the first 18x",
-            ["gateway"], buckets=_SETUP_BUCKETS, registry=r,
+            ["trunk", "gateway"], buckets=_SETUP_BUCKETS, registry=r,
         )  # fmt: skip
         self.malformed = Counter(
             "warpd_voice_malformed_messages", "SIP input refused, by whether it was answered",
@@ -54,20 +54,22 @@ class VoiceMetrics:
         """Calls answered since start, all trunks (tests and logs)."""
         return self._answered
 
-    def refused(self, trunk: str, status: int) -> None:
-        self.failures.labels(trunk, str(status)).inc()
+    def refused(self, trunk: str, status: int, gateway: str = UNKNOWN) -> None:
+        """A call that got no answer: ``gateway`` is the last one tried (``-``: none)."""
+        self.failures.labels(trunk, gateway, str(status)).inc()
 
     def call_answered(self, cdr: Cdr, trunk: str, gateway: str) -> None:
         self._answered += 1
         self.answers.labels(trunk, gateway).inc()
         if cdr.answer_at is not None:
-            self.setup.labels(trunk).observe((cdr.answer_at - cdr.start_at).total_seconds())
+            seconds = (cdr.answer_at - cdr.start_at).total_seconds()
+            self.setup.labels(trunk, gateway).observe(seconds)
 
     def call_finished(self, cdr: Cdr, trunk: str, gateway: str) -> None:
         self.active.dec()
         if cdr.ring_at is not None:
-            self.post_dial_delay.labels(gateway).observe(
+            self.post_dial_delay.labels(trunk, gateway).observe(
                 (cdr.ring_at - cdr.start_at).total_seconds()
             )
         if cdr.answer_at is None:
-            self.refused(trunk, cdr.sip_code or 487)
+            self.refused(trunk, cdr.sip_code or 487, gateway)

@@ -95,6 +95,12 @@ async def test_first_gateway_503_then_the_second_answers(
         uac = await sipp.uac(voice.local_addr, calls=3, rate=10)
         assert await uac.wait() == 0, uac.errors()
         await voice.settled()
+        sample = voice.metrics.registry.get_sample_value
+        answered = {"trunk": "pbx", "gateway": "gw1"}
+        assert sample("warpd_voice_call_attempts_total", {"trunk": "pbx"}) == 3
+        assert sample("warpd_voice_call_answers_total", answered) == 3
+        assert sample("warpd_voice_setup_seconds_count", answered) == 3
+        assert sample("warpd_voice_call_failures_total", {**answered, "status": "503"}) is None
     rows = await cdrs(voice_pool)
     assert len(rows) == 3
     for row in rows:
@@ -222,5 +228,10 @@ async def test_ringing_too_long_cancels_the_carrier_and_answers_480(
         assert "SIP/2.0 480 " in uac.errors()
         assert await uas.wait() == 0, uas.errors()  # CANCELled, not left ringing
         await voice.settled()
+        sample = voice.metrics.registry.get_sample_value
+        tried = {"trunk": "pbx", "gateway": "gw0"}
+        assert sample("warpd_voice_call_failures_total", {**tried, "status": "480"}) == 1
+        assert sample("warpd_voice_post_dial_delay_seconds_count", tried) == 1
+        assert sample("warpd_voice_call_answers_total", tried) is None
     [row] = await cdrs(voice_pool)
     assert (row["disposition"], row["sip_code"], row["attempt_codes"]) == ("NO ANSWER", 480, [480])

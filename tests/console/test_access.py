@@ -6,6 +6,7 @@ own users, so the shared demo users stay usable.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import uuid
@@ -286,5 +287,33 @@ async def test_an_operator_moves_money_exactly_and_suspends_an_account(console: 
         )
         assert [r["action"] for r in actions][-1] == "account.update"
         assert len(actions) >= 3
+    finally:
+        await admin.session.close()
+
+
+async def test_a_rebind_unbinds_and_binds_the_connector_again(console: Console) -> None:
+    admin = await _admin(console)
+    sms = console.running.daemon.sms
+    assert sms is not None
+    before = sms.connectors[console.backup_id]
+    try:
+        status, where = await admin.post(
+            f"/console/admin/connectors/{console.backup_id}/rebind", {}
+        )
+        assert status == 303
+        assert "rebind" in where
+        for _ in range(200):  # a new connector object, bound again
+            now = sms.connectors.get(console.backup_id)
+            if now is not None and now is not before and now.up:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the connector did not bind again in 10 s")
+        actions = await console.running.query(
+            "SELECT action FROM audit_log WHERE object_type = 'connector' AND object_id = $1"
+            " AND actor = 'console:admin' ORDER BY id DESC LIMIT 2",
+            str(console.backup_id),
+        )
+        assert [r["action"] for r in actions] == ["connector.enable", "connector.disable"]
     finally:
         await admin.session.close()

@@ -7,6 +7,7 @@ import datetime as dt
 from warpd.api.tariff_csv import Tariff
 from warpd.console.app import _money
 from warpd.console.live import snapshot
+from warpd.console.login import _safe_next
 from warpd.console.tariff_preview import preview
 from warpd.console.users import LOCKOUT, MAX_FAILURES, LoginThrottle, after_failure, locked
 
@@ -80,3 +81,9 @@ def test_the_dashboard_rates_come_from_two_samples() -> None:
     assert view["voice"]["active_calls"] == 3
     # A counter that restarted (went down) counts from zero rather than going negative.
     assert snapshot(_sample(10, 0, 0, 0), _sample(50, 0, 0, 0), 1.0, {})["totals"]["in_per_s"] == 10
+
+
+def test_after_login_only_a_console_path_is_followed() -> None:
+    assert _safe_next("/console/admin/audit") == "/console/admin/audit"
+    for hostile in ("https://evil.example/", "//evil.example/console", "/v1/admin/keys", ""):
+        assert _safe_next(hostile) == ""

@@ -10,15 +10,19 @@ ledger row (SIPp's own count is unreliable under loss, issue 10).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import subprocess
 import time
 import tracemalloc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
 
+# First: bench.scenarios' modules import bench.peers.warpd, which imports bench.scenarios.
+import bench.scenarios  # noqa: F401
 from bench.harness.proc import HOST, free_port, pss_bytes
 from bench.harness.results import Role, Row
 from bench.peers import sipp
@@ -84,22 +88,29 @@ def settled(warpd: Warpd, expected: int, timeout: float = 15.0) -> CdrCount:
         time.sleep(0.5)
 
 
-def calls_row(calls: int, uas: sipp.Uas) -> Row:
-    """memory.py's warpd row: the growth of warpd's own process's PSS (not its
-    PostgreSQL's) while SIPp holds ``calls`` answered calls through it to ``uas``,
-    media on an RTPEngine of its own (memory.py starts none)."""
+@contextlib.contextmanager
+def running(name: str, uas: sipp.Uas) -> Iterator[tuple[Warpd, Voice]]:
+    """warpd calling ``uas``, media on an RTPEngine of its own; both stopped after."""
     rtpengine = RtpEngine()
     rtpengine.install()
     rtpengine.start()
-    voice = Voice(uas.port, rtpengine.ng_port)
     try:
-        warpd = start("warpd-voice-memory", voice)
+        voice = Voice(uas.port, rtpengine.ng_port)
+        warpd = start(name, voice)
         try:
-            before, after = hold(warpd, voice, calls)
+            yield warpd, voice
         finally:
             warpd.stop()
     finally:
         rtpengine.stop()
+
+
+def calls_row(calls: int, uas: sipp.Uas) -> Row:
+    """memory.py's warpd row: the growth of warpd's own process's PSS (not its
+    PostgreSQL's) while SIPp holds ``calls`` answered calls through it to ``uas``,
+    media on an RTPEngine of its own (memory.py starts none)."""
+    with running("warpd-voice-memory", uas) as (warpd, voice):
+        before, after = hold(warpd, voice, calls)
     return Row(
         "warpd",
         Role.WARPD,
@@ -145,18 +156,8 @@ def heap_per_call(calls: int, uas: sipp.Uas, rate: int = 20) -> tuple[int, int]:
     The service runs in this process on a bench warpd's database (its trunk, its gateway
     to ``uas``), media on an RTPEngine of its own; SIPp holds ``calls`` calls through it.
     """
-    rtpengine = RtpEngine()
-    rtpengine.install()
-    rtpengine.start()
-    voice = Voice(uas.port, rtpengine.ng_port)
-    try:
-        warpd = start("warpd-voice-heap", voice)
-        try:
-            return asyncio.run(_heap(warpd, voice, calls, rate))
-        finally:
-            warpd.stop()
-    finally:
-        rtpengine.stop()
+    with running("warpd-voice-heap", uas) as (warpd, voice):
+        return asyncio.run(_heap(warpd, voice, calls, rate))
 
 
 async def _heap(warpd: Warpd, voice: Voice, calls: int, rate: int) -> tuple[int, int]:

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.voice.conftest import (  # noqa: F401 (fixtures, shared)
+    sipp,
+    voice_pool,
+    voice_rtpengine,
+)
 from tests.warpd.sms.conftest import warpd  # noqa: F401 (the fixture, shared)
 
 from .clients import hardened  # noqa: F401 (fixture)

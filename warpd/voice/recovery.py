@@ -6,15 +6,23 @@ At start-up, rows of this instance belong to calls that died with the previous
 process: each becomes a CDR ending at its last ``alive_at`` (what is known;
 the customer is never charged for the time the process was down), hung up by
 ``system``, priced with today's rate, charged once like any other call.
+
+Their rtpengine sessions outlive the process (media keeps flowing through a
+relay nobody controls any more): each is deleted by its call-id, the CDR id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import asyncpg
 import structlog
 
+from media.errors import RtpEngineUnavailable
+from media.pool import RtpEnginePool
+from protocols.ng.errors import NgError
+from protocols.ng.messages import Delete
 from warpd.voice.cdr import Cdr, close_cdr, write
 from warpd.voice.rating import best_rate
 from warpd.voice.trunks import Directory
@@ -35,7 +43,9 @@ def close_crashed(cdr: Cdr, alive_at: dt.datetime, directory: Directory) -> Cdr:
     return close_cdr(cdr, end_at, rate, cancelled=False)
 
 
-async def recover(pool: asyncpg.Pool, instance: str, directory: Directory) -> int:
+async def recover(
+    pool: asyncpg.Pool, instance: str, directory: Directory, media: RtpEnginePool | None = None
+) -> int:
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT cdr, alive_at FROM voice_active_calls WHERE instance = $1", instance
@@ -44,7 +54,21 @@ async def recover(pool: asyncpg.Pool, instance: str, directory: Directory) -> in
     if cdrs:
         await write(pool, [*cdrs])
         log.warning("voice_calls_closed_after_crash", count=len(cdrs))
+    if media is not None and cdrs:
+        deleted = await asyncio.gather(*(_delete_media(media, str(c.id)) for c in cdrs))
+        log.warning("voice_media_deleted_after_crash", count=sum(deleted))
     return len(cdrs)
+
+
+async def _delete_media(media: RtpEnginePool, call_id: str) -> bool:
+    """The pool sends it where the call-id hashes, as the offer went unless it failed over;
+    a session already gone (rtpengine's own timeout) or an instance down is not an error."""
+    try:
+        await media.delete(Delete(call_id=call_id, delete_delay=0))
+    except (NgError, RtpEngineUnavailable) as exc:
+        log.info("voice_media_delete_skipped", call_id=call_id, error=str(exc))
+        return False
+    return True
 
 
 async def heartbeat(pool: asyncpg.Pool, instance: str) -> None:

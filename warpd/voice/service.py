@@ -77,7 +77,7 @@ class VoiceService:
         self.cdrs.start()
         async with self.pool.acquire() as conn:
             directory = await load_directory(conn)
-        await recover(self.pool, self.instance, directory)
+        await recover(self.pool, self.instance, directory, self.media)
         host, port = parse_listen(self.sip.listen)
         sock = open_udp_socket(host, port, self.sip.socket_buffer_bytes)
         # Port 0 (tests) advertises the port the kernel chose.

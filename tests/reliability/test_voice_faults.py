@@ -1,0 +1,149 @@
+"""Voice faults (issue 12): what a crash leaves in rtpengine, and one of two rtpengines dying
+under held calls. Real rtpengine daemons, SIPp peers and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from media.client import NgClient
+from protocols.ng.messages import Delete, Ice, ListCalls, Offer
+from tests.integration.voice.conftest import (
+    HOST,
+    SippFactory,
+    cdrs,
+    free_tcp_port,
+    free_udp_port,
+    provision,
+)
+from tests.media.conftest import RtpEngineDaemon
+from tests.media.helpers import sdp
+from warpd.config.schema import RtpEngineConfig, SipConfig
+from warpd.voice.cdr import Answered, Cdr, write
+from warpd.voice.service import VoiceService
+
+from .tally import TALLY, Fault, Hostile
+
+
+async def listed(rtpengine: RtpEngineDaemon) -> set[str]:
+    async with NgClient(*rtpengine.address) as client:
+        return set((await client.request(ListCalls(limit=10_000))).calls)
+
+
+async def test_rtpengine_sessions_of_calls_a_crash_left_are_deleted_at_start(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, tmp_path: Path
+) -> None:
+    """kill -9 leaves two things: the call's voice_active_calls row (closed with a CDR at the
+    next start: tests/integration/voice/test_recovery.py) and its rtpengine session, which
+    relays media for nobody until rtpengine's own timeout. The start deletes it too, and
+    leaves sessions that are not its crashed calls alone."""
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)  # type: ignore[arg-type]
+    now = dt.datetime.now(dt.UTC)
+    crashed = [
+        Cdr(uuid.uuid4(), "outbound", f"pbx-{n}@10.0.0.1", "100", "441234567890",
+            now - dt.timedelta(seconds=65), account_id=prov.account_id, trunk_id=prov.trunk_id,
+            dst_e164="441234567890", answer_at=now - dt.timedelta(seconds=60), currency="EUR")
+        for n in range(3)
+    ]  # fmt: skip
+    await write(voice_pool, [Answered(c, "test") for c in crashed])
+    other = f"not-ours-{uuid.uuid4()}"
+    async with NgClient(*voice_rtpengine.address) as client:
+        for call_id in [*(str(c.id) for c in crashed), other]:
+            await client.request(
+                Offer(call_id=call_id, from_tag="a", sdp=sdp(free_udp_port()), ice=Ice.REMOVE)
+            )
+    before = await listed(voice_rtpengine)
+    assert {str(c.id) for c in crashed} | {other} <= before
+    async with running_voice_on(voice_pool, [voice_rtpengine], tmp_path):
+        pass
+    after = await listed(voice_rtpengine)
+    async with NgClient(*voice_rtpengine.address) as client:
+        await client.request(Delete(call_id=other, delete_delay=0))
+    rows = await cdrs(voice_pool)
+    left = {str(c.id) for c in crashed} & after
+    causes = [(r["hangup_by"], r["q850_cause"]) for r in rows]
+    TALLY.hostile.append(
+        Hostile("voice: rtpengine sessions of 3 calls a crash left, at the next start",
+                f"{3 - len(left)} of 3 deleted, CDRs {causes}", not left)
+    )  # fmt: skip
+    assert not left, left
+    assert other in after
+    assert sorted((r["hangup_by"], r["q850_cause"]) for r in rows) == [("system", 41)] * 3
+    async with voice_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM voice_active_calls") == 0
+
+
+@contextlib.asynccontextmanager
+async def running_voice_on(
+    pool: asyncpg.Pool, rtpengines: list[RtpEngineDaemon], state_dir: Path
+) -> AsyncIterator[VoiceService]:
+    """tests/integration/voice/conftest.py's running_voice, on several rtpengine instances."""
+    service = VoiceService(
+        SipConfig(enabled=True, listen=f"{HOST}:0", gateway_timeout=2.0, options_interval=0.0),
+        RtpEngineConfig(
+            embedded=False, instances=tuple(f"{HOST}:{r.ng_port}" for r in rtpengines)
+        ),
+        pool, state_dir=state_dir, instance="test",
+    )  # fmt: skip
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop(1.0)
+
+
+async def test_one_of_two_rtpengines_stopped_under_held_calls(
+    voice_pool: asyncpg.Pool, sipp: SippFactory, tmp_path: Path
+) -> None:
+    """Calls on the dead instance end with a CDR (Q.850 41), calls on the other stay up,
+    new calls all go through on the survivor, and nothing hangs afterwards."""
+    first = RtpEngineDaemon(tmp_path / "rtpe-a", free_udp_port(), free_tcp_port(), 46000, 46499)
+    second = RtpEngineDaemon(tmp_path / "rtpe-b", free_udp_port(), free_tcp_port(), 46500, 46999)
+    first.start()
+    second.start()
+    held = 8
+    try:
+        async with voice_pool.acquire() as conn:
+            prov = await provision(conn, gateways=1)  # type: ignore[arg-type]
+        async with running_voice_on(voice_pool, [first, second], tmp_path) as voice:
+            await sipp.uas(prov.gateway_ports[0])
+            long_calls = await sipp.uac(voice.local_addr, calls=held, rate=50, hold_ms=30_000)
+            async with asyncio.timeout(30):
+                while voice.metrics.answered < held:  # noqa: ASYNC110 - a counter
+                    await asyncio.sleep(0.05)
+            on_first, on_second = len(await listed(first)), len(await listed(second))
+            first.stop()
+            new_calls = await sipp.uac(voice.local_addr, calls=6, rate=20, hold_ms=300)
+            new_exit = await new_calls.wait(60)
+            async with asyncio.timeout(30):
+                while len(await cdrs(voice_pool)) < on_first + 6:  # noqa: ASYNC110 - rows
+                    await asyncio.sleep(0.2)
+            still_up = len(await listed(second))
+        # Leaving the block stops the service: the calls still up are hung up within 1 s.
+        await long_calls.stop()
+    finally:
+        first.stop()
+        second.stop()
+    rows = await cdrs(voice_pool)
+    ended = [(r["hangup_by"], r["q850_cause"]) for r in rows]
+    TALLY.faults.append(
+        Fault("one of two rtpengines stopped under held calls (voice)", injected=1,
+              offered=held + 6, acknowledged=held + 6,
+              delivered=sum(1 for r in rows if r["disposition"] == "ANSWERED"),
+              note=f"{on_first} calls on the dead instance ended {ended.count(('system', 41))}"
+              f" with Q.850 41, {on_second} on the other stayed up; 6 new calls: SIPp exit "
+              f"{new_exit}")
+    )  # fmt: skip
+    assert on_first + on_second == held, (on_first, on_second)
+    assert on_first > 0, "the hash put no call on the first instance: nothing was tested"
+    assert new_exit == 0, "new calls failed while one rtpengine was down"
+    assert ended.count(("system", 41)) == on_first, ended
+    assert still_up >= on_second, (still_up, on_second)
+    assert len(rows) == held + 6

@@ -46,14 +46,20 @@ class Running:
 
 
 def warpd_config(
-    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = "", http: str = ""
+    dsn: str,
+    state: Path,
+    simulator_port: int,
+    extra: str = "",
+    smpp: str = "",
+    http: str = "",
+    sms: str = "",
 ) -> str:
     return (
         f"[database]\ndsn = '{dsn}'\npool_min = 2\npool_max = 6\n"
         f"[http]\nlisten = '127.0.0.1:0'\n{http}[smpp]\nlisten = '127.0.0.1:0'\n{smpp}"
         f"[daemon]\nstate_dir = '{state}'\nshutdown_timeout = 3.0\n"
         f"[demo]\nenabled = true\nsimulator_port = {simulator_port}\n"
-        f"[sms]\nreload_interval = 0.5\n[cluster]\ninstance_id = 'test'\n{extra}"
+        f"[sms]\nreload_interval = 0.5\n{sms}[cluster]\ninstance_id = 'test'\n{extra}"
     )
 
 
@@ -66,9 +72,15 @@ def write_config(state: Path, text: str) -> Path:
 
 
 async def start_warpd(
-    dsn: str, state: Path, simulator_port: int, extra: str = "", smpp: str = "", http: str = ""
+    dsn: str,
+    state: Path,
+    simulator_port: int,
+    extra: str = "",
+    smpp: str = "",
+    http: str = "",
+    sms: str = "",
 ) -> Running:
-    path = write_config(state, warpd_config(dsn, state, simulator_port, extra, smpp, http))
+    path = write_config(state, warpd_config(dsn, state, simulator_port, extra, smpp, http, sms))
     daemon = Daemon(
         parse(path.read_text(), str(path), {}),
         config_path=path,

@@ -39,6 +39,7 @@ _SUFFIX = re.compile(r"_p(\d{4})(\d{2})$")
 _LOCK_TIMEOUT = "3s"
 # Serialises the instances' passes (migrations use "warpd" in ASCII; this is "warpdp").
 _LOCK_KEY = 0x776172706470
+_FIRST_PASS_DELAY = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,12 @@ class PartitionMaintenance:
         self.last: Report = Report()
 
     async def run(self) -> None:
-        """Every ``interval`` seconds until cancelled; a failed run is logged and retried."""
+        """Every ``interval`` seconds until cancelled; a failed run is logged and retried.
+
+        The first pass waits a minute: migration 0010 made this month and the
+        next, and a daemon's start-up has better uses for the database.
+        """
+        await asyncio.sleep(min(_FIRST_PASS_DELAY, self._config.interval))
         while True:
             try:
                 self.last = await self.run_once()
@@ -236,7 +242,7 @@ async def _partitions(conn: Conn, table: str) -> list[str]:
 async def start_maintenance(
     stack: contextlib.AsyncExitStack, config: RetentionConfig, pool: asyncpg.Pool
 ) -> PartitionMaintenance:
-    """Run maintenance in the background until the daemon stops; the first run at once."""
+    """Run maintenance in the background until the daemon stops."""
     maintenance = PartitionMaintenance(pool, config)
     task = asyncio.create_task(maintenance.run(), name="partition-maintenance")
     stack.push_async_callback(_cancel, task)

@@ -1,12 +1,15 @@
 """``python -m bench reliability``: the fault and abuse suite of issue 12, as one table.
 
-It runs tests/reliability (carrier faults under load, PostgreSQL cut mid-load, hostile SMPP
-and HTTP clients, the socket fuzzer and its vectors) against real warpd, simulator and
-PostgreSQL processes on loopback, collects what each test injected and how it ended, and
-prints and writes the table to bench/reliability.md.
+It runs tests/reliability (carrier faults under load, a carrier outage with its backlog,
+PostgreSQL cut mid-load, hostile SMPP and HTTP clients, the security review, the socket
+fuzzer and its vectors) and the kill -9 run under SMPP and HTTP load on the embedded
+PostgreSQL, against real warpd, simulator and PostgreSQL processes on loopback, collects
+what each test injected and how it ended, and prints and writes the table to
+bench/reliability.md.
 
-    python -m bench reliability            the bounded run (the test command runs the same tests)
-    python -m bench reliability --soak 5   every fault window and fuzz budget 5x longer
+    python -m bench reliability              the bounded run (the test command runs the same tests)
+    python -m bench reliability --soak 5     every fault window and fuzz budget 5x longer
+    python -m bench reliability --soak 100   ... and the backlog a million messages
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ ROOT = HERE.parent
 REPORT = HERE / "reliability.md"
 
 Record = Mapping[str, Any]
+
+#: What the table is made of: the reliability suite and the kill -9 run that records its row.
+SUITE = ("tests/reliability", "tests/integration/sms/test_crash_http.py")
 
 
 def _cells(values: Sequence[object]) -> str:
@@ -80,8 +86,8 @@ def render(data: Mapping[str, Sequence[Record]], heading: str = "") -> str:
 
 def run_suite(scale: float, out: Path, pytest_args: Sequence[str]) -> int:
     env = {**os.environ, "WARPD_RELIABILITY_OUT": str(out), "WARPD_RELIABILITY_SCALE": str(scale)}
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-               "tests/reliability", *pytest_args]  # fmt: skip
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rxX",
+               *SUITE, *pytest_args]  # fmt: skip
     if scale > 1:  # the suite's per-test timeout is sized for the bounded run
         command += ["--timeout", str(int(120 * scale))]
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode

@@ -279,3 +279,29 @@ def test_the_systemd_unit_exposure_score() -> None:
                 f"exposure {score} {match.group(2)}", score <= 2.0)
     )  # fmt: skip
     assert score <= 2.0, result.stdout
+
+
+# -- the threat model names real tests ---------------------------------------------------------
+
+
+def test_every_threat_model_row_names_a_test_that_exists() -> None:
+    text = (ROOT / "tests" / "reliability" / "THREAT_MODEL.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    named = 0
+    for row in rows[1:]:
+        proved_by = row.rstrip(" |").rsplit(" | ", 1)[-1]
+        if proved_by == "proved by":
+            continue  # the second table's header
+        path: Path | None = None
+        for ref in re.findall(r"`([^`]*::[^`]+)`", proved_by):
+            file, _, name = ref.partition("::")
+            if file:
+                path = ROOT / file
+            assert path is not None, row
+            assert path.exists(), (row, file)
+            assert re.search(rf"^(async )?def {re.escape(name)}\(", path.read_text(), re.M), (
+                row, name
+            )  # fmt: skip
+            named += 1
+        assert path is not None, f"a row names no test: {row}"
+    assert named >= 30, named

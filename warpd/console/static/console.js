@@ -12,6 +12,12 @@ function el(name, attrs) {
   return node;
 }
 
+// The drawing's own units: the viewBox, which the page scales to its width.
+function size(svg) {
+  const box = svg.viewBox.baseVal;
+  return [box.width || 600, box.height || 160];
+}
+
 // A line chart over the last KEEP points of each series, scaled to its peak.
 class LineChart {
   constructor(svg) {
@@ -30,7 +36,7 @@ class LineChart {
     this.draw();
   }
   draw() {
-    const w = 600, h = 160, pad = 24;
+    const [w, h] = size(this.svg), pad = 24;
     const peak = Math.max(1, ...this.names.flatMap((n) => this.points[n]));
     this.svg.replaceChildren(
       el("line", { x1: pad, y1: h - pad, x2: w, y2: h - pad, class: "axis" }),
@@ -59,7 +65,7 @@ class LineChart {
 }
 
 function barChart(svg, items) {
-  const w = 600, h = 160, pad = 24;
+  const [w, h] = size(svg), pad = 24;
   const peak = Math.max(1, ...items.map((i) => i.messages));
   const width = Math.min(40, (w - pad) / Math.max(items.length, 1));
   svg.replaceChildren(el("line", { x1: pad, y1: h - pad, x2: w, y2: h - pad, class: "axis" }));
@@ -143,6 +149,11 @@ function customerView(data, chart, currency) {
   if (balance && data.balance_micros !== undefined) {
     balance.dataset.micros = String(data.balance_micros);
     balance.textContent = `${money(data.balance_micros)} ${currency}`;
+    const available = document.getElementById("available");
+    if (available) {
+      const credit = Number(available.dataset.credit || 0);
+      available.textContent = `${money(data.balance_micros + credit)} ${currency}`;
+    }
   }
   if (chart) chart.push({ in: data.in_per_s });
 }

@@ -98,7 +98,25 @@ class DeliveryRetry:
     error: str
 
 
-Entry = PartAccepted | CarrierReceipt | MessageFailed | MoReceived | DeliveryDone | DeliveryRetry
+@dataclass(frozen=True, slots=True)
+class Unpark:
+    """Look again for the carrier ids of parked receipts.
+
+    With several instances a receipt can be parked by one while the
+    submit_sm_resp that maps it commits on another, in the same instant; that
+    one never saw it parked, so the parking instance looks again now and then.
+    """
+
+
+Entry = (
+    PartAccepted
+    | CarrierReceipt
+    | MessageFailed
+    | MoReceived
+    | DeliveryDone
+    | DeliveryRetry
+    | Unpark
+)
 
 MO_COLUMNS = (
     "id",
@@ -234,6 +252,11 @@ class Journal:
         return len(self._batch.entries)
 
     @property
+    def parked(self) -> int:
+        """Receipts this instance parked that may still wait for their carrier id."""
+        return self._parked
+
+    @property
     def idle(self) -> bool:
         """Nothing queued and no batch being written."""
         return not self._batch.entries and not self._writing
@@ -304,6 +327,7 @@ class Journal:
         mos = [e for e in entries if isinstance(e, MoReceived)]
         done = [e.delivery_id for e in entries if isinstance(e, DeliveryDone)]
         retries = [e for e in entries if isinstance(e, DeliveryRetry)]
+        recount = any(isinstance(e, Unpark) for e in entries)
         finished: list[asyncpg.Record] = []
         deliveries: list[tuple[Any, ...]] = []
         conn = await self._conn.get()
@@ -311,8 +335,10 @@ class Journal:
             async with conn.transaction():
                 if parts:
                     await self._parts(conn, parts)
-                    if self._parked:
-                        receipts = [*receipts, *await self._unpark(conn)]
+                if (parts or recount) and self._parked:
+                    receipts = [*receipts, *await self._unpark(conn)]
+                if recount:  # others may have settled what this instance parked
+                    self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
                 if receipts:
                     finished += await self._receipts(conn, receipts)
                 if failed:

@@ -30,7 +30,7 @@ from warpd.sms.commit import GroupCommit
 from warpd.sms.deliveries import DeliveryRouter
 from warpd.sms.dispatcher import Dispatcher
 from warpd.sms.inbound import CarrierInbound
-from warpd.sms.journal import Journal
+from warpd.sms.journal import Journal, Unpark
 from warpd.sms.quality import DeliveryRatio
 from warpd.sms.stats import SmsStats
 
@@ -135,6 +135,7 @@ class SmsCore:
             self.router.run(),
             self._reload_loop(),
             self._maintenance_loop(),
+            self._unpark_loop(),
         ):
             self._spawn(coro)
         if self.config.smpp.listen or self.config.smpp.tls_listen:
@@ -193,6 +194,13 @@ class SmsCore:
                 await self.reload()
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("sms_reload_failed", error=str(exc))
+
+    async def _unpark_loop(self) -> None:
+        """Parked receipts whose carrier id another instance stored: settled within a beat."""
+        while True:
+            await asyncio.sleep(self.config.cluster.heartbeat_seconds)
+            if self.journal.parked:
+                self.journal.add(Unpark())
 
     async def _maintenance_loop(self) -> None:
         """What expires with time: receipts and MO nobody bound to take, messages held

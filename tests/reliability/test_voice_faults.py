@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
 from media.client import NgClient
 from protocols.ng.messages import Delete, Ice, ListCalls, Offer
+from tests.integration.sms.test_crash import spawn, wait_listening
 from tests.integration.voice.conftest import (
     HOST,
     SippFactory,
@@ -25,6 +27,7 @@ from tests.integration.voice.conftest import (
 from tests.media.conftest import RtpEngineDaemon
 from tests.media.helpers import sdp
 from warpd.config.schema import RtpEngineConfig, SipConfig
+from warpd.store.migrate import load_migrations, migrate
 from warpd.voice.cdr import Answered, Cdr, write
 from warpd.voice.service import VoiceService
 
@@ -147,3 +150,92 @@ async def test_one_of_two_rtpengines_stopped_under_held_calls(
     assert ended.count(("system", 41)) == on_first, ended
     assert still_up >= on_second, (still_up, on_second)
     assert len(rows) == held + 6
+
+
+async def active_calls(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM voice_active_calls"))
+    finally:
+        await conn.close()
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not await predicate():  # noqa: ASYNC110 - a database or ng poll
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def test_kill_9_with_calls_held_leaves_no_active_call_and_no_rtpengine_session(
+    database_dsn: str, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    """warpd (its own process, the CLI) carries SIPp calls through rtpengine; kill -9 with the
+    calls held; after the restart no voice_active_calls row is left, every call has its CDR
+    (system, Q.850 41), and rtpengine holds none of their sessions."""
+    conn = await asyncpg.connect(database_dsn)
+    await migrate(conn, load_migrations())
+    prov = await provision(conn, gateways=1)
+    await conn.close()
+    sip_port, http_port = free_udp_port(), free_tcp_port()
+    config = tmp_path / "warpd.toml"
+    config.write_text(
+        f"[database]\ndsn = '{database_dsn}'\npool_max = 4\n[daemon]\nstate_dir = '{tmp_path}'\n"
+        f"shutdown_timeout = 2.0\n[http]\nlisten = '{HOST}:{http_port}'\n[smpp]\nlisten = ''\n"
+        f"[sip]\nenabled = true\nlisten = '{HOST}:{sip_port}'\ngateway_timeout = 2.0\n"
+        f"options_interval = 0.0\n[rtpengine]\nembedded = false\n"
+        f"instances = ['{HOST}:{voice_rtpengine.ng_port}']\n"
+        "[cluster]\ninstance_id = 'voice-crash'\n[log]\nlevel = 'warning'\n"
+    )
+    args, out = ["--config", str(config), "run"], tmp_path / "warpd.out"
+    warpd = spawn(args, out)
+    calls = 5
+    try:
+        await wait_listening(http_port, warpd, 90)
+        await sipp.uas(prov.gateway_ports[0])
+        uac = await sipp.uac((HOST, sip_port), calls=calls, rate=20, hold_ms=120_000)
+
+        async def all_up() -> bool:
+            return await active_calls(database_dsn) == calls
+
+        await until(all_up, 60, f"{calls} answered calls")
+        sessions = await listed(voice_rtpengine)
+        warpd.send_signal(signal.SIGKILL)
+        warpd.wait(10)
+        await uac.stop()  # the PBX gives up on them; its BYEs would only get 481
+        left_by_crash = await active_calls(database_dsn)
+        warpd = spawn(args, out)
+        await wait_listening(http_port, warpd, 90)
+
+        async def none_active() -> bool:
+            return await active_calls(database_dsn) == 0
+
+        await until(none_active, 30, "no active call after the restart")
+        after = await listed(voice_rtpengine)
+    finally:
+        warpd.send_signal(signal.SIGTERM)
+        warpd.wait(20)
+    rows = await asyncpg_rows(database_dsn)
+    ours = {str(r["id"]) for r in rows}
+    TALLY.faults.append(
+        Fault("kill -9 with SIPp calls held (voice)", injected=1, offered=calls,
+              acknowledged=calls, delivered=len(rows), lost=calls - len(rows),
+              note=f"{left_by_crash} active rows after the kill, 0 after the restart; "
+              f"rtpengine sessions of the dead calls: {len(ours & sessions)} before, "
+              f"{len(ours & after)} after")
+    )  # fmt: skip
+    assert left_by_crash == calls
+    assert len(rows) == calls
+    assert [(r["hangup_by"], r["q850_cause"]) for r in rows] == [("system", 41)] * calls
+    assert ours <= sessions, "the calls' media did not go through this rtpengine"
+    assert not ours & after, ours & after
+
+
+async def asyncpg_rows(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch("SELECT * FROM voice_cdrs ORDER BY start_at"))
+    finally:
+        await conn.close()

@@ -38,15 +38,17 @@ async def cluster(
         await running.wait_carrier_binds(CONNECTOR_BINDS, 15)
         yield running
     finally:
-        await running.close()
-        admin = await asyncpg.connect(pg_server.admin_dsn)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await running.close()
         finally:
-            await admin.close()
+            admin = await asyncpg.connect(pg_server.admin_dsn)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
 
 
-@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="module")
 async def unbind_after(cluster: Cluster) -> AsyncIterator[None]:
     """Each case's customer binds end with it, passed or failed: a bind left open would
     take the next case's receipts (any bind of the system_id may) and count against the

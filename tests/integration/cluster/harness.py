@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from tests.integration.cluster.customer import CustomerBind, Submitted
+from tests.integration.cluster.customer import NO_RESPONSE, CustomerBind, Submitted
 from warpd.auth.passwords import hash_password
 from warpd.cli import main as cli_main
 from warpd.config import parse
@@ -111,16 +111,19 @@ class Instance:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def stop(self) -> int | None:
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+    async def stop(self, seconds: float = 15.0) -> int | None:
+        """SIGTERM and wait for the exit code (SIGKILL after ``seconds``); None if never run."""
+        process = self.process
+        if process is None:
             return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await until(lambda: process.poll() is not None, seconds, f"{self.name} stopped")
+            except AssertionError:
+                process.kill()
+                process.wait(5)
+        return process.returncode
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -381,9 +384,11 @@ class Cluster:
         self.closed = True
         for bind in self.binds:
             await bind.close()
-        for instance in self.instances.values():
-            instance.stop()
+        running = [i for i in self.instances.values() if i.alive]
+        codes = await asyncio.gather(*(i.stop() for i in running))
         await self.simulator.stop()
+        # A clean stop is part of the contract: SIGTERM drains, hands its leases back, exits 0.
+        assert codes == [0] * len(running), {i.name: c for i, c in zip(running, codes, strict=True)}
 
     def upstream(self) -> Counter[str]:
         """How often the carrier answered each text ESME_ROK."""
@@ -412,7 +417,7 @@ class Reconciliation:
 
     submitted: list[Submitted]
     state: dict[str, str]  # our id -> messages.state, every message in the table
-    texts: Counter[str]  # message text -> rows in the table with it
+    texts: dict[str, list[str]]  # message text -> the states of the rows with it
     charges: Counter[str]  # our id -> sms_charge rows
     upstream: Counter[str]  # text -> ESME_ROK answers from the carrier
     receipts: Counter[str]  # our id -> receipts the customer got
@@ -440,7 +445,17 @@ class Reconciliation:
 
     def committed_twice(self) -> dict[str, int]:
         """This case's texts stored as more than one message (one submit_sm is one row)."""
-        return {s.text: self.texts[s.text] for s in self.submitted if self.texts[s.text] > 1}
+        counts = {s.text: len(self.texts.get(s.text, ())) for s in self.submitted}
+        return {text: n for text, n in counts.items() if n > 1}
+
+    def unanswered_committed(self) -> dict[str, list[str]]:
+        """Submits the customer got no answer to (its bind's instance died) that were
+        committed all the same, with their states: they must be sent like the others."""
+        return {
+            s.text: self.texts[s.text]
+            for s in self.submitted
+            if s.status == NO_RESPONSE and s.text in self.texts
+        }
 
     def charged_wrong(self) -> dict[str, int]:
         """Messages (of any case) not charged exactly once."""
@@ -473,7 +488,9 @@ async def reconcile(cluster: Cluster, submitted: list[Submitted]) -> Reconciliat
     try:
         rows = await conn.fetch("SELECT id::text, state, body FROM messages")
         state = {r[0]: r[1] for r in rows}
-        texts = Counter(bytes(r[2]).decode(errors="replace") for r in rows)
+        texts: dict[str, list[str]] = {}
+        for row in rows:
+            texts.setdefault(bytes(row[2]).decode(errors="replace"), []).append(row[1])
         charges = Counter(
             r[0]
             for r in await conn.fetch(

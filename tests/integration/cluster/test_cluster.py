@@ -27,7 +27,7 @@ from tests.integration.cluster.harness import (
 )
 from warpd.demo import CONNECTOR, PRICE_MICROS
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("unbind_after")]
 
 # How ``warpd cluster status`` shows an instance whose lease lapsed, or that stopped cleanly.
 NOT_LIVE = re.compile(r"\b(dead|stopped)\b")
@@ -233,6 +233,8 @@ async def test_kill_9_of_an_instance_under_load_loses_nothing_acknowledged(
     summary = report.summary()
     summary["acknowledged_by_victim"] = len(by_victim)
     summary["no_response"] = sum(1 for s in submitted if s.status == NO_RESPONSE)
+    unanswered = report.unanswered_committed()
+    summary["no_response_but_committed"] = len(unanswered)
     summary["duplicates_by_bind"] = dict(
         Counter(text.rsplit("-", 1)[0] for text in report.duplicates())
     )
@@ -246,6 +248,7 @@ async def test_kill_9_of_an_instance_under_load_loses_nothing_acknowledged(
         "never_upstream": report.never_upstream(), "charged_wrong": report.charged_wrong(),
         "committed_twice": report.committed_twice(),
         "without_receipt": report.without_receipt(), "ledger": report.ledger_mismatch,
+        "unanswered_not_final": {t: v for t, v in unanswered.items() if v != ["delivered"]},
     })  # fmt: skip
     # At least once: a message the victim had sent whose submit_sm_resp it had not yet
     # stored when it died is sent again once its claim lapses. Each duplicate must be

@@ -22,9 +22,9 @@ from tests.integration.cluster.harness import (
     LEASE_SECONDS,
     TAKEOVER_WITHIN,
     Cluster,
-    reconcile,
     until,
 )
+from tests.integration.cluster.reconciliation import reconcile
 from warpd.demo import CONNECTOR, PRICE_MICROS
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.usefixtures("unbind_after")]

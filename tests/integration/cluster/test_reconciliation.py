@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tests.integration.cluster.customer import NO_RESPONSE, Submitted
-from tests.integration.cluster.harness import Reconciliation
+from tests.integration.cluster.reconciliation import Reconciliation
 
 OK = [Submitted(f"t-{n}", 0, f"id-{n}", "b") for n in range(3)]
 

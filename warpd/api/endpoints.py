@@ -128,9 +128,15 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
 def _params(params: Sequence[Param], request: web.Request) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for param in params:
-        source = {"path": request.match_info, "query": request.query, "header": request.headers}[
-            param.where
-        ]
+        # Only the source asked for: request.query parses the query string when first
+        # read, and a send (its one parameter a header) has none.
+        source: Mapping[str, str] = (
+            request.headers
+            if param.where == "header"
+            else request.query
+            if param.where == "query"
+            else request.match_info
+        )
         raw = source.get(param.name)
         if raw is None:
             if param.required:

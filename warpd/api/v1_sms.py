@@ -91,7 +91,7 @@ async def build(call: Call, item: dict[str, Any]) -> tuple[Submission, str]:
     numeric = bool(_DIGITS.match(sender))
     if not numeric and (len(sender) > 11 or not sender.isascii() or not sender.isprintable()):
         raise ApiError(400, "invalid_source", "an alphanumeric sender is 1-11 ASCII characters")
-    now = dt.datetime.now(dt.UTC)
+    validity = item.get("validity")
     callback = item.get("callback_url")
     return Submission(
         account_id=call.account_id,
@@ -109,7 +109,7 @@ async def build(call: Call, item: dict[str, Any]) -> tuple[Submission, str]:
         client_ref=item.get("client_ref"),
         callback_url=await check_callback_url(call, callback) if callback else None,
         schedule_at=_parse(item.get("schedule_at")),
-        expires_at=now + dt.timedelta(seconds=item["validity"]) if "validity" in item else None,
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=validity) if validity else None,
     ), ENCODINGS.get(data_coding, "binary")
 
 

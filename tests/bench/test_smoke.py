@@ -52,7 +52,7 @@ def test_smoke_limit_rows(tmp_path: Path) -> None:
             assert f"]({chart})" in markdown, chart
     otp = report["scenarios"]["otp"]["tables"][0]["summary"]
     limit = next(row for row in otp if row["role"] == "limit")
-    assert limit["values"]["unaccounted"][0] == 0, limit  # every message came back
+    assert limit["values"]["receipted"][0] == 100.0, limit  # every receipt came back
     assert "**skipped**: limit rows only (--limits-only)" in markdown
 
 

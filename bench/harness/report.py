@@ -245,7 +245,10 @@ def headlines(results: list[ScenarioResult], order: list[str]) -> str:
             warpd = next((s for s in summaries if s.role is Role.WARPD), None)
             if warpd is None:
                 continue
-            by_role = {s.role: s for s in summaries if s.status is Status.OK}
+            by_role: dict[Role, Summary] = {}
+            for summary in summaries:  # the first of a role (the soak's first interval)
+                if summary.status is Status.OK:
+                    by_role.setdefault(summary.role, summary)
             peer, limit = by_role.get(Role.PEER), by_role.get(Role.LIMIT)
 
             def shown(summary: Summary | None, metric: Metric = metric) -> str:

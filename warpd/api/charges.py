@@ -32,9 +32,8 @@ from warpd.api.v1_account import (
     FORMAT,
     MESSAGE_STATES,
     WINDOW,
-    csv_response,
+    cdr_page,
     decode_cursor,
-    encode_cursor,
     window,
 )
 
@@ -126,11 +125,7 @@ async def cdr(call: Call) -> web.StreamResponse:
             call.params.get("account_id"), start, end, call.params.get("state"),
             after_time, after_id, limit,
         )  # fmt: skip
-    items = [dict(r) for r in rows]
-    if call.params.get("format") == "csv":
-        return csv_response(ADMIN_CDR_COLUMNS, items)
-    cursor = encode_cursor(items[-1]) if len(items) == limit else None
-    return json_response({"cdrs": items, "next_cursor": cursor})
+    return cdr_page(call, ADMIN_CDR_COLUMNS, [dict(r) for r in rows], limit)
 
 
 CHARGE: dict[str, Any] = {

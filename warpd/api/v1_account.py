@@ -121,11 +121,7 @@ async def cdr(call: Call) -> web.StreamResponse:
             after_id,
             limit,
         )
-    items = [dict(r) for r in rows]
-    if call.params.get("format") == "csv":
-        return csv_response(CDR_COLUMNS, items)
-    cursor = encode_cursor(items[-1]) if len(items) == limit else None
-    return json_response({"cdrs": items, "next_cursor": cursor})
+    return cdr_page(call, CDR_COLUMNS, [dict(r) for r in rows], limit)
 
 
 async def voice_cdr(call: Call) -> web.StreamResponse:
@@ -140,11 +136,19 @@ async def voice_cdr(call: Call) -> web.StreamResponse:
             " AND (start_at, id) > ($4, $5) ORDER BY start_at, id LIMIT $6",
             call.account_id, start, end, after_time, after_id, limit,
         )  # fmt: skip
-    items = [dict(r) for r in rows]
+    return cdr_page(call, VOICE_CDR_COLUMNS, [dict(r) for r in rows], limit, at="start_at")
+
+
+def cdr_page(
+    call: Call, columns: Sequence[str], items: list[dict[str, Any]], limit: int,
+    at: str = "created_at",
+) -> web.StreamResponse:  # fmt: skip
+    """A page of CDRs as CSV, or as JSON with the cursor after its last row (by ``at``, id)
+    when the page is full."""
     if call.params.get("format") == "csv":
-        return csv_response(VOICE_CDR_COLUMNS, items)
+        return csv_response(columns, items)
     last = items[-1] if len(items) == limit else None
-    cursor = encode_cursor({"created_at": last["start_at"], "id": last["id"]}) if last else None
+    cursor = encode_cursor({"created_at": last[at], "id": last["id"]}) if last else None
     return json_response({"cdrs": items, "next_cursor": cursor})
 
 

@@ -259,12 +259,23 @@ def flood_request(method: str, port: int, n: int) -> bytes:
     ).encode()
 
 
+#: Where the carrier gateway (SIPp UAS) answers from, apart from both trunks' addresses.
+GATEWAY_HOST = "127.0.0.4"
+
+
+@pytest.mark.parametrize("flood_from", [HOST, GATEWAY_HOST], ids=["a-trunk", "the-gateway"])
 async def test_an_invite_and_register_flood_from_one_address_spares_another_trunk(
-    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+    voice_pool: asyncpg.Pool,
+    voice_rtpengine: RtpEngineDaemon,
+    sipp: SippFactory,
+    tmp_path: Path,
+    flood_from: str,
 ) -> None:
     """2,000 INVITEs and REGISTERs from one address as fast as a socket sends them, while a
     PBX on another trunk (another address) places 10 calls: the flood is rate-limited at the
-    transport (source_rate), every call of the other trunk completes."""
+    transport (source_rate), every call of the other trunk completes. From the gateway's own
+    address (UDP sources are easily spoofed), the same bucket throttles the gateway's
+    responses: an xfail naming that gap."""
     async with voice_pool.acquire() as conn:
         prov = await provision(conn, gateways=1)  # type: ignore[arg-type]
         await conn.execute(
@@ -272,12 +283,13 @@ async def test_an_invite_and_register_flood_from_one_address_spares_another_trun
             " max_cps, country_code) VALUES ($1, 'pbx-b', 'ip', '{127.0.0.3/32}', 50, 100, '44')",
             prov.account_id,
         )
+        await conn.execute("UPDATE carrier_gateways SET host = $1", GATEWAY_HOST)
     async with running_voice_on(voice_pool, [voice_rtpengine], tmp_path, 20.0) as voice:
-        await sipp.uas(prov.gateway_ports[0])
+        await sipp.uas(prov.gateway_ports[0], extra=["-i", GATEWAY_HOST])
         other = await sipp.uac(voice.local_addr, calls=10, rate=10, hold_ms=200,
                                extra=["-i", "127.0.0.3"])  # fmt: skip
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
-            flood.bind((HOST, 0))
+            flood.bind((flood_from, 0))
             port = flood.getsockname()[1]
             for n in range(2000):
                 flood.sendto(flood_request("INVITE" if n % 2 else "REGISTER", port, n),
@@ -288,15 +300,17 @@ async def test_an_invite_and_register_flood_from_one_address_spares_another_trun
         assert voice.transport is not None
         dropped = voice.transport.dropped
     TALLY.hostile.append(
-        Hostile("SIP INVITE + REGISTER flood (2,000 from one address), another trunk calling",
+        Hostile(f"SIP INVITE + REGISTER flood (2,000 from {flood_from}, "
+                f"{'a trunk' if flood_from == HOST else 'the gateway'}), another trunk calling",
                 f"{dropped} dropped at the transport; the other trunk's 10 calls: SIPp exit "
                 f"{other_exit}", other_exit == 0 and dropped >= 1500)
     )  # fmt: skip
     assert dropped >= 1500, dropped  # a burst of 40 at 20/s is let through, the rest dropped
-    if other_exit != 0:
+    if other_exit != 0 and flood_from == GATEWAY_HOST:
         pytest.xfail(
-            "the other trunk's calls are answered 503 while one address floods (without the"
-            " flood the same calls complete): the ~40 flood INVITEs the source bucket lets"
-            " through still reach admission; cause not yet pinned (gateway marked down or an"
-            " account-wide limit), reported to the voice helper"
+            "a flood from the gateway's address (spoofed UDP will do) empties the per-source"
+            " bucket its responses share, so warpd drops the gateway's 100/180/200 and every"
+            " trunk's calls fail 503; gateways' addresses and responses need their own budget"
+            " (warpd/voice/transport.py, the voice helper's)"
         )
+    assert other_exit == 0, other.errors()

@@ -88,11 +88,20 @@ class OutboxPublisher:
         self._metrics = metrics
         self.published = 0
         self.connects = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """End after the batch in flight: one cut between confirm and delete repeats it."""
+        self._stopping.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def run(self) -> None:
-        """Publish until cancelled, reconnecting with back-off after each loss."""
+        """Publish until stopped, reconnecting with back-off after each loss."""
         delay = self._config.backoff_initial
-        while True:
+        while not self._stopping.is_set():
             connection: aio_pika.abc.AbstractConnection | None = None
             stage = "connect"
             try:
@@ -114,11 +123,11 @@ class OutboxPublisher:
                 self._metrics.connected.set(0)
                 if connection is not None:
                     await _close(connection)
-            await asyncio.sleep(delay)
+            await self._pause(delay)
             delay = min(delay * 2, self._config.backoff_max)
 
     async def _drain(self, exchange: aio_pika.abc.AbstractExchange) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 sent = await self.publish_batch(exchange)
             except _DB_ERRORS as exc:
@@ -126,7 +135,7 @@ class OutboxPublisher:
                 log.warning("events_outbox_unavailable", error=str(exc))
                 sent = 0
             if sent < self._config.batch:
-                await asyncio.sleep(self._config.poll_interval)
+                await self._pause(self._config.poll_interval)
 
     async def publish_batch(self, exchange: aio_pika.abc.AbstractExchange) -> int:
         """One claimed batch published and deleted; the number of events sent."""

@@ -56,7 +56,10 @@ async def start_events(
     task = asyncio.create_task(publisher.run(), name="events-publisher")
 
     async def stop() -> None:
-        task.cancel()
+        publisher.stop()
+        # The batch in flight commits its delete; past its confirm timeout it goes.
+        if not (await asyncio.wait({task}, timeout=config.confirm_timeout + 2))[0]:
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

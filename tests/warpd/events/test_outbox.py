@@ -7,6 +7,7 @@ see each other's events even on a shared broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections import Counter
@@ -24,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from tests.fixtures import postgres
 from tests.warpd.events.conftest import Outage
 from warpd.config.schema import EventsConfig
-from warpd.events import set_enabled
+from warpd.events import set_enabled, start_events
 from warpd.events.publisher import EventsMetrics, OutboxPublisher
 from warpd.sms.commit import new_message_id
 from warpd.store.migrate import load_migrations, migrate
@@ -308,3 +309,26 @@ async def test_two_publishers_share_the_outbox_without_repeats(setup: Setup) -> 
     # SKIP LOCKED let both work
     assert a.published > 0
     assert b.published > 0
+
+
+async def test_start_events_turns_them_on_and_publishes_until_stopped(setup: Setup) -> None:
+    await set_enabled(setup.pool, False)
+    registry = CollectorRegistry()
+    async with contextlib.AsyncExitStack() as stack:
+        publisher = await start_events(stack, setup.config, setup.pool, registry)
+        assert publisher is not None
+        ids = await topups(setup.pool, setup.account, 3, "daemon ")
+        await setup.consumer.wait_for(3)
+        assert set(ledger_ids(setup.consumer)) == ids
+        assert registry.get_sample_value("warpd_events_connected") == 1
+    # Stopped with the stack: nothing more is published.
+    await topups(setup.pool, setup.account, 2, "after ")
+    await asyncio.sleep(0.3)
+    assert len(setup.consumer.got) == 3
+    assert await setup.pool.fetchval("SELECT count(*) FROM outbox") == 2
+    # Off again (amqp_url empty): no publisher, no more outbox rows.
+    off = replace(setup.config, amqp_url="")
+    async with contextlib.AsyncExitStack() as stack:
+        assert await start_events(stack, off, setup.pool, CollectorRegistry()) is None
+    await topups(setup.pool, setup.account, 2, "off ")
+    assert await setup.pool.fetchval("SELECT count(*) FROM outbox") == 2

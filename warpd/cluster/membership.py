@@ -30,7 +30,7 @@ import asyncpg
 import structlog
 
 from warpd import __version__
-from warpd.cluster.policy import surplus
+from warpd.cluster.policy import fair_share, surplus
 from warpd.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -95,6 +95,8 @@ class _Held:
     holder: SlotHolder
     binds: int
     up: bool = False
+    # Asked to close so another instance can have the slot: renewed until closed.
+    giving_back: bool = False
     # Loop time until which the lease is known good; past it the bind closes.
     valid_until: float = 0.0
 
@@ -206,6 +208,9 @@ class Membership:
         """Wait until a slot of the connector is leased to ``holder``; returns it."""
         loop = asyncio.get_running_loop()
         while True:
+            if self._yielding(connector_id, binds, loop.time()):
+                await asyncio.sleep(self._beat)
+                continue
             try:
                 async with self._pool.acquire() as conn:
                     slot = await conn.fetchval(
@@ -215,7 +220,7 @@ class Membership:
                 log.warning("cluster_bind_lease_failed", connector_id=connector_id, error=str(exc))
                 slot = None
             if slot is not None:
-                key = (connector_id, slot)
+                key = (connector_id, int(slot))
                 self._released.discard(key)
                 self._held[key] = _Held(holder, binds, valid_until=loop.time() + self._valid())
                 return int(slot)
@@ -223,6 +228,15 @@ class Membership:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._beat):
                     await self._slots_changed.wait()
+
+    def _yielding(self, connector_id: int, binds: int, now: float) -> bool:
+        """Gave a bind back lately and holds its share: leave the free slot to the
+        instance that was short, for a lease; after that, take it (that one may be
+        unable to reach the carrier, and a slot left idle is capacity lost)."""
+        given = self._last_given_back.get(connector_id)
+        if given is None or now - given >= self._lease.total_seconds():
+            return False
+        return self.slots_held(connector_id) >= fair_share(binds, len(self.view.live))
 
     def set_up(self, connector_id: int, slot: int, up: bool) -> None:
         held = self._held.get((connector_id, slot))
@@ -381,6 +395,8 @@ class Membership:
         for (connector_id, slot), held in self._held.items():
             by_connector[connector_id].append((slot, held))
         for connector_id, slots in by_connector.items():
+            if any(h.giving_back for _, h in slots):
+                continue  # one at a time: the last is still closing
             binds = slots[0][1].binds
             held_by = self.view.held.get(connector_id, {})
             if not surplus(binds, len(slots), held_by, self.view.live, self.instance_id):
@@ -391,8 +407,8 @@ class Membership:
             self._last_given_back[connector_id] = now
             slot, held = max(slots, key=lambda s: s[0])
             log.info("cluster_bind_given_back", connector_id=connector_id, slot=slot)
-            self.release_slot(connector_id, slot)
-            held.holder.lease_lost()
+            held.giving_back = True
+            held.holder.lease_lost()  # the bind releases the slot once it is closed
 
     def _view_has_free_slots(self) -> bool:
         return (

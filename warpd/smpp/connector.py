@@ -108,6 +108,8 @@ class CarrierBind(SessionProtocol):
         self._pump_at: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[None] | None = None
         self.slot: int | None = None
+        # False once the cluster wants the slot back: the bind closes, then frees it.
+        self._leased = False
         self.session = self._new_session()
 
     @property
@@ -142,6 +144,7 @@ class CarrierBind(SessionProtocol):
             self.slot = await self.connector.slots.acquire_slot(
                 conf.id, len(self.connector.binds), self
             )
+            self._leased = True
             self.health = BindHealth.CONNECTING
             self._lost = loop.create_future()
             try:
@@ -160,7 +163,10 @@ class CarrierBind(SessionProtocol):
                 )
             if self.session.state.name != "CLOSED":
                 self.session.close("connect failed")
-            given_back = self.slot is None  # lease_lost(): wait for a slot, not a back-off
+            # lease_lost(): wait for a slot, not a back-off. The slot is freed only
+            # now that the connection is closed, so no instance binds in its place
+            # while this bind is still open at the carrier.
+            given_back = not self._leased
             if self.slot is not None:
                 self.connector.slots.release_slot(conf.id, self.slot)
                 self.slot = None
@@ -173,8 +179,8 @@ class CarrierBind(SessionProtocol):
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
     def lease_lost(self) -> None:
-        """The cluster took this bind's slot back: unbind now, then wait for a slot."""
-        self.slot = None
+        """The cluster wants this bind's slot back: unbind now, then wait for a slot."""
+        self._leased = False
         if self.transport is not None:
             self.connector.spawn(self.unbind(2.0))
         elif self._lost is not None and not self._lost.done():
@@ -182,7 +188,7 @@ class CarrierBind(SessionProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        if self.slot is None:  # the lease went while connecting
+        if not self._leased:  # the lease went while connecting
             transport.close()
             return
         conf = self.connector.conf

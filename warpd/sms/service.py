@@ -196,10 +196,16 @@ class SmsCore:
                 log.warning("sms_reload_failed", error=str(exc))
 
     async def _unpark_loop(self) -> None:
-        """Parked receipts whose carrier id another instance stored: settled within a beat."""
+        """Parked receipts whose carrier id another instance stored: settled within a beat.
+
+        Every tenth beat it looks whatever this instance parked itself: an instance
+        that died leaves its parked receipts to the others.
+        """
+        beats = 0
         while True:
             await asyncio.sleep(self.config.cluster.heartbeat_seconds)
-            if self.journal.parked:
+            beats += 1
+            if self.journal.parked or beats % 10 == 0:
                 self.journal.add(Unpark())
 
     async def _maintenance_loop(self) -> None:

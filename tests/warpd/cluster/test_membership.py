@@ -20,13 +20,26 @@ CONNECTOR = 7
 
 
 class Bind:
-    """Stands in for a carrier bind: only its lease matters here."""
+    """Stands in for a carrier bind: only its lease matters here.
 
-    def __init__(self) -> None:
+    Told to give its slot back, it closes at once and frees the slot, as a
+    carrier bind does once its connection is closed.
+    """
+
+    def __init__(self, membership: Membership | None = None) -> None:
         self.lost = 0
+        self.membership = membership
+        self.slot: int | None = None
+
+    async def take(self, binds: int) -> int:
+        assert self.membership is not None
+        self.slot = await self.membership.acquire_slot(CONNECTOR, binds, self)
+        return self.slot
 
     def lease_lost(self) -> None:
         self.lost += 1
+        if self.membership is not None and self.slot is not None:
+            self.membership.release_slot(CONNECTOR, self.slot)
 
 
 @pytest_asyncio.fixture
@@ -81,25 +94,45 @@ async def eventually(check: object, timeout: float = 8.0) -> None:
 async def test_slots_are_held_once_and_shared_fairly(pool: asyncpg.Pool) -> None:
     a, b = member(pool, "a"), member(pool, "b")
     async with running(a):
-        first, second = Bind(), Bind()
-        slots = {
-            await a.acquire_slot(CONNECTOR, 2, first),
-            await a.acquire_slot(CONNECTOR, 2, second),
-        }
-        assert slots == {0, 1}
+        first, second = Bind(a), Bind(a)
+        assert {await first.take(2), await second.take(2)} == {0, 1}
         async with running(b):
-            wanting = Bind()
-            taken = asyncio.create_task(b.acquire_slot(CONNECTOR, 2, wanting))
-            await asyncio.sleep(3 * BEAT)
+            wanting = Bind(b)
+            taken = asyncio.create_task(wanting.take(2))
             # a sees b live and short: it gives one bind back, once, and b takes it.
             await asyncio.wait_for(taken, 5.0)
             assert first.lost + second.lost == 1
-            # The bind a gave back would ask again: it waits, as nothing is free.
-            again = asyncio.create_task(a.acquire_slot(CONNECTOR, 2, Bind()))
-            await asyncio.sleep(4 * BEAT)
+            # The bind a gave back asks again at once: it leaves the slot to b
+            # rather than flap, and nothing else is free anyway.
+            again = asyncio.create_task(Bind(a).take(2))
+            await asyncio.sleep(6 * BEAT)
             assert not again.done()
             assert await leases(pool) == {"a": 1, "b": 1}
+            assert first.lost + second.lost == 1
             again.cancel()
+
+
+async def test_a_bind_given_back_keeps_its_slot_until_it_is_closed(pool: asyncpg.Pool) -> None:
+    """Never a moment with both the closing bind and its successor open at the carrier."""
+    a, b = member(pool, "a"), member(pool, "b")
+    async with running(a):
+        slow = [Bind(), Bind()]  # told to go, they have not closed yet
+        for bind in slow:
+            await a.acquire_slot(CONNECTOR, 2, bind)
+        async with running(b):
+            waiting = asyncio.create_task(b.acquire_slot(CONNECTOR, 2, Bind()))
+
+            async def asked() -> bool:
+                return sum(bind.lost for bind in slow) == 1
+
+            await eventually(asked)
+            assert slow[1].lost == 1  # the highest slot goes
+            await asyncio.sleep(LEASE + 3 * BEAT)  # renewed meanwhile: never lapses
+            assert not waiting.done()
+            assert await leases(pool) == {"a": 2}
+            a.release_slot(CONNECTOR, 1)  # now it is closed
+            await asyncio.wait_for(waiting, 5.0)
+            assert await leases(pool) == {"a": 1, "b": 1}
 
 
 async def test_a_dead_instance_s_slot_is_taken_over_after_its_lease(pool: asyncpg.Pool) -> None:

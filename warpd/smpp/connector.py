@@ -105,7 +105,8 @@ class CarrierBind(SessionProtocol):
         self._tokens = 1.0
         self._refilled = 0.0
         self._paused_until = 0.0
-        self._pump_at: asyncio.TimerHandle | None = None
+        self._pump_at: asyncio.Handle | None = None
+        self._pump_when = 0.0
         self._lost: asyncio.Future[None] | None = None
         self.slot: int | None = None
         # False once the cluster wants the slot back: the bind closes, then frees it.
@@ -370,9 +371,12 @@ class CarrierBind(SessionProtocol):
             self.connector.dispatcher.push(outbound, front=True)
 
     def _pump_later(self, when: float) -> None:
-        if self._pump_at is None or self._pump_at.when() > when:
+        # The deadline is kept here: for a time already due, uvloop's call_at
+        # returns a plain Handle, which has no when().
+        if self._pump_at is None or self._pump_when > when:
             if self._pump_at is not None:
                 self._pump_at.cancel()
+            self._pump_when = when
             self._pump_at = self._loop.call_at(when, self._pump_timer)
 
     def _pump_timer(self) -> None:

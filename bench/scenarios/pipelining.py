@@ -1,7 +1,9 @@
 """Upstream pipelining: how much of binds x window / delay a gateway gets from a 20 ms carrier.
 
-One customer bind with a deep window fills the gateway's queue (more
-messages than it can send upstream in the measurement); the carrier
+One customer with a deep window offers the gateway a quarter more than its
+binds can take (paced, so its queue always holds work while the customer's
+ingest does not compete with the sending at several times the upstream
+rate: the SMS scenario measures ingest at full speed); the carrier
 simulator answers each submit_sm after 20 ms and counts what arrives. With
 b binds of window w the most a gateway can send is b x w / 0.02 submit_sm/s;
 the row shows the rate the simulator saw over the measurement and that
@@ -34,6 +36,8 @@ from bench.scenarios.common import (
 )
 
 DELAY = 0.02
+# Offered per second, against what the binds can take at most.
+OVERSUPPLY = 1.25
 JASMIN = "Jasmin 0.11.0"
 LIMIT = "load generator -> simulator"
 METRICS = (
@@ -86,13 +90,14 @@ def offer_counted(
 ) -> tuple[int, float, dict[str, float]]:
     """``offer()``, with the CPU seconds of each of ``processes`` over the counted span.
 
-    The load generator offers enough messages for the measurement at the
-    theoretical rate and a bit more; a gateway accepts them faster than it can
-    send them upstream, so its queue stays full while the simulator counts.
+    The load generator offers OVERSUPPLY x the theoretical rate, paced, for
+    the whole measurement: more than a gateway can send upstream, so its queue
+    always holds work while the simulator counts.
     The count is sampled from 0.5 s after the first submit_sm reached the
     simulator, for ``seconds``.
     """
-    messages = min(int(theory * (seconds + 2.0)) + 100, 200_000)
+    rate = OVERSUPPLY * theory
+    messages = min(int(rate * (seconds + 3.0)) + 100, 200_000)
     argv = loadgen.esme_argv(
         port,
         system_id=credentials[0],
@@ -100,6 +105,7 @@ def offer_counted(
         binds=binds,
         window=window,
         seconds=600,
+        rate=rate,
         count=messages,
         receipts=False,
         receipt_wait=0,

@@ -216,6 +216,9 @@ async def drive(bind: Bind, load: Load, tally: Tally, deadline: float, budget: l
         await bind.slots.acquire()
         if bind.transport is None or bind.transport.is_closing():
             return
+        if budget[0] == 0:  # another bind took the last one while this one waited
+            bind.slots.release()
+            return
         budget[0] -= 1
         bind.submit()
         if interval:

@@ -10,6 +10,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +20,7 @@ from protocols.smpp.constants import CommandStatus
 from tests.warpd.sms.conftest import Running, start_warpd, stop_warpd
 from tests.warpd.sms.helpers import bind, submit
 from tests.warpd.sms.test_tls import certificate
+from warpd import log as log_mod
 from warpd.api.keys import ADMIN_GATE
 from warpd.config import parse, parse_listen
 
@@ -41,7 +43,14 @@ async def test_no_secret_reaches_the_log_of_a_full_run(
     # A password in the DSN: trust authentication ignores it, the log must not show it.
     dsn = re.sub(r"^postgresql://([^@/]*)@", r"postgresql://\1:dsn-Secret-4711@", database_dsn)
     assert "dsn-Secret-4711" in dsn, dsn
-    running = await start_warpd(dsn, tmp_path / "state", 0, extra="[log]\nlevel = 'debug'\n")
+    # In process, warpd logs wherever the last configure() pointed (an earlier test's
+    # captured stream, in a full run): point it at this test's capture, as `warpd run` would.
+    log_mod.configure("debug", "json", sys.stderr)
+    try:
+        running = await start_warpd(dsn, tmp_path / "state", 0, extra="[log]\nlevel = 'debug'\n")
+    except BaseException:
+        log_mod.configure("info", "json", sys.__stderr__)
+        raise
     secrets = {"database password": "dsn-Secret-4711", "wrong SMPP password": "Wr0ngGs!"}
     try:
         secrets["SMPP password"] = running.password
@@ -74,6 +83,7 @@ async def test_no_secret_reaches_the_log_of_a_full_run(
                 pass
     finally:
         await stop_warpd(running)
+        log_mod.configure("info", "json", sys.__stderr__)
     out, err = capfd.readouterr()
     # The demo prints its own credentials for the newcomer by design (demo mode only, which
     # production configs leave off; THREAT_MODEL.md): that banner is not a log line.

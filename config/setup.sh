@@ -69,4 +69,6 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/pytest -p no:cacheprovider "${@:2}"
+# Three workers: most tests wait on peers and timers, not the CPU (a serial
+# run keeps 2 cores under half busy); a file's tests stay in one worker.
+exec .venv/bin/pytest -p no:cacheprovider -n 3 --dist loadfile "${@:2}"

@@ -8,6 +8,7 @@ missing binary fails the test with instructions: it is never skipped.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -96,10 +97,28 @@ class RtpEngineDaemon:
         self.process = None
 
 
+# Under pytest-xdist each worker starts its own daemons: their control ports and
+# media port ranges must not meet another worker's.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def port(base: int) -> int:
+    """A control port: 22230.. for the first worker, 100 further for each next one."""
+    return base + 100 * WORKER
+
+
+def media(base: int) -> int:
+    """A media port: 40000..44999 for the first worker, 5,000 further for each next one."""
+    return base + 5000 * WORKER
+
+
 @pytest.fixture(scope="session")
 def rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEngineDaemon]:
     """A daemon shared by the tests that only need one."""
-    daemon = RtpEngineDaemon(tmp_path_factory.mktemp("rtpengine-a"), 22230, 22240, 40000, 40499)
+    daemon = RtpEngineDaemon(
+        tmp_path_factory.mktemp("rtpengine-a"), port(22230), port(22240), media(40000),
+        media(40499),
+    )  # fmt: skip
     daemon.start()
     yield daemon
     daemon.stop()
@@ -108,8 +127,8 @@ def rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEngineDae
 @pytest.fixture
 def rtpengine_pair(tmp_path: Path) -> Iterator[tuple[RtpEngineDaemon, RtpEngineDaemon]]:
     """Two fresh daemons, for failover tests that stop and restart them."""
-    first = RtpEngineDaemon(tmp_path / "b", 22231, 22241, 41000, 41999)
-    second = RtpEngineDaemon(tmp_path / "c", 22232, 22242, 42000, 42999)
+    first = RtpEngineDaemon(tmp_path / "b", port(22231), port(22241), media(41000), media(41999))
+    second = RtpEngineDaemon(tmp_path / "c", port(22232), port(22242), media(42000), media(42999))
     first.start()
     try:
         second.start()

@@ -18,7 +18,7 @@ from media.errors import NoRtpEngine, RtpEngineUnavailable
 from media.pool import InstanceState, PoolSettings, RtpEngineAddress, RtpEnginePool
 from protocols.ng.errors import NgError
 from protocols.ng.messages import Answer, Delete, ListCalls, Offer, Query
-from tests.media.conftest import RtpEngineDaemon
+from tests.media.conftest import RtpEngineDaemon, media, port
 from tests.media.helpers import HOST, sdp
 
 FAST = PoolSettings(timeout=0.05, attempts=2, disable_seconds=0.3, ping_interval=0.05)
@@ -151,8 +151,13 @@ async def test_stopped_instance_is_skipped_then_probed_back(
 
 async def test_full_instance_passes_the_offer_on(tmp_path: Path) -> None:
     # A real overload: "a" may hold one session only.
-    full = RtpEngineDaemon(tmp_path / "full", 22233, 22243, 43000, 43499, ("--max-sessions=1",))
-    spare = RtpEngineDaemon(tmp_path / "spare", 22234, 22244, 43500, 43999)
+    full = RtpEngineDaemon(
+        tmp_path / "full", port(22233), port(22243), media(43000), media(43499),
+        ("--max-sessions=1",),
+    )  # fmt: skip
+    spare = RtpEngineDaemon(
+        tmp_path / "spare", port(22234), port(22244), media(43500), media(43999)
+    )
     full.start()
     spare.start()
     pool = RtpEnginePool(addresses((full, spare)), FAST)

@@ -26,7 +26,7 @@ from tests.integration.voice.conftest import (
     free_udp_port,
     provision,
 )
-from tests.media.conftest import RtpEngineDaemon
+from tests.media.conftest import RtpEngineDaemon, media
 from tests.media.helpers import sdp
 from warpd.config.schema import RtpEngineConfig, SipConfig
 from warpd.store.migrate import load_migrations, migrate
@@ -115,8 +115,12 @@ async def test_one_of_two_rtpengines_stopped_under_held_calls(
 ) -> None:
     """Calls on the dead instance end with a CDR (Q.850 41), calls on the other stay up,
     new calls all go through on the survivor, and nothing hangs afterwards."""
-    first = RtpEngineDaemon(tmp_path / "rtpe-a", free_udp_port(), free_tcp_port(), 46000, 46499)
-    second = RtpEngineDaemon(tmp_path / "rtpe-b", free_udp_port(), free_tcp_port(), 46500, 46999)
+    first = RtpEngineDaemon(
+        tmp_path / "rtpe-a", free_udp_port(), free_tcp_port(), media(46000), media(46499)
+    )
+    second = RtpEngineDaemon(
+        tmp_path / "rtpe-b", free_udp_port(), free_tcp_port(), media(46500), media(46999)
+    )
     first.start()
     second.start()
     held = 8

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from tests.media.conftest import RtpEngineDaemon
+from tests.media.conftest import RtpEngineDaemon, media
 from warpd.config.schema import RtpEngineConfig, SipConfig
 from warpd.store.migrate import load_migrations, migrate
 from warpd.voice.service import VoiceService
@@ -59,7 +59,11 @@ def voice_rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEng
     # Control ports picked free: two suites on one machine must not share a daemon
     # (offers to one and answers to the other fail with "Unknown call-id").
     daemon = RtpEngineDaemon(
-        tmp_path_factory.mktemp("rtpengine-voice"), free_udp_port(), free_tcp_port(), 44000, 44999
+        tmp_path_factory.mktemp("rtpengine-voice"),
+        free_udp_port(),
+        free_tcp_port(),
+        media(44000),
+        media(44999),
     )
     daemon.start()
     yield daemon

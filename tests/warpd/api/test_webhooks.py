@@ -246,7 +246,8 @@ async def test_a_dead_endpoint_expires_and_every_attempt_is_recorded(
         account = await make_account(conn)
         # Port 9 on loopback: nothing listens, the connection is refused.
         hook = await make_webhook(conn, account, "http://127.0.0.1:9/hook")
-        delivery = await make_delivery(conn, account, webhook_id=hook, expires_in=0.6)
+        # Long enough for several attempts even when the sender is slow to start.
+        delivery = await make_delivery(conn, account, webhook_id=hook, expires_in=2.0)
     await sender_factory()
     assert await wait_states(db, [delivery], {"expired"}) == {delivery: "expired"}
     async with db.pool.acquire() as conn:

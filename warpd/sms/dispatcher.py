@@ -105,10 +105,6 @@ class Dispatcher:
     # -- feeding -------------------------------------------------------------
 
     def has_room(self, connector_id: int) -> bool:
-        if self._backlog:
-            # Older work waits in the table: this one queues behind it there, so a
-            # backlog drains in order of acceptance and new messages do not jump it.
-            return False
         if connector_id in self._elsewhere():
             return False  # another instance holds its binds: the table hands it over
         return len(self._queues.get(connector_id, ())) < self._queue_max

@@ -243,7 +243,11 @@ async def test_timers_run_due_callbacks_in_order_then_flush_once() -> None:
     assert len(timers) == 1
     await asyncio.sleep(0.02)
     assert ran[-1] == "late"
-    assert len(flushes) <= 3  # one flush per wake-up, not per callback
+    # One flush per wake-up, not per callback: b and c share a deadline, so no flush
+    # comes between them, and five callbacks never make five flushes (a busy box may
+    # split the others over separate wake-ups).
+    assert ran.index("b") + 1 not in flushes
+    assert len(flushes) <= 4
     timers.call_at(loop.time() + 0.01, lambda: ran.append("cleared"))
     timers.clear()
     await asyncio.sleep(0.02)

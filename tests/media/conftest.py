@@ -98,8 +98,12 @@ class RtpEngineDaemon:
 
 
 # Under pytest-xdist each worker starts its own daemons: their control ports and
-# media port ranges must not meet another worker's.
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+# media port ranges must not meet another worker's. WARPD_TEST_SLOT shifts a whole
+# run, so that two runs on one machine (two checkouts) stay apart too: slots 0-9.
+WORKER = int(os.environ.get("WARPD_TEST_SLOT", "0")) + int(
+    os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0
+)
+assert 0 <= WORKER < 10, f"WARPD_TEST_SLOT + worker must be 0-9, not {WORKER}"
 
 
 def port(base: int) -> int:
@@ -107,17 +111,18 @@ def port(base: int) -> int:
     return base + 100 * WORKER
 
 
-def media(base: int) -> int:
-    """A media port: 40000..44999 for the first worker, 5,000 further for each next one."""
-    return base + 5000 * WORKER
+def media(offset: int) -> int:
+    """A media port, ``offset`` (0-2399) into this worker's block of 2,400 from 40000."""
+    assert 0 <= offset < 2400, offset
+    return 40000 + 2400 * WORKER + offset
 
 
 @pytest.fixture(scope="session")
 def rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEngineDaemon]:
     """A daemon shared by the tests that only need one."""
     daemon = RtpEngineDaemon(
-        tmp_path_factory.mktemp("rtpengine-a"), port(22230), port(22240), media(40000),
-        media(40499),
+        tmp_path_factory.mktemp("rtpengine-a"), port(22230), port(22240), media(0),
+        media(299),
     )  # fmt: skip
     daemon.start()
     yield daemon
@@ -127,8 +132,8 @@ def rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEngineDae
 @pytest.fixture
 def rtpengine_pair(tmp_path: Path) -> Iterator[tuple[RtpEngineDaemon, RtpEngineDaemon]]:
     """Two fresh daemons, for failover tests that stop and restart them."""
-    first = RtpEngineDaemon(tmp_path / "b", port(22231), port(22241), media(41000), media(41999))
-    second = RtpEngineDaemon(tmp_path / "c", port(22232), port(22242), media(42000), media(42999))
+    first = RtpEngineDaemon(tmp_path / "b", port(22231), port(22241), media(300), media(599))
+    second = RtpEngineDaemon(tmp_path / "c", port(22232), port(22242), media(600), media(899))
     first.start()
     try:
         second.start()

@@ -152,11 +152,11 @@ async def test_stopped_instance_is_skipped_then_probed_back(
 async def test_full_instance_passes_the_offer_on(tmp_path: Path) -> None:
     # A real overload: "a" may hold one session only.
     full = RtpEngineDaemon(
-        tmp_path / "full", port(22233), port(22243), media(43000), media(43499),
+        tmp_path / "full", port(22233), port(22243), media(900), media(1099),
         ("--max-sessions=1",),
     )  # fmt: skip
     spare = RtpEngineDaemon(
-        tmp_path / "spare", port(22234), port(22244), media(43500), media(43999)
+        tmp_path / "spare", port(22234), port(22244), media(1100), media(1299)
     )
     full.start()
     spare.start()

@@ -116,10 +116,10 @@ async def test_one_of_two_rtpengines_stopped_under_held_calls(
     """Calls on the dead instance end with a CDR (Q.850 41), calls on the other stay up,
     new calls all go through on the survivor, and nothing hangs afterwards."""
     first = RtpEngineDaemon(
-        tmp_path / "rtpe-a", free_udp_port(), free_tcp_port(), media(46000), media(46499)
+        tmp_path / "rtpe-a", free_udp_port(), free_tcp_port(), media(2000), media(2199)
     )
     second = RtpEngineDaemon(
-        tmp_path / "rtpe-b", free_udp_port(), free_tcp_port(), media(46500), media(46999)
+        tmp_path / "rtpe-b", free_udp_port(), free_tcp_port(), media(2200), media(2399)
     )
     first.start()
     second.start()

@@ -62,8 +62,8 @@ def voice_rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEng
         tmp_path_factory.mktemp("rtpengine-voice"),
         free_udp_port(),
         free_tcp_port(),
-        media(44000),
-        media(44999),
+        media(1300),
+        media(1999),
     )
     daemon.start()
     yield daemon

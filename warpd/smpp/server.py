@@ -342,7 +342,10 @@ class CustomerBind(SessionProtocol):
     def pump(self) -> None:
         user = self.user
         session = self.session
-        if user is None or not self._receiving or session.closed:
+        # Unbinding (SIGTERM, or the customer's unbind) still counts as receiving until the
+        # connection closes, but the bind may no longer carry deliver_sm: what is queued
+        # waits in the router for another bind, or in the table for the next run.
+        if user is None or not self._receiving or not session.may_send(CommandId.DELIVER_SM):
             return
         router = self.listener.router
         sent = False

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from protocols.record import replace
 from protocols.smpp.pdu import BindTransmitter, Unbind, make_response
+from warpd.sms.journal import NewDelivery
 
 from .conftest import Running, start_warpd, stop_warpd
 from .helpers import (
@@ -153,6 +154,29 @@ async def test_sigterm_unbinds_customers_gracefully(database_dsn: str, tmp_path:
     running.daemon.request_stop()
     unbind = await peer.read(timeout=5)
     assert isinstance(unbind, Unbind)
+    peer.send(make_response(unbind))
+    assert await peer.closed()
+    assert await asyncio.wait_for(running.daemon.task, 15) == 0  # type: ignore[attr-defined]
+
+
+async def test_a_receipt_for_a_bind_that_is_unbinding_waits(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    """SIGTERM unbinds a receiver; a receipt the journal commits before the customer answers
+    the unbind must not be sent on that bind (deliver_sm is not allowed there any more) nor
+    stop the daemon: it stays queued (in the table it is pending) and the daemon exits 0."""
+    running = await start_warpd(database_dsn, tmp_path / "state", 0)
+    sms = running.daemon.sms
+    assert sms is not None
+    peer, _ = await bind(running, running.system_id, running.password)
+    user_id = await running.value("SELECT id FROM smpp_users WHERE system_id = $1",
+                                  running.system_id)  # fmt: skip
+    assert isinstance(user_id, int)
+    running.daemon.request_stop()
+    unbind = await peer.read(timeout=5)
+    assert isinstance(unbind, Unbind)
+    sms.router.offer([NewDelivery(1, "smpp", user_id, {"account_id": 1, "type": "receipt"})])
+    assert sms.router.take(user_id) is not None  # still queued, not handed to the bind
     peer.send(make_response(unbind))
     assert await peer.closed()
     assert await asyncio.wait_for(running.daemon.task, 15) == 0  # type: ignore[attr-defined]

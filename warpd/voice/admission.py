@@ -20,7 +20,7 @@ from protocols.sip.message import SipRequest
 from protocols.sip.transaction import Addr
 from warpd.voice.cdr import Cdr
 from warpd.voice.limits import CallLimits, TokenBucket, admit
-from warpd.voice.rating import VoiceRate, best_rate
+from warpd.voice.rating import VoiceRate, best_rate, price_micros
 from warpd.voice.routes import find_route, gateways_for
 from warpd.voice.session_timer import SessionTimer, negotiate
 from warpd.voice.trunks import Directory, Gateway, Trunk, caller_id, normalise
@@ -96,7 +96,7 @@ class Admission:
         if account_id is not None and price:
             self._unposted[account_id] = self._unposted.get(account_id, 0) + price
 
-    def _limits(self, trunk: Trunk, now: float, available: int) -> Refused | None:
+    def _limits(self, trunk: Trunk, now: float, available: int, minimum: int = 1) -> Refused | None:
         bucket = self._buckets.get(trunk.id)
         if bucket is None or bucket.rate != trunk.max_cps:
             bucket = TokenBucket.full(trunk.max_cps, max(1.0, trunk.max_cps), now)
@@ -107,6 +107,7 @@ class Admission:
             allowed,
             bucket.wait_for_token(now),
             available,
+            minimum_micros=minimum,
         )
         if verdict.allowed:
             return None
@@ -131,15 +132,20 @@ class Admission:
         cdr.dst_e164 = dst
         cdr.src_e164 = normalise(cdr.src_raw, trunk)
         available = (
-            account.balance_micros + account.credit_limit_micros - self._unposted.get(account.id, 0)
+            account.balance_micros
+            + account.credit_limit_micros
+            - account.reserved_micros
+            - self._unposted.get(account.id, 0)
         )
-        refused = self._limits(trunk, now, available)
+        rate = best_rate(directory.rates.get(account.rate_plan_id or 0, ()), dst)
+        # The cheapest answered call: its connect fee and first increment.
+        minimum = 1 if rate is None else price_micros(rate, 1)
+        refused = self._limits(trunk, now, available, minimum)
         if refused is not None:
             return refused
         route = find_route(directory, account.id, dst)
         if route is None:
             return Refused(404)
-        rate = best_rate(directory.rates.get(account.rate_plan_id or 0, ()), dst)
         if rate is None:
             return Refused(403)
         cdr.route_id = route.id

@@ -76,15 +76,18 @@ def admit(
     cps_allowed: bool,
     cps_wait: float,
     available_micros: int,
+    *,
+    minimum_micros: int = 1,
 ) -> Verdict:
     """Channels first (a full trunk refuses before spending a CPS token's worth of
     work), then calls per second, then money: ``available_micros`` is balance
-    plus credit limit minus what calls in progress may still cost."""
+    plus credit limit minus what is reserved and what calls in progress may
+    still cost; it must cover ``minimum_micros``, the cheapest answered call."""
     if active_channels >= limits.max_channels:
         return Verdict(Refusal.CHANNELS, limits.channel_status)
     if not cps_allowed:
         return Verdict(Refusal.CPS, 503, max(1, -(-int(cps_wait * 1000) // 1000)))
-    if available_micros <= 0:
+    if available_micros < max(1, minimum_micros):
         return Verdict(Refusal.BALANCE, 402)
     return ALLOW
 

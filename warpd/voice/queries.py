@@ -36,7 +36,8 @@ SELECT gateway_id, prefix, cost_per_min_micros, first_increment_s, next_incremen
 """
 _DIDS = "SELECT number, account_id, trunk_id FROM dids WHERE enabled"
 _ACCOUNTS = """
-SELECT id, currency, balance_micros, credit_limit_micros, rate_plan_id, status = 'active' AS active
+SELECT id, currency, balance_micros, credit_limit_micros, rate_plan_id, status = 'active' AS active,
+       reserved_micros
   FROM accounts
 """
 

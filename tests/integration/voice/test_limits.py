@@ -8,7 +8,16 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.integration.voice.conftest import HOST, SippFactory, cdrs, provision, running_voice
+from tests.integration.voice.conftest import (
+    BALANCE,
+    CONNECT_FEE,
+    HOST,
+    PER_MIN,
+    SippFactory,
+    cdrs,
+    provision,
+    running_voice,
+)
 from tests.media.conftest import RtpEngineDaemon
 
 SDP = (
@@ -70,6 +79,53 @@ async def test_cps_limit_answers_503_with_retry_after(
             second = await asyncio.to_thread(final_response, sock, "raw-2@")
         assert second.startswith("SIP/2.0 503 ")
         assert "\r\nRetry-After: 1\r\n" in second
+
+
+async def _reserve(conn: asyncpg.Connection, account_id: int, amount: int) -> None:
+    """An SMS accepted under charge-on-delivery and not yet final (migration 0013)."""
+    await conn.execute("UPDATE accounts SET charge_mode = 'on_delivery' WHERE id = $1", account_id)
+    await conn.execute(
+        "INSERT INTO sms_reservations (message_id, account_id, amount_micros)"
+        " VALUES (gen_random_uuid(), $1, $2)",
+        account_id, amount,
+    )  # fmt: skip
+
+
+async def test_sms_reservations_leave_too_little_for_a_call_402(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    # The cheapest answered call costs the connect fee and one second: 11,000 micros.
+    minimum = CONNECT_FEE + PER_MIN // 60
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+        await _reserve(conn, prov.account_id, BALANCE - minimum + 1)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        await sipp.uas(prov.gateway_ports[0])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+            sock.sendto(invite(port, 1, voice.local_addr), voice.local_addr)
+            refused = await asyncio.to_thread(final_response, sock, "raw-1@")
+        assert refused.startswith("SIP/2.0 402 ")
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert (row["sip_code"], row["attempts"], row["price_micros"]) == (402, 0, 0)
+
+
+async def test_a_call_goes_through_when_what_is_left_covers_its_minimum(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    minimum = CONNECT_FEE + PER_MIN // 60
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+        await _reserve(conn, prov.account_id, BALANCE - minimum)
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path) as voice:
+        await sipp.uas(prov.gateway_ports[0])
+        uac = await sipp.uac(voice.local_addr, calls=1, hold_ms=200)
+        assert await uac.wait() == 0, uac.errors()
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert (row["disposition"], row["price_micros"]) == ("ANSWERED", minimum)
 
 
 async def test_unknown_source_is_403_and_bad_numbers_484(

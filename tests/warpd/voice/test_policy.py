@@ -72,6 +72,9 @@ def test_admit_checks_channels_then_cps_then_money() -> None:
     assert (cps.refusal, cps.status, cps.retry_after) == (Refusal.CPS, 503, 1)
     assert admit(limits, 1, True, 0.0, 0).status == 402
     assert admit(limits, 1, True, 0.0, 1).allowed
+    # The cheapest answered call must fit, not just one micro-unit.
+    assert admit(limits, 1, True, 0.0, 10_999, minimum_micros=11_000).status == 402
+    assert admit(limits, 1, True, 0.0, 11_000, minimum_micros=11_000).allowed
 
 
 def test_source_rates_drop_a_flood_from_one_address_only() -> None:

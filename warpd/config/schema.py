@@ -203,6 +203,13 @@ class SipConfig:
     realm: str = opt("warpd")
     digest_algorithms: tuple[str, ...] = opt(("SHA-256", "MD5"))
     nonce_key: str = opt("", secret=True)
+    # Digest guessing: this many wrong answers within the window, from one address
+    # or for one username, lock it out (403, no challenge) for the lockout seconds,
+    # doubling on each repeat up to an hour; addresses that answered right for a
+    # username keep using it while it is locked. 0 turns the lockout off.
+    digest_max_failures: int = opt(10, min=0, max=10_000)
+    digest_failure_window: float = opt(300.0, min=1.0, max=86_400.0)
+    digest_lockout: float = opt(60.0, min=1.0, max=3600.0)
     # Seconds between OPTIONS probes of each gateway (down after no answer); 0: off.
     options_interval: float = opt(30.0, min=0.0, max=3600.0)
     # Bounds of the Expires warpd grants a REGISTER (RFC 3261 10.3: 423 below).

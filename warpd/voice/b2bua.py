@@ -265,7 +265,10 @@ class B2bua:
         """A digest trunk whose credentials the request carries (or the refusal sent)."""
         result: Trunk | AuthRefusal = AuthRefusal(403, reason="Unknown Trunk")
         if self.auth is not None and self.directory.has_digest_trunks:
-            result = self.auth.authenticate(request, self.directory, time.time())
+            now = asyncio.get_running_loop().time()
+            result = self.auth.authenticate(
+                request, self.directory, time.time(), source=self.source_of(key)[0], clock=now
+            )
         if isinstance(result, AuthRefusal):
             self.respond(key, request, result.status, reason=result.reason,
                          headers=result.headers)  # fmt: skip

@@ -47,6 +47,18 @@ class VoiceMetrics:
             "warpd_voice_info_dtmf", "SIP INFO digits played as RFC 4733, by the sending side",
             ["side"], registry=r,
         )  # fmt: skip
+        self.digest_failures = Counter(
+            "warpd_voice_digest_failures", "Wrong digest responses and unknown usernames",
+            registry=r,
+        )  # fmt: skip
+        self.digest_lockouts = Counter(
+            "warpd_voice_digest_lockouts", "Digest lockouts begun, by what was locked out",
+            ["scope"], registry=r,
+        )  # fmt: skip
+        self.digest_locked = Counter(
+            "warpd_voice_digest_locked_refusals", "Requests refused 403 during a digest lockout",
+            registry=r,
+        )  # fmt: skip
         self._answered = 0
 
     @property

@@ -28,6 +28,7 @@ from warpd.errors import ConfigError
 from warpd.voice.auth import TrunkAuth
 from warpd.voice.b2bua import B2bua, VoiceSettings
 from warpd.voice.cdr import CdrWriter
+from warpd.voice.guard import DigestGuard
 from warpd.voice.limits import SourceRates
 from warpd.voice.metrics import VoiceMetrics
 from warpd.voice.queries import load_directory
@@ -141,7 +142,13 @@ class VoiceService:
         except ValueError as exc:
             raise ConfigError("config", "sip.digest_algorithms", str(exc)) from None
         key = self.sip.nonce_key.encode() or None
-        return TrunkAuth(self.sip.realm, algorithms, key)
+        sip = self.sip
+        guard = None
+        if sip.digest_max_failures > 0:
+            guard = DigestGuard(
+                sip.digest_max_failures, sip.digest_failure_window, sip.digest_lockout
+            )
+        return TrunkAuth(sip.realm, algorithms, key, guard=guard, metrics=self.metrics)
 
     async def _start_media(self) -> None:
         cfg = self.rtpengine_config
@@ -176,6 +183,9 @@ class VoiceService:
     async def reload(self) -> None:
         if self.b2bua is None:
             return
+        guard = None if self.b2bua.auth is None else self.b2bua.auth.guard
+        if guard is not None:  # addresses gone quiet: a scan must not grow memory for ever
+            guard.forget_idle(asyncio.get_running_loop().time())
         async with self.pool.acquire() as conn:
             self.b2bua.set_directory(await load_directory(conn))
 

@@ -167,6 +167,17 @@ class NewDelivery:
 
 Delivered = Callable[[Sequence[NewDelivery]], None]
 
+# message_parts and messages are partitioned by month of the message id, a
+# UUIDv7 (migration 0010): each lookup below carries a lower bound on it, so
+# PostgreSQL probes the months from that bound on, not every month kept.
+# A receipt names only the carrier's id, so its bound is a look-back: a carrier
+# reports within hours (within the validity, 48 h by default), and what the
+# look-back misses (a late receipt of an old message) is looked up in every
+# month before it is parked.
+RECEIPT_LOOKBACK = timedelta(days=7)
+# Below every id: no bound.
+_ALL_MONTHS = uuid.UUID(int=0)
+
 _FINISHED = """
 UPDATE messages m
    SET state = f.state, done_at = now(), error_code = coalesce(f.err, m.error_code)
@@ -174,9 +185,10 @@ UPDATE messages m
                CASE WHEN bool_and(state = 'delivered') THEN 'delivered'
                     ELSE (array_agg(state ORDER BY state = 'delivered', part_no))[1] END AS state
           FROM message_parts
-         WHERE message_id = any($1::uuid[]) AND state <> 'submitted'
+         WHERE message_id = any($1::uuid[]) AND message_id >= $2 AND state <> 'submitted'
          GROUP BY message_id) f
- WHERE m.id = f.message_id AND f.done >= m.parts AND m.state IN ('queued', 'submitted')
+ WHERE m.id = f.message_id AND m.id >= $2 AND f.done >= m.parts
+   AND m.state IN ('queued', 'submitted')
 RETURNING m.*
 """
 
@@ -184,7 +196,7 @@ _FAILED = """
 UPDATE messages m
    SET state = f.state, error_code = f.err, error_text = f.txt, done_at = now()
   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS f(id, state, err, txt)
- WHERE m.id = f.id AND m.state IN ('queued', 'submitted')
+ WHERE m.id = f.id AND m.id >= $5 AND m.state IN ('queued', 'submitted')
 RETURNING m.*
 """
 
@@ -194,7 +206,7 @@ UPDATE message_parts p
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[])
        AS r(connector_id, carrier_id, state, err, idx)
  WHERE p.connector_id = r.connector_id AND p.carrier_message_id = r.carrier_id
-   AND p.state = 'submitted'
+   AND p.state = 'submitted' AND p.message_id >= $6
 RETURNING p.message_id, r.idx
 """
 
@@ -202,7 +214,7 @@ _UNPARK = """
 DELETE FROM pending_receipts pr
  USING message_parts p
  WHERE p.connector_id = pr.connector_id AND p.carrier_message_id = pr.carrier_message_id
-   AND p.state = 'submitted'
+   AND p.state = 'submitted' AND p.message_id >= $1
 RETURNING pr.payload
 """
 
@@ -336,7 +348,10 @@ class Journal:
                 if parts:
                     await self._parts(conn, parts)
                 if (parts or recount) and self._parked:
-                    receipts = [*receipts, *await self._unpark(conn)]
+                    # The parts just stored are what a parked receipt may now match;
+                    # the now-and-then recount also looks for other instances' parts.
+                    bound = _ALL_MONTHS if recount else min(p.message_id for p in parts)
+                    receipts = [*receipts, *await self._unpark(conn, bound)]
                 if recount:  # others may have settled what this instance parked
                     self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
                 if receipts:
@@ -348,6 +363,7 @@ class Journal:
                         [f.state for f in failed],
                         [f.error_code for f in failed],
                         [f.error_text for f in failed],
+                        min(f.message_id for f in failed),
                     )
                 if finished:
                     await self._settle(conn, finished)
@@ -401,15 +417,14 @@ class Journal:
             )
 
     async def _receipts(self, conn: Any, receipts: list[CarrierReceipt]) -> list[asyncpg.Record]:
-        matched = await conn.fetch(
-            _RECEIPTS,
-            [r.connector_id for r in receipts],
-            [r.carrier_id for r in receipts],
-            [r.state for r in receipts],
-            [r.error_code for r in receipts],
-            list(range(len(receipts))),
-        )
+        recent = uuid7_floor(datetime.now(UTC) - RECEIPT_LOOKBACK)
+        matched = await self._match(conn, receipts, range(len(receipts)), recent)
         hit = {row["idx"] for row in matched}
+        if len(hit) < len(receipts):
+            missed = [i for i in range(len(receipts)) if i not in hit]
+            more = await self._match(conn, [receipts[i] for i in missed], missed, _ALL_MONTHS)
+            matched += more
+            hit.update(row["idx"] for row in more)
         orphans = [r for i, r in enumerate(receipts) if i not in hit]
         if orphans:
             # Before its submit_sm_resp was stored, or for an id we never
@@ -424,16 +439,33 @@ class Journal:
             )
             self._parked += len(orphans)
         ids = list({row["message_id"] for row in matched})
-        return list(await conn.fetch(_FINISHED, ids)) if ids else []
+        return list(await conn.fetch(_FINISHED, ids, min(ids))) if ids else []
 
-    async def _unpark(self, conn: Any) -> list[CarrierReceipt]:
+    @staticmethod
+    async def _match(
+        conn: Any, receipts: Sequence[CarrierReceipt], indexes: Sequence[int], bound: uuid.UUID
+    ) -> list[asyncpg.Record]:
+        """Settle the parts ``receipts`` name among messages from ``bound`` on."""
+        return list(
+            await conn.fetch(
+                _RECEIPTS,
+                [r.connector_id for r in receipts],
+                [r.carrier_id for r in receipts],
+                [r.state for r in receipts],
+                [r.error_code for r in receipts],
+                list(indexes),
+                bound,
+            )
+        )
+
+    async def _unpark(self, conn: Any, bound: uuid.UUID) -> list[CarrierReceipt]:
         # Receipts for ids we never issued would wait (and be joined) for ever:
         # they go when they expire.
         expired = await conn.fetchval(
             "WITH gone AS (DELETE FROM pending_receipts WHERE expires_at < now() RETURNING 1)"
             " SELECT count(*) FROM gone"
         )
-        rows = await conn.fetch(_UNPARK)
+        rows = await conn.fetch(_UNPARK, bound)
         self._parked = max(0, self._parked - len(rows) - expired)
         return [_receipt_from_payload(orjson.loads(r[0])) for r in rows]
 
@@ -540,6 +572,11 @@ class Journal:
             for r in created
             if r["claimed_by"] is not None
         ]
+
+
+def uuid7_floor(at: datetime) -> uuid.UUID:
+    """The smallest UUIDv7 of the millisecond ``at`` (partition_bound('uuid7', at), 0010)."""
+    return uuid.UUID(int=int(at.timestamp() * 1000) << 80)
 
 
 def _receipt_payload(receipt: CarrierReceipt) -> str:

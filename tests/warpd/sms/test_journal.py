@@ -1,13 +1,15 @@
-"""The journal under a row PostgreSQL refuses: the rest of the batch is still written."""
+"""The journal: a row PostgreSQL refuses does not stop the rest of its batch; receipt
+lookups bounded to recent months still find what is older."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from warpd.sms.journal import PartAccepted
+from warpd.sms.journal import RECEIPT_LOOKBACK, CarrierReceipt, PartAccepted, uuid7_floor
 
 from .conftest import Running
 from .helpers import bind, submit, wait_for
@@ -30,3 +32,58 @@ async def test_a_refused_entry_does_not_stop_the_others(warpd: Running) -> None:
     await wait_for(lambda: sms.journal.idle, what="journal idle")
     assert await warpd.value("SELECT state FROM messages") == "delivered"
     peer.close()
+
+
+async def old_message(warpd: Running, age: timedelta) -> uuid.UUID:
+    """A message made ``age`` ago (its UUIDv7 says so), queued for the only connector."""
+    made = datetime.now(UTC) - age
+    message_id = uuid.UUID(int=(uuid7_floor(made).int | 0x7000_8000_0000_0000_0001))
+    await warpd.query(
+        "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
+        " currency, expires_at, created_at) SELECT $1, id, 'smpp', 'WARPD', '447700900123',"
+        " 'hi', 'EUR', now() + interval '1 day', $2 FROM accounts",
+        message_id,
+        made,
+    )
+    return message_id
+
+
+def receipt(connector_id: int, carrier_id: str) -> CarrierReceipt:
+    return CarrierReceipt(connector_id, carrier_id, "delivered", None, {})
+
+
+async def test_a_receipt_past_the_look_back_is_matched_in_every_month(warpd: Running) -> None:
+    """The receipt lookup reads the last RECEIPT_LOOKBACK of message_parts' months first;
+    one it misses there (an old message's late receipt) is matched, not parked."""
+    sms = warpd.daemon.sms
+    assert sms is not None
+    connector = next(iter(sms.connectors))
+    old = await old_message(warpd, RECEIPT_LOOKBACK + timedelta(days=33))
+    new = await old_message(warpd, timedelta(minutes=1))
+    await sms.journal.add_and_wait(PartAccepted(old, 1, connector, "late", last=True, attempts=1))
+    await sms.journal.add_and_wait(PartAccepted(new, 1, connector, "soon", last=True, attempts=1))
+    await sms.journal.add_and_wait(receipt(connector, "late"))
+    await sms.journal.add_and_wait(receipt(connector, "soon"))
+    # A receipt for no part at all: still parked, to wait for its mapping.
+    await sms.journal.add_and_wait(receipt(connector, "nobody"))
+    rows = await warpd.query("SELECT id, state FROM messages WHERE id = any($1)", [old, new])
+    states = dict(rows)
+    assert states == {old: "delivered", new: "delivered"}
+    parked = await warpd.query("SELECT carrier_message_id FROM pending_receipts")
+    assert [r[0] for r in parked] == ["nobody"]
+
+
+async def test_a_parked_receipt_of_an_old_message_unparks_when_its_part_is_stored(
+    warpd: Running,
+) -> None:
+    """The unpark after a batch of parts reads the months from the oldest of those parts."""
+    sms = warpd.daemon.sms
+    assert sms is not None
+    connector = next(iter(sms.connectors))
+    old = await old_message(warpd, RECEIPT_LOOKBACK + timedelta(days=33))
+    await sms.journal.add_and_wait(receipt(connector, "early"))
+    assert await warpd.value("SELECT count(*) FROM pending_receipts") == 1
+    await sms.journal.add_and_wait(PartAccepted(old, 1, connector, "early", last=True, attempts=1))
+    await wait_for(lambda: sms.journal.idle, what="journal idle")
+    assert await warpd.value("SELECT state FROM messages WHERE id = $1", old) == "delivered"
+    assert await warpd.value("SELECT count(*) FROM pending_receipts") == 0

@@ -89,6 +89,8 @@ class Reply:
     stats: CallStats | None = None
     calls: tuple[str, ...] = ()
     """Call-ids, for a ``list`` reply."""
+    recordings: tuple[str, ...] = ()
+    """Files an offer or answer with ``record call`` writes to (none: not recording)."""
     raw: Mapping[bytes, Value] = field(default_factory=dict, repr=False)
 
 
@@ -114,6 +116,7 @@ def parse_reply(body: Mapping[bytes, Value]) -> Reply:
         sdp=_bytes(body, b"sdp"),
         stats=parse_call_stats(body) if b"totals" in body else None,
         calls=tuple(_as_text(item, b"calls") for item in calls),
+        recordings=tuple(_as_text(item, b"recordings") for item in _list(body, b"recordings")),
         raw=body,
     )
 

@@ -239,6 +239,11 @@ class RtpEngineConfig:
     media_address: str = opt("127.0.0.1")
     port_min: int = opt(30000, min=1024, max=65535)
     port_max: int = opt(39999, min=1024, max=65535)
+    # Where the embedded rtpengine writes the calls of trunks with record_calls
+    # (empty: <state_dir>/recordings; pcaps/ and metadata/ under it), and how:
+    # pcap (userspace, one pcap file per call) or proc (needs the kernel module).
+    recording_dir: str = opt("")
+    recording_method: str = opt("pcap", choices=("pcap", "proc"))
     # Seconds before an ng request is resent (same cookie), and sends per request.
     timeout: float = opt(0.5, min=0.05, max=10.0)
     attempts: int = opt(3, min=1, max=10)

@@ -38,6 +38,7 @@ class CallPlan:
     rate: VoiceRate | None
     max_forwards: int
     timer: SessionTimer | None = None
+    record: bool = False  # the trunk's calls are recorded by RTPEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class Admission:
         if not gateways:
             return Refused(503)
         caller = caller_id(directory, trunk, cdr.src_e164)
-        return CallPlan(tuple(gateways), dst, caller, rate, hops, timer)
+        return CallPlan(tuple(gateways), dst, caller, rate, hops, timer, trunk.record_calls)
 
     def inbound(
         self,
@@ -186,7 +187,7 @@ class Admission:
         gateways = tuple(
             Gateway(source.id, f"trunk {trunk.name}", host, port) for host, port in addrs
         )
-        return CallPlan(gateways, dst, cdr.src_e164, None, hops, timer)
+        return CallPlan(gateways, dst, cdr.src_e164, None, hops, timer, trunk.record_calls)
 
 
 def static_targets(trunk: Trunk) -> list[Addr]:

@@ -124,7 +124,7 @@ class Call:
         invite = self.a_invite()
         self.cdr.codec_a = codecs_of(invite.body)
         try:
-            offer = await self.media.offer(invite.body, self.a.addr[0])
+            offer = await self._offer(invite)
         except (RtpEngineUnavailable, NgError) as exc:
             log.warning("call_media_refused", error=str(exc))
             self.cdr.hangup_by = "system"
@@ -143,6 +143,19 @@ class Call:
         if not self.cancelled:
             self._final_a(503)
         return False
+
+    async def _offer(self, invite: SipRequest) -> bytes:
+        """RTPEngine's offer, recorded when the trunk records calls (a refusal to record
+        is logged and put in the CDR, never a reason to fail the call)."""
+        if not self.plan.record:
+            return await self.media.offer(invite.body, self.a.addr[0])
+        offer, files = await self.media.offer_recorded(invite.body, self.a.addr[0])
+        if files:
+            self.cdr.recording, self.cdr.recording_path = "recorded", files[0]
+        else:
+            self.cdr.recording = "refused"
+            log.warning("call_recording_refused", call_id=self.a.call_id, cdr_id=str(self.cdr.id))
+        return offer
 
     async def _attempt(self, gateway: Gateway, sdp: bytes) -> Outcome:
         sw = self.sw

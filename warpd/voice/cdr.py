@@ -68,6 +68,8 @@ class Cdr:
     price_micros: int = 0
     cost_micros: int = 0
     currency: str | None = None
+    recording: str | None = None  # 'recorded' or 'refused' when the trunk records calls
+    recording_path: str | None = None
 
     def row(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in COLUMNS)

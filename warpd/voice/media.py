@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from media.pool import RtpEnginePool
 from protocols.ng.messages import Answer, Delete, Ice, Offer, PlayDtmf
-from protocols.ng.replies import CallStats
+from protocols.ng.replies import CallStats, Reply
 from protocols.sip.errors import SipError
 from protocols.sip.sdp import parse_sdp
 from warpd.voice.cdr import Cdr
@@ -41,6 +41,17 @@ class MediaSession:
 
     async def offer(self, sdp: bytes, source_ip: str, *, from_b: bool = False) -> bytes:
         """``from_b``: a re-offer from the B side (rtpengine's tags swap roles)."""
+        return _sdp_of((await self._offer(sdp, source_ip, from_b=from_b)).sdp)
+
+    async def offer_recorded(self, sdp: bytes, source_ip: str) -> tuple[bytes, tuple[str, ...]]:
+        """The first offer with ``record call``: the SDP and the files rtpengine
+        records to (none when it does not record: no recording directory)."""
+        reply = await self._offer(sdp, source_ip, record=True)
+        return _sdp_of(reply.sdp), reply.recordings
+
+    async def _offer(
+        self, sdp: bytes, source_ip: str, *, from_b: bool = False, record: bool | None = None
+    ) -> Reply:
         reply = await self.pool.offer(
             Offer(
                 call_id=self.call_id,
@@ -50,10 +61,11 @@ class MediaSession:
                 replace=_REPLACE,
                 flags=self.flags,
                 received_from=(_family(source_ip), source_ip),
+                record_call=record,
             )
         )
         self.offered = True
-        return _sdp_of(reply.sdp)
+        return reply
 
     async def answer(self, sdp: bytes, source_ip: str, *, from_b: bool = True) -> bytes:
         """``from_b`` False: the A side answers a re-offer the B side made."""

@@ -11,7 +11,7 @@ _TRUNKS = """
 SELECT id, account_id, name, auth_mode, allowed_ips, username, realm, ha1_md5, ha1_sha256,
        ha1_sha512_256,
        max_channels, max_cps::float8 AS max_cps, country_code, national_prefix,
-       international_prefix, trust_caller_id, default_caller_id
+       international_prefix, trust_caller_id, default_caller_id, record_calls
   FROM sip_trunks WHERE enabled ORDER BY id
 """
 _GATEWAYS = """
@@ -62,6 +62,7 @@ async def load_directory(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionP
             international_prefix=r["international_prefix"],
             trust_caller_id=r["trust_caller_id"],
             default_caller_id=r["default_caller_id"],
+            record_calls=r["record_calls"],
         )
         for r in await conn.fetch(_TRUNKS)
     )

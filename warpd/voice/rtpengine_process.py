@@ -4,7 +4,9 @@ Debian's ``rtpengine-daemon`` in userspace mode (``--table=-1``: no kernel
 module), on one loopback interface, with its own ng port and media port range
 (test-peers.md, "RTPEngine"). ``start`` returns once it answers an ng ping;
 ``stop`` terminates it (SIGTERM, then SIGKILL). Its log goes to
-``<rundir>/rtpengine.log``.
+``<rundir>/rtpengine.log``. With a ``recording_dir`` it records the calls
+whose offer asks (``record call``): ``pcap`` files under ``pcaps/``, the
+call's metadata under ``metadata/``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class RtpEngineProcess:
         media_address: str = "127.0.0.1",
         port_min: int = 30000,
         port_max: int = 39999,
+        recording_dir: Path | None = None,
+        recording_method: str = "pcap",
     ) -> None:
         self.rundir = rundir
         self.binary = binary
@@ -38,6 +42,8 @@ class RtpEngineProcess:
         self.media_address = media_address
         self.port_min = port_min
         self.port_max = port_max
+        self.recording_dir = recording_dir
+        self.recording_method = recording_method
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -45,6 +51,12 @@ class RtpEngineProcess:
         return ("127.0.0.1", self.ng_port)
 
     def command(self, binary: str) -> list[str]:
+        recording = []
+        if self.recording_dir is not None:
+            recording = [
+                f"--recording-dir={self.recording_dir}",
+                f"--recording-method={self.recording_method}",
+            ]
         return [
             binary,
             "--config-file=none",
@@ -57,6 +69,7 @@ class RtpEngineProcess:
             "--log-stderr",
             "--log-level=5",
             f"--pidfile={self.rundir / 'rtpengine.pid'}",
+            *recording,
         ]
 
     async def start(self, timeout: float = 10.0) -> tuple[str, int]:
@@ -67,6 +80,8 @@ class RtpEngineProcess:
                 "(bash config/setup.sh run does) or set rtpengine.embedded = false"
             )
         self.rundir.mkdir(parents=True, exist_ok=True)
+        if self.recording_dir is not None:
+            self.recording_dir.mkdir(parents=True, exist_ok=True)
         with (self.rundir / "rtpengine.log").open("ab") as out:
             self._process = await asyncio.create_subprocess_exec(
                 *self.command(binary), stdout=out, stderr=out, start_new_session=True

@@ -161,6 +161,8 @@ class VoiceService:
                 media_address=cfg.media_address,
                 port_min=cfg.port_min,
                 port_max=cfg.port_max,
+                recording_dir=Path(cfg.recording_dir or self.state_dir / "recordings"),
+                recording_method=cfg.recording_method,
             )
             host, port = await self.process.start()
             addresses.append(RtpEngineAddress("local", host, port))

@@ -39,6 +39,7 @@ class Trunk:
     international_prefix: str = "00"
     trust_caller_id: bool = False
     default_caller_id: str | None = None
+    record_calls: bool = False  # RTPEngine records its calls (migration 0014)
 
     def allows(self, ip: str) -> bool:
         try:

@@ -63,7 +63,7 @@ def voice_rtpengine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtpEng
         free_udp_port(),
         free_tcp_port(),
         media(1300),
-        media(1999),
+        media(1899),  # 1900-1999: the recording tests' own rtpengine
     )
     daemon.start()
     yield daemon
@@ -222,8 +222,14 @@ async def voice_pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 @contextlib.asynccontextmanager
 async def running_voice(
-    pool: asyncpg.Pool, rtpengine: RtpEngineDaemon, state_dir: Path, **sip: object
+    pool: asyncpg.Pool,
+    rtpengine: RtpEngineDaemon,
+    state_dir: Path,
+    *,
+    media_config: RtpEngineConfig | None = None,
+    **sip: object,
 ) -> AsyncIterator[VoiceService]:
+    """``media_config``: another RTPEngine set-up than ``rtpengine`` (an embedded one)."""
     # No OPTIONS probing: SIPp's UAS would count a probe as one of its calls.
     settings = {
         "enabled": True, "listen": f"{HOST}:0", "gateway_timeout": 2.0, "options_interval": 0.0,
@@ -231,7 +237,7 @@ async def running_voice(
     }  # fmt: skip
     service = VoiceService(
         SipConfig(**settings),  # type: ignore[arg-type]
-        RtpEngineConfig(embedded=False, instances=(f"{HOST}:{rtpengine.ng_port}",)),
+        media_config or RtpEngineConfig(embedded=False, instances=(f"{HOST}:{rtpengine.ng_port}",)),
         pool,
         state_dir=state_dir,
         instance="test",

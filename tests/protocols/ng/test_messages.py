@@ -277,6 +277,9 @@ def test_simple_replies() -> None:
     assert warned.warning == "oops!"
     _, listed = decode_reply(b"ck d5:callsl2:c12:c2e6:result2:oke")
     assert listed.calls == ("c1", "c2")
+    # rtpengine 10.5's offer reply with "record call": the pcap it writes to.
+    _, recorded = decode_reply(b"ck d10:recordingsl15:/r/pcaps/x.pcape6:result2:oke")
+    assert (recorded.recordings, offer.recordings) == (("/r/pcaps/x.pcap",), ())
     _, odd = decode_reply(b"ck d6:result5:error12:error-reason2:\xff\xfee")
     assert odd.error_reason is not None
     assert odd.error_reason.encode("utf-8", "surrogateescape") == b"\xff\xfe"
@@ -291,6 +294,7 @@ def test_simple_replies() -> None:
         {b"result": b"ok", b"sdp": 1},
         {b"result": b"ok", b"calls": b"c1"},
         {b"result": b"ok", b"calls": [1]},
+        {b"result": b"ok", b"recordings": b"/r/x.pcap"},
         {b"result": b"ok", b"totals": []},
         {b"result": b"ok", b"totals": {b"RTP": {b"packets": b"5"}}},
         {b"result": b"ok", b"totals": {}, b"SSRC": {b"x": {}}},

@@ -219,6 +219,11 @@ class SipConfig:
     # Min-SE below it). A PBX that asks for one must refresh within it, or
     # warpd ends the call (a dead PBX does not hold a channel for hours).
     min_session_expires: int = opt(90, min=1, max=86_400)
+    # The Session-Expires warpd asks of carriers (RFC 4028; 90 or more in
+    # production): the carrier's 2xx picks who refreshes. When warpd does, it
+    # sends UPDATE (or re-INVITE) at half the interval; a 408/481 answer, or no
+    # refresh from a carrier that refreshes, clears the call. 0: not asked.
+    carrier_session_expires: int = opt(1800, min=0, max=86_400)
     # SIP INFO DTMF (application/dtmf-relay, application/dtmf) played into the
     # other side's RTP as RFC 4733 events by RTPEngine (its "inject DTMF" flag
     # on every call routes the media through its codec handler).

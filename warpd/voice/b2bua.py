@@ -76,6 +76,7 @@ class VoiceSettings:
     register_min_expires: int = 60
     register_max_expires: int = 3600
     min_session_expires: int = 90
+    carrier_session_expires: int = 1800  # asked of carriers (RFC 4028); 0: not asked
     info_dtmf: bool = True  # SIP INFO digits injected as RFC 4733 by RTPEngine
 
 

@@ -37,6 +37,7 @@ from protocols.sip.transaction import (
 )
 from warpd.voice.admission import CallPlan
 from warpd.voice.auth import answer_challenge
+from warpd.voice.carrier_refresh import EXPIRED, REFRESH_FAILED, CarrierRefresh, Refresh
 from warpd.voice.cdr import Answered, Cdr, close_cdr
 from warpd.voice.dtmf import Digit, info_digit
 from warpd.voice.inbox import CallEvent, Inbox, Mailbox, MediaLost, q850_of
@@ -44,7 +45,7 @@ from warpd.voice.legs import Leg, Side, a_response, b_invite, uac_dialog, uas_di
 from warpd.voice.media import MediaSession, codecs_of, fill_media_stats
 from warpd.voice.rating import best_rate, price_micros
 from warpd.voice.reinvite import relay_reinvite
-from warpd.voice.session_timer import REFRESH_METHODS
+from warpd.voice.session_timer import REFRESH_METHODS, carrier_request, carrier_timer, min_se
 from warpd.voice.trunks import Gateway
 
 if TYPE_CHECKING:
@@ -66,8 +67,8 @@ def _now() -> dt.datetime:
 class Call:
     # Slotted: one per active call (the memory target is under 20 KB a call, issue 10).
     __slots__ = (
-        "_hung_up", "_ringing", "_tried", "a", "b", "cancelled", "cdr", "final_to_a", "inbox",
-        "invite", "media", "media_offer", "plan", "sw",
+        "_hung_up", "_ringing", "_tried", "a", "b", "cancelled", "carrier", "cdr", "final_to_a",
+        "inbox", "invite", "media", "media_offer", "plan", "sw",
     )  # fmt: skip
 
     def __init__(
@@ -99,6 +100,7 @@ class Call:
         self._tried: dict[str, tuple[SipRequest, Addr]] = {}
         self._hung_up: set[str | None] = set()
         self.media_offer = b""  # the SDP RTPEngine made for the B side
+        self.carrier: CarrierRefresh | None = None  # the B leg's session timer, once up
 
     # -- what the B2BUA calls --------------------------------------------------------
 
@@ -165,7 +167,8 @@ class Call:
         self.cdr.attempts += 1
         self.cdr.gateway_id, self.cdr.call_id_b = gateway.id, leg.call_id
         key, sent = self._send_invite(gateway, leg, sdp)
-        authenticated = False
+        auth: tuple[tuple[str, str], ...] = ()
+        interval: int | None = None  # the callee's Min-SE, after a 422
         timeout = sw.settings.gateway_timeout
         while True:
             item = await self.next_event(timeout)
@@ -198,13 +201,13 @@ class Call:
                 continue
             if status < 300:
                 return await self._answered(leg, sent, response)
-            if status in (401, 407) and not authenticated and not self.cancelled:
-                # The carrier challenges us: answer once with the gateway's credentials.
-                header = answer_challenge(gateway, sent, response, sw.new_id())
-                if header is not None:
-                    authenticated = True
-                    key, sent = self._send_invite(gateway, leg, sdp, cseq=2, extra=(header,))
-                    continue
+            retry = self._retry(gateway, sent, response, auth, interval)
+            if retry is not None:
+                auth, interval = retry
+                key, sent = self._send_invite(
+                    gateway, leg, sdp, cseq=sent.cseq.number + 1, extra=auth, interval=interval
+                )
+                continue
             self.cdr.attempt_codes.append(status)
             self.cdr.q850_cause = q850_of(response) or self.cdr.q850_cause
             if self.cancelled:
@@ -214,6 +217,28 @@ class Call:
             self._final_a(status)
             return Outcome.FINAL
 
+    def _retry(
+        self,
+        gateway: Gateway,
+        sent: SipRequest,
+        response: SipResponse,
+        auth: tuple[tuple[str, str], ...],
+        interval: int | None,
+    ) -> tuple[tuple[tuple[str, str], ...], int | None] | None:
+        """Once each: a carrier's 401/407 answered with the gateway's credentials, a 422
+        with its Min-SE (RFC 4028 6); the INVITE's headers for the retry, or None."""
+        if self.cancelled:
+            return None
+        status = response.status
+        if status in (401, 407) and not auth:
+            header = answer_challenge(gateway, sent, response, self.sw.new_id())
+            return None if header is None else ((header,), interval)
+        asked = self.sw.settings.carrier_session_expires
+        if status == 422 and interval is None and asked:
+            larger = min_se(response, asked)
+            return None if larger is None else (auth, larger)
+        return None
+
     def _send_invite(
         self,
         gateway: Gateway,
@@ -222,8 +247,12 @@ class Call:
         *,
         cseq: int = 1,
         extra: tuple[tuple[str, str], ...] = (),
+        interval: int | None = None,
     ) -> tuple[TransactionKey, SipRequest]:
         sw = self.sw
+        asked = interval or sw.settings.carrier_session_expires
+        if asked:
+            extra = (*extra, *carrier_request(asked))
         invite = b_invite(
             target=gateway.dial(self.plan.dst),
             gateway_host=f"{gateway.host}:{gateway.port}",
@@ -287,6 +316,7 @@ class Call:
             self._bye(leg)
             return Outcome.FINAL
         self.cdr.attempt_codes.append(200)
+        self._carrier_timer(leg, response)
         timer = self.plan.timer
         extra = (timer.header(), ("Require", "timer")) if timer is not None else ()
         invite = self.a_invite()
@@ -308,6 +338,13 @@ class Call:
         )
         sw.cdrs.put(Answered(self.cdr, sw.settings.instance))
         return Outcome.ANSWERED
+
+    def _carrier_timer(self, leg: Leg, response: SipResponse) -> None:
+        timer = carrier_timer(response) if self.sw.settings.carrier_session_expires else None
+        if timer is not None:
+            allow = ",".join(response.header_values("Allow")).replace(" ", "").upper()
+            now = asyncio.get_running_loop().time()
+            self.carrier = CarrierRefresh(self, leg, timer, "UPDATE" in allow.split(","), now)
 
     def a_invite(self) -> SipRequest:
         assert self.invite is not None, "the PBX's INVITE is kept until the answer"
@@ -337,15 +374,33 @@ class Call:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.sw.settings.max_duration
         timer, refreshed = self.plan.timer, loop.time()
+        carrier = self.carrier
         while True:
             expiry = deadline if timer is None else min(deadline, timer.expires(refreshed))
+            if carrier is not None:
+                expiry = min(expiry, carrier.deadline())
             item = await self.next_event(max(expiry - loop.time(), 0.0))
             if item is None:
+                now = loop.time()
+                if carrier is not None and now >= carrier.deadline() and now < deadline:
+                    if not carrier.on_deadline(now):
+                        continue  # a refresh sent
+                    self.cdr.q850_cause = EXPIRED
+                    self._hangup("session_timer")  # the carrier did not refresh
+                    return
                 # RFC 4028 section 10: not refreshed in time, the session is dead.
-                lapsed = timer is not None and loop.time() >= timer.expires(refreshed)
+                lapsed = timer is not None and now >= timer.expires(refreshed)
                 self._hangup("session_timer" if lapsed else "system")
                 return
             side, event = item
+            if carrier is not None:
+                verdict = carrier.on_event(side, event, loop.time())
+                if verdict is Refresh.FAILED:
+                    self.cdr.q850_cause = REFRESH_FAILED
+                    self._hangup("session_timer")
+                    return
+                if verdict is Refresh.TAKEN:
+                    continue
             if (
                 isinstance(event, RequestReceived)
                 and side is Side.A

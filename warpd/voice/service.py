@@ -100,6 +100,7 @@ class VoiceService:
             register_min_expires=self.sip.register_min_expires,
             register_max_expires=self.sip.register_max_expires,
             min_session_expires=self.sip.min_session_expires,
+            carrier_session_expires=self.sip.carrier_session_expires,
             info_dtmf=self.sip.info_dtmf,
         )
         registrar = Registrar(self.pool, self.instance)

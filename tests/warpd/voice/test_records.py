@@ -19,7 +19,14 @@ from warpd.voice.inbox import q850_of
 from warpd.voice.media import fill_media_stats
 from warpd.voice.rating import VoiceRate
 from warpd.voice.registrar import Binding, plan_register
-from warpd.voice.session_timer import SessionTimer, negotiate
+from warpd.voice.session_timer import (
+    CarrierTimer,
+    SessionTimer,
+    carrier_request,
+    carrier_timer,
+    min_se,
+    negotiate,
+)
 from warpd.voice.trunks import Directory, Gateway, Trunk
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -191,6 +198,24 @@ def test_session_timer_negotiation() -> None:
     assert negotiate(_timer_invite(("Session-Expires", "1800")), 90) is None  # no timer support
     assert negotiate(invite(), 90) is None
     assert negotiate(_timer_invite(("Supported", "timer"), ("Session-Expires", "x")), 90) == 400
+
+
+def test_the_carriers_2xx_decides_the_b_legs_timer() -> None:
+    def ok(*headers: tuple[str, str]) -> SipResponse:
+        return SipResponse.build(200, headers=list(headers))
+
+    assert carrier_request(1800) == (("Supported", "timer"), ("Session-Expires", "1800"))
+    ours = carrier_timer(ok(("Session-Expires", "1800;refresher=uac")))
+    assert ours == CarrierTimer(1800, we_refresh=True)
+    assert (ours.refresh_due(10.0), ours.expires(10.0)) == (910.0, 1810.0)
+    assert ours.headers()[1] == ("Session-Expires", "1800;refresher=uac")
+    assert carrier_timer(ok(("Session-Expires", "90; Refresher=UAS"))) == CarrierTimer(90, False)
+    assert carrier_timer(ok(("Session-Expires", "90"))) == CarrierTimer(90, True)  # UAS chose none
+    assert carrier_timer(ok()) is None  # RFC 4028 7.2: no Session-Expires, no timer
+    assert carrier_timer(ok(("Session-Expires", "soon"))) is None
+    too_small = SipResponse.build(422, headers=[("Min-SE", "3600")])
+    assert (min_se(too_small, 1800), min_se(too_small, 3600)) == (3600, None)
+    assert min_se(SipResponse.build(422), 1800) is None
 
 
 def test_q850_cause_comes_from_the_reason_header() -> None:

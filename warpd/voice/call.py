@@ -443,7 +443,10 @@ class Call:
             if other is not None:
                 self._bye(other)
             return True
-        self.sw.respond(event.key, request, 200, leg.local_tag)
+        # A carrier's UPDATE refreshing its session timer gets the timer back (RFC 4028 9).
+        carrier = self.carrier if side is Side.B and request.method == "UPDATE" else None
+        headers = () if carrier is None else carrier.answer_headers()
+        self.sw.respond(event.key, request, 200, leg.local_tag, headers=headers)
         if request.method == "INFO" and self.sw.settings.info_dtmf:
             content_type = request.content_type
             mime = None if content_type is None else content_type.mime

@@ -78,6 +78,12 @@ class CarrierRefresh:
             self._invite_cseq = request.cseq.number
         self._pending = self.call.sw.send_request(self.call, request, self.leg.addr)
 
+    def answer_headers(self) -> tuple[tuple[str, str], ...]:
+        """For the 2xx to the callee's refresh: it stays the refresher (its UPDATE's UAC)."""
+        if self.timer.we_refresh:
+            return ()
+        return (("Require", "timer"), ("Session-Expires", f"{self.timer.interval};refresher=uac"))
+
     def on_event(
         self, side: Side, event: CallEvent | DialogAckTimeout[object], now: float
     ) -> Refresh:

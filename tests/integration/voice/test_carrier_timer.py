@@ -2,8 +2,8 @@
 
 warpd asks every carrier for ``Session-Expires`` (``sip.carrier_session_expires``);
 each SIPp UAS answers for a refresher and then behaves as its scenario says:
-takes warpd's UPDATEs, answers its re-INVITE 481, never refreshes itself, or
-first answers 422 with a larger Min-SE.
+takes warpd's UPDATEs, answers its re-INVITE 481, refreshes itself or never
+does, or first answers 422 with a larger Min-SE.
 """
 
 from __future__ import annotations
@@ -71,6 +71,19 @@ async def test_a_carrier_that_never_refreshes_is_cleared_when_the_session_expire
         "ANSWERED", "session_timer", 102,
     )  # fmt: skip
     assert row["billsec"] in (2, 3)
+
+
+async def test_a_carrier_that_refreshes_keeps_the_call_up_past_the_interval(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    # 2 s interval, UPDATEs from the carrier at 1 s and 2 s (answered with the timer):
+    # the call is up at 3.5 s, when the PBX hangs up.
+    row = await _call(
+        voice_pool, voice_rtpengine, sipp, tmp_path, "uas_timer_refreshing", pbx="uac",
+        hold_ms=3500,
+    )  # fmt: skip
+    assert (row["disposition"], row["hangup_by"]) == ("ANSWERED", "caller")
+    assert 3 <= row["billsec"] <= 5
 
 
 async def test_a_422_is_retried_with_the_carriers_min_se(

@@ -2,7 +2,11 @@
 
 API keys are looked up by their visible prefix and cached for
 ``[api] key_cache_seconds`` so the send path does not ask PostgreSQL on every
-request; the hash comparison runs on every request, cached or not. Each key
+request. A header whose key passed the hash comparison is remembered as it
+came for as long as its key's entry is fresh, so a client that repeats it
+costs one dict look-up, not a parse, a SHA-256 and a comparison each time
+(keyed by Python's randomised string hash, the look-up's timing says nothing
+of the secret; the secret is in memory with every request anyway). Each key
 has its own token bucket (``api_keys.rate_per_s``/``burst`` or the config's
 defaults). Client addresses are the TCP peer's: warpd does not trust
 X-Forwarded-For, so put no proxy in front of a key with an allow-list.
@@ -83,6 +87,8 @@ class KeyStore:
         self.config = config
         self._clock = clock
         self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        #: Authorization header -> (its key, when that key was loaded): verified headers.
+        self._verified: dict[str, tuple[ApiKey, float]] = {}
         self._buckets: dict[int, Bucket] = {}
         #: Live warpd instances behind the same HTTP proxy: each takes its share of
         #: a key's limit, so the limit holds in total (README "Running several instances").
@@ -94,25 +100,38 @@ class KeyStore:
     def forget(self, prefix: str) -> None:
         """Drop a cached key at once (revocation on this instance)."""
         self._cache.pop(prefix, None)
+        for header in [h for h, (key, _) in self._verified.items() if key.prefix == prefix]:
+            del self._verified[header]
 
     async def authenticate(self, header: str | None, remote: str | None, scope: str) -> ApiKey:
-        token = bearer(header)
-        if token is None:
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>")
-        prefix = apikeys.prefix_of(token)
-        key = await self._lookup(prefix) if prefix is not None else None
-        if (
-            key is None
-            or not apikeys.matches(token, key.key_hash)
-            or key.revoked
-            # The clock is read only for a key that can expire (most cannot).
-            or (key.expires_at is not None and key.expires_at <= dt.datetime.now(dt.UTC))
-        ):
+        verified = self._verified.get(header) if header is not None else None
+        if verified is not None and self._clock() - verified[1] < self.config.key_cache_seconds:
+            key = verified[0]
+        else:
+            key = await self._verify(header)
+        # The clock is read only for a key that can expire (most cannot).
+        if key.expires_at is not None and key.expires_at <= dt.datetime.now(dt.UTC):
             raise ApiError(401, "unauthorized", "unknown, revoked or expired API key")
         if not allowed(remote, key.networks):
             raise ApiError(403, "ip_not_allowed", f"this key is not allowed from {remote}")
         if scope not in key.scopes:
             raise ApiError(403, "missing_scope", f"this key lacks the {scope!r} scope")
+        return key
+
+    async def _verify(self, header: str | None) -> ApiKey:
+        """The key ``header`` names, its hash compared; remembered until its entry expires."""
+        token = bearer(header)
+        if header is None or token is None:
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>")
+        prefix = apikeys.prefix_of(token)
+        key = await self._lookup(prefix) if prefix is not None else None
+        if key is None or not apikeys.matches(token, key.key_hash) or key.revoked:
+            raise ApiError(401, "unauthorized", "unknown, revoked or expired API key")
+        entry = self._cache.get(key.prefix)
+        if entry is not None and entry[0] is key:  # not forgotten while it loaded
+            if len(self._verified) >= _CACHE_MAX:
+                self._verified.clear()
+            self._verified[header] = (key, entry[1])
         return key
 
     def charge(self, key: ApiKey, cost: int = 1) -> None:

@@ -19,7 +19,7 @@ from aiohttp import web
 from warpd.api.auth import ApiKey, KeyStore
 from warpd.api.errors import invalid
 from warpd.api.keys import ADMIN_GATE, KEY_STORE, ON_CHANGE
-from warpd.api.validate import Schema, check, parse_time, read_json
+from warpd.api.validate import Schema, check, compiled, parse_time, read_json
 
 Auth = Literal["key", "admin", "none"]
 MAX_BIGINT = (1 << 63) - 1
@@ -105,6 +105,8 @@ def mount(app: web.Application, endpoints: Sequence[Endpoint]) -> None:
 
 
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    checker = compiled(endpoint.body) if endpoint.body is not None else None
+
     async def handle(request: web.Request) -> web.StreamResponse:
         key: ApiKey | None = None
         actor = ""
@@ -116,7 +118,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         elif endpoint.auth == "admin":
             actor = request.app[ADMIN_GATE].check(header, request.remote)
         params = _params(endpoint.params, request)
-        body = await read_json(request, endpoint.body) if endpoint.body is not None else None
+        body = await read_json(request, checker) if checker is not None else None
         if key is not None:
             request.app[KEY_STORE].charge(key, endpoint.cost(body) if endpoint.cost else 1)
         return await endpoint.handler(Call(request, key, actor, body, params))

@@ -8,11 +8,13 @@ the policy is tested without a clock.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
+class Bucket(NamedTuple):
+    """Frozen like the other policy records, but a tuple: one is made per request, and a
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``."""
+
     rate: float
     burst: int
     tokens: float

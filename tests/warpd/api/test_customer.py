@@ -8,7 +8,10 @@ import uuid
 import pytest
 
 from tests.warpd.api.conftest import Api
+from warpd.api.auth import KeyStore
+from warpd.api.errors import ApiError
 from warpd.api.server import endpoints
+from warpd.config.schema import ApiConfig
 
 
 async def test_balance_with_a_good_key(api: Api) -> None:
@@ -46,9 +49,57 @@ async def test_bad_credentials_are_401_json(api: Api, header: str | None) -> Non
 
 async def test_a_key_with_the_right_prefix_and_wrong_secret_is_refused(api: Api) -> None:
     _, key = await api.account_with_key()
+    # The good key first: its verified header is remembered, the forged one is not it.
+    assert (await api.call("GET", "/v1/balance", token=key))[0] == 200
     forged = key[:12] + ("A" if key[12] != "A" else "B") + key[13:]
     status, body, _ = await api.call("GET", "/v1/balance", token=forged)
     assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_a_remembered_header_lasts_as_long_as_its_keys_cache_entry(api: Api) -> None:
+    account, key = await api.account_with_key()
+    now = [100.0]
+    store = KeyStore(api.database, ApiConfig(key_cache_seconds=5.0), clock=lambda: now[0])
+    header = f"Bearer {key}"
+    assert (await store.authenticate(header, "127.0.0.1", "sms:send")).account_id == account["id"]
+    async with api.database.pool.acquire() as conn:  # revoked by another instance
+        await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE prefix = $1", key[:11])
+    now[0] += 4.0
+    assert (await store.authenticate(header, "127.0.0.1", "sms:send")).account_id == account["id"]
+    with pytest.raises(ApiError) as other:  # another header with the key's prefix
+        await store.authenticate(f"Bearer {key[:-1]}x", "127.0.0.1", "sms:send")
+    assert other.value.status == 401
+    with pytest.raises(ApiError) as scope:  # scope and address are checked every time
+        await store.authenticate(header, "127.0.0.1", "admin")
+    assert scope.value.status == 403
+    now[0] += 2.0
+    with pytest.raises(ApiError) as stale:
+        await store.authenticate(header, "127.0.0.1", "sms:send")
+    assert stale.value.status == 401
+    # Forgotten (revoked on this instance) is at once, whatever the cache's age.
+    _, second = await api.account_with_key()
+    await store.authenticate(f"Bearer {second}", "127.0.0.1", "sms:send")
+    store.forget(second[:11])
+    async with api.database.pool.acquire() as conn:
+        await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE prefix = $1", second[:11])
+    with pytest.raises(ApiError) as forgotten:
+        await store.authenticate(f"Bearer {second}", "127.0.0.1", "sms:send")
+    assert forgotten.value.status == 401
+
+
+async def test_a_key_that_expires_while_remembered_is_refused(api: Api) -> None:
+    _, key = await api.account_with_key()
+    store = KeyStore(api.database, ApiConfig(key_cache_seconds=300.0))
+    async with api.database.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE api_keys SET expires_at = now() + interval '1 second' WHERE prefix = $1",
+            key[:11],
+        )
+    await store.authenticate(f"Bearer {key}", "127.0.0.1", "sms:send")
+    await asyncio.sleep(1.1)
+    with pytest.raises(ApiError) as expired:
+        await store.authenticate(f"Bearer {key}", "127.0.0.1", "sms:send")
+    assert expired.value.status == 401
 
 
 async def test_an_expired_key_is_refused_and_one_expiring_later_is_not(api: Api) -> None:

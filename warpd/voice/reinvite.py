@@ -36,8 +36,10 @@ async def relay_reinvite(call: Call, side: Side, event: RequestReceived) -> bool
     if refused is not None or other is None or other.dialog is None:
         sw.respond(key, request, refused or 500, leg.local_tag)
         return False
+    # A carrier refreshing the B leg's session timer gets it back in the 2xx (RFC 4028 9).
+    timer = call.carrier.answer_headers() if side is Side.B and call.carrier else ()
     if not request.body:
-        ok = a_response(request, 200, leg.local_tag, sw.contact, sdp=leg.local_sdp)
+        ok = a_response(request, 200, leg.local_tag, sw.contact, sdp=leg.local_sdp, headers=timer)
         sw.respond_with(key, ok)
         sw.start_2xx(leg.dialog, ok)
         return False
@@ -69,7 +71,7 @@ async def relay_reinvite(call: Call, side: Side, event: RequestReceived) -> bool
                 sw.respond(key, request, 488, leg.local_tag)
                 return False
             other.local_sdp, leg.local_sdp = offer, answer
-            ok = a_response(request, 200, leg.local_tag, sw.contact, sdp=answer)
+            ok = a_response(request, 200, leg.local_tag, sw.contact, sdp=answer, headers=timer)
             sw.respond_with(key, ok)
             sw.start_2xx(leg.dialog, ok)
             return False

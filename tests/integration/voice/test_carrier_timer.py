@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.integration.voice.conftest import SippFactory, cdrs, provision, running_voice
 from tests.media.conftest import RtpEngineDaemon
@@ -73,15 +74,19 @@ async def test_a_carrier_that_never_refreshes_is_cleared_when_the_session_expire
     assert row["billsec"] in (2, 3)
 
 
+@pytest.mark.parametrize("scenario", ["uas_timer_refreshing", "uas_timer_reinvite"])
 async def test_a_carrier_that_refreshes_keeps_the_call_up_past_the_interval(
-    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+    voice_pool: asyncpg.Pool,
+    voice_rtpengine: RtpEngineDaemon,
+    sipp: SippFactory,
+    tmp_path: Path,
+    scenario: str,
 ) -> None:
-    # 2 s interval, UPDATEs from the carrier at 1 s and 2 s (answered with the timer):
-    # the call is up at 3.5 s, when the PBX hangs up.
+    # 2 s interval, UPDATEs (or re-INVITEs without SDP) from the carrier at 1 s and 2 s,
+    # each answered with the timer: the call is up at 3.5 s, when the PBX hangs up.
     row = await _call(
-        voice_pool, voice_rtpengine, sipp, tmp_path, "uas_timer_refreshing", pbx="uac",
-        hold_ms=3500,
-    )  # fmt: skip
+        voice_pool, voice_rtpengine, sipp, tmp_path, scenario, pbx="uac", hold_ms=3500
+    )
     assert (row["disposition"], row["hangup_by"]) == ("ANSWERED", "caller")
     assert 3 <= row["billsec"] <= 5
 

@@ -1,9 +1,12 @@
-"""Customer reads: ``/v1/balance``, ``/v1/usage`` (statements) and ``/v1/cdr`` (SMS or,
-with ``type=voice``, calls).
+"""Customer reads: ``/v1/balance``, ``/v1/usage`` (statements) and ``/v1/cdr``, each of SMS
+or, with ``type=voice``, of calls.
 
 Amounts are what the ledger says, not what the message rows hoped: a refund
 for a failed message lowers the usage total, so a statement always adds up
-to the balance's movements. CSV answers carry the same columns as JSON.
+to the balance's movements (a call's amount is its ``voice_charge``). CSV
+answers carry the same columns as JSON. Voice usage by destination is by the
+dialled number's country (ISO 3166 region, as rates name it), SMS usage by
+the destination network (MCC/MNC).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from warpd.api.endpoints import Call, Endpoint, Param
 from warpd.api.errors import invalid
 from warpd.api.keys import DATABASE
 from warpd.api.ops import json_response
+from warpd.routing.numbers import region_of
 
 TIME = {"type": "string", "format": "date-time"}
 FORMAT = Param("format", {"type": "string", "enum": ["json", "csv"]}, "answer as JSON or CSV")
@@ -42,6 +46,24 @@ USAGE_KEYS = {
     "day": "to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     "destination": "coalesce(m.mcc_mnc, 'unknown')",
 }
+USAGE_COLUMNS = ("messages", "parts", "amount_micros")
+# A call has at most one voice_charge (ledger_once_per_call): the join adds no rows.
+VOICE_USAGE_SQL = """
+SELECT {key} AS key, count(*) AS calls,
+       count(*) FILTER (WHERE c.disposition = 'ANSWERED') AS answered,
+       coalesce(sum(c.billsec), 0)::bigint AS billsec,
+       coalesce(-sum(l.amount_micros), 0)::bigint AS amount_micros
+  FROM voice_cdrs c
+  LEFT JOIN ledger l ON l.call_id = c.id AND l.kind = 'voice_charge'
+ WHERE c.account_id = $1 AND c.start_at >= $2 AND c.start_at < $3
+ GROUP BY 1 ORDER BY 1
+"""
+VOICE_USAGE_KEYS = {
+    "day": "to_char(c.start_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    # By number here; by its country in voice_usage (PostgreSQL has no numbering plan).
+    "destination": "coalesce(c.dst_e164, '')",
+}
+VOICE_USAGE_COLUMNS = ("calls", "answered", "billsec", "minutes", "amount_micros")
 CDR_COLUMNS = (
     "id", "client_ref", "source_addr", "destination_addr", "mcc_mnc", "parts", "state",
     "price_micros", "currency", "error_code", "created_at", "submitted_at", "done_at",
@@ -76,28 +98,53 @@ async def balance(call: Call) -> web.Response:
 async def usage(call: Call) -> web.StreamResponse:
     start, end = window(call)
     group_by = call.params.get("group_by", "day")
+    voice = call.params.get("type") == "voice"
+    sql = (VOICE_USAGE_SQL if voice else USAGE_SQL).format(
+        key=(VOICE_USAGE_KEYS if voice else USAGE_KEYS)[group_by]
+    )
     async with call.app[DATABASE].pool.acquire() as conn:
-        rows = await conn.fetch(
-            USAGE_SQL.format(key=USAGE_KEYS[group_by]), call.account_id, start, end
-        )
+        rows = [dict(r) for r in await conn.fetch(sql, call.account_id, start, end)]
         currency = (await accounts.get(conn, call.account_id))["currency"]
-    items = [
-        {group_by: r["key"], **{k: r[k] for k in ("messages", "parts", "amount_micros")}}
-        for r in rows
-    ]
+    columns = VOICE_USAGE_COLUMNS if voice else USAGE_COLUMNS
+    if voice and group_by == "destination":
+        rows = by_country(rows)
+    items = [{group_by: r["key"], **{k: r[k] for k in columns if k != "minutes"}} for r in rows]
+    if voice:
+        for item in items:
+            item["minutes"] = minutes(item["billsec"])
     if call.params.get("format") == "csv":
-        return csv_response((group_by, "messages", "parts", "amount_micros"), items)
-    totals = {k: sum(i[k] for i in items) for k in ("messages", "parts", "amount_micros")}
+        return csv_response((group_by, *columns), items)
+    totals = {k: sum(i[k] for i in items) for k in columns if k != "minutes"}
+    if voice:
+        totals["minutes"] = minutes(totals["billsec"])
     return json_response(
         {
             "from": start,
             "to": end,
+            "type": "voice" if voice else "sms",
             "group_by": group_by,
             "currency": currency,
             "items": items,
             "totals": totals,
         }
     )
+
+
+def by_country(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-number usage rows summed per the number's ISO region ("unknown" for none)."""
+    summed: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = (region_of(row["key"]) if row["key"] else None) or "unknown"
+        into = summed.setdefault(key, {"key": key} | dict.fromkeys(row.keys() - {"key"}, 0))
+        for column, value in row.items():
+            if column != "key":
+                into[column] += value
+    return [summed[k] for k in sorted(summed)]
+
+
+def minutes(billsec: int) -> float:
+    """Billed seconds as minutes to the hundredth, for reading (the seconds are exact)."""
+    return round(billsec / 60, 2)
 
 
 async def cdr(call: Call) -> web.StreamResponse:
@@ -223,9 +270,13 @@ ENDPOINTS = (
                  "charge_mode": {"type": "string", "enum": ["at_acceptance", "on_delivery"]},
                  "status": {"type": "string"}},
                  "required": ["account_id", "currency", "balance_micros"]}),
-    Endpoint("GET", "/v1/usage", usage, "Messages, parts and amounts per day or destination",
+    Endpoint("GET", "/v1/usage", usage,
+             "Messages, parts and amounts (or calls, minutes and amounts) per day or destination",
              "account", scope="account:read",
-             params=(*WINDOW, Param("group_by", {"type": "string", "enum": ["day", "destination"]}),
+             params=(*WINDOW, Param("group_by", {"type": "string", "enum": ["day", "destination"]},
+                                    "day (UTC), or destination: network (SMS), country (voice)"),
+                     Param("type", {"type": "string", "enum": ["sms", "voice"]},
+                           "sms (default) or voice: calls, answered, billsec, minutes"),
                      FORMAT),
              produces=("application/json", "text/csv")),
     Endpoint("GET", "/v1/cdr", cdr, "SMS or voice CDRs, oldest first, with a cursor", "account",

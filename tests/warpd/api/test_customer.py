@@ -295,6 +295,69 @@ async def test_voice_cdrs_are_one_row_per_call_with_a_cursor(api: Api) -> None:
     assert (status, body["code"]) == (400, "invalid_request")
 
 
+async def test_voice_usage_counts_calls_seconds_and_the_ledgers_charges(api: Api) -> None:
+    account, key = await api.account_with_key()
+    other, _ = await api.account_with_key()
+    calls = [  # owner, days ago, number dialled, disposition, billsec, charged
+        (account, 0, "442079460000", "ANSWERED", 90, 1500),
+        (account, 0, "442079460001", "ANSWERED", 30, 500),
+        (account, 0, "4930123456", "BUSY", 0, 0),
+        (account, 1, "4930123457", "ANSWERED", 61, 2000),
+        (account, 1, None, "FAILED", 0, 0),
+        (other, 0, "442079460000", "ANSWERED", 600, 9000),
+    ]
+    async with api.database.pool.acquire() as conn:
+        for i, (owner, days, number, disposition, billsec, charged) in enumerate(calls):
+            cdr = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO voice_cdrs (id, account_id, direction, call_id_a, src_raw, dst_raw,"
+                " dst_e164, start_at, end_at, duration_ms, billsec, disposition, price_micros,"
+                " currency) VALUES ($1, $2, 'outbound', $3, '1000', coalesce($4, 'garbage'), $4,"
+                " date_trunc('day', now()) - make_interval(days => $5) + interval '1 minute',"
+                " now(), 1000 * $6, $6, $7, $8, 'EUR')",
+                cdr, owner["id"], f"usage-{i}", number, days, billsec, disposition, charged,
+            )  # fmt: skip
+            if charged:
+                await conn.execute(
+                    "INSERT INTO ledger (account_id, amount_micros, kind, call_id)"
+                    " VALUES ($1, $2, 'voice_charge', $3)",
+                    owner["id"], -charged, cdr,
+                )  # fmt: skip
+    status, daily, _ = await api.call("GET", "/v1/usage?type=voice", token=key)
+    assert status == 200, daily
+    assert (daily["type"], daily["currency"]) == ("voice", "EUR")
+    assert [(i["calls"], i["answered"], i["billsec"], i["minutes"], i["amount_micros"])
+            for i in daily["items"]] == [(2, 1, 61, 1.02, 2000), (3, 2, 120, 2.0, 2000)]  # fmt: skip
+    assert daily["totals"] == {
+        "calls": 5, "answered": 3, "billsec": 181, "minutes": 3.02, "amount_micros": 4000
+    }  # fmt: skip
+    status, places, _ = await api.call("GET", "/v1/usage?type=voice&group_by=destination",
+                                       token=key)  # fmt: skip
+    assert status == 200, places
+    assert [(i["destination"], i["calls"], i["billsec"], i["amount_micros"])
+            for i in places["items"]] == [("DE", 2, 61, 2000), ("GB", 2, 120, 2000),
+                                          ("unknown", 1, 0, 0)]  # fmt: skip
+    status, text, response = await api.call(
+        "GET", "/v1/usage?type=voice&group_by=destination&format=csv", token=key
+    )
+    assert (status, response.content_type) == (200, "text/csv")
+    assert text.splitlines() == [
+        "destination,calls,answered,billsec,minutes,amount_micros",
+        "DE,2,1,61,1.02,2000", "GB,2,2,120,2.0,2000", "unknown,1,0,0,0.0,0",
+    ]  # fmt: skip
+    # SMS usage is unchanged by calls, and a window without calls is empty, not an error.
+    status, sms, _ = await api.call("GET", "/v1/usage", token=key)
+    assert (sms["type"], sms["items"], sms["totals"]["amount_micros"]) == ("sms", [], 0)
+    status, empty, _ = await api.call(
+        "GET", "/v1/usage?type=voice&from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z", token=key
+    )
+    assert (status, empty["items"], empty["totals"]["calls"]) == (200, [], 0)
+    status, body, _ = await api.call("GET", "/v1/usage?type=fax", token=key)
+    assert (status, body["code"]) == (400, "invalid_request")
+    status, body, _ = await api.call("GET", "/v1/usage?type=voice&group_by=hour", token=key)
+    assert (status, body["code"]) == (400, "invalid_request")
+
+
 async def test_every_route_is_documented_and_every_documented_route_exists(api: Api) -> None:
     status, doc, _ = await api.call("GET", "/v1/openapi.json")
     assert status == 200

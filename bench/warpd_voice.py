@@ -165,7 +165,7 @@ async def _heap(warpd: Warpd, voice: Voice, calls: int, rate: int) -> tuple[int,
     from warpd.voice.service import VoiceService
 
     config = parse(
-        f"[sip]\nenabled = true\nlisten = '{HOST}:0'\noptions_interval = 0.0\n"
+        f"[sip]\nenabled = true\nlisten = '{HOST}:0'\ntcp_listen = ''\noptions_interval = 0.0\n"
         f"source_rate = 0.0\n[rtpengine]\nembedded = false\n"
         f"instances = ['{HOST}:{voice.ng_port}']\n",
         "bench",

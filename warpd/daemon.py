@@ -119,7 +119,7 @@ class Daemon:
         demo_credentials = await self._start_demo(stack) if cfg.demo.enabled else None
         if cfg.sip.enabled:  # after the database (and the demo's rows); stops before it
             voice = await start_voice(stack, cfg, self.database.pool, self.metrics.registry)
-            self.reload_hooks.append(lambda new: voice.reload())  # trunks, routes, rates now
+            self.reload_hooks.append(voice.apply_config)  # trunks, routes, rates, TLS now
         self.sms = SmsCore(cfg, self.database.pool, dsn)
         await self.sms.start()
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)

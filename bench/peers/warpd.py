@@ -92,7 +92,7 @@ class Warpd:
         # The bench's RTPEngine (the one Kamailio's row uses), not an embedded one;
         # no per-source datagram limit: every SIPp call comes from 127.0.0.1.
         return (
-            f"[sip]\nenabled = true\nlisten = '127.0.0.1:{self.sip_port}'\n"
+            f"[sip]\nenabled = true\nlisten = '127.0.0.1:{self.sip_port}'\ntcp_listen = ''\n"
             "reload_interval = 0.5\noptions_interval = 0.0\nsource_rate = 0.0\n"
             f"[rtpengine]\nembedded = false\ninstances = ['127.0.0.1:{voice.ng_port}']\n"
         )

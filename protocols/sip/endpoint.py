@@ -1,7 +1,10 @@
 """The SIP transaction layer, sans-I/O (RFC 3261 sections 8.2.2.2, 9, 17.1.3, 17.2.3, 18).
 
-``Endpoint`` owns every transaction of one transport (a UDP socket, or all
-connections of a TCP/TLS listener with ``reliable=True``). Bytes or framed
+``Endpoint`` owns the transactions of every transport: a peer over UDP is a
+``(host, port)``, one over TCP or TLS a ``StreamAddr``, whose transactions are
+reliable (no retransmissions, zero Timers D, I, J, K), whose responses go back
+on the request's connection (18.2.2) and whose requests carry a TCP or TLS
+Via. ``reliable=True`` makes every peer reliable. Bytes or framed
 messages come in with their source address and ``now``; responses are matched
 to client transactions by branch and CSeq method (17.1.3), requests to server
 transactions by branch, sent-by and method (17.2.3, ACK counted as INVITE).
@@ -59,12 +62,15 @@ from protocols.sip.transaction import (
     RequestReceived,
     ResponseReceived,
     Role,
+    StreamAddr,
     Transaction,
     TransactionKey,
     TransactionState,
     TransactionTerminated,
+    Transport,
     cancel_for,
     client_key,
+    is_reliable,
     server_key,
 )
 from protocols.sip.txn_client import (
@@ -85,10 +91,16 @@ MergeKey = tuple[str, str, int, str]
 
 @dataclass(frozen=True, slots=True)
 class EndpointConfig:
-    """``sent_by`` is the host[:port] this endpoint writes in its Via headers."""
+    """``sent_by`` is the host[:port] this endpoint writes in its Via headers.
+
+    ``stream_sent_by`` is the one written on requests sent over TCP or TLS
+    (where warpd listens for them: 18.2.2 lets a server open a connection
+    there when the request's connection is gone); ``sent_by`` when absent.
+    """
 
     sent_by: str
     transport: str = "UDP"
+    stream_sent_by: tuple[tuple[Transport, str], ...] = ()
     reliable: bool = False
     timers: TimerConfig = field(default_factory=TimerConfig)
     max_transactions: int = 50_000
@@ -102,6 +114,11 @@ class Endpoint:
         self.config = config
         self._ids = id_source
         self._via = parse_via(f"SIP/2.0/{config.transport} {config.sent_by}")
+        sent_by = dict(config.stream_sent_by)
+        self._stream_vias = {
+            t: parse_via(f"SIP/2.0/{t.value} {sent_by.get(t, config.sent_by)}")
+            for t in (Transport.TCP, Transport.TLS)
+        }
         self._txns: dict[TransactionKey, Transaction] = {}
         self._merge: dict[MergeKey, TransactionKey] = {}
         self._merge_of: dict[TransactionKey, MergeKey] = {}
@@ -189,12 +206,15 @@ class Endpoint:
         """
         if request.method in ("ACK", "CANCEL"):
             raise ValueError(f"{request.method} is sent with send_stateless/cancel")
-        return self._start_client(self._with_new_via(request), addr, now)
+        return self._start_client(self._with_new_via(request, addr), addr, now)
+
+    def _reliable(self, addr: Addr) -> bool:
+        return self.config.reliable or is_reliable(addr)
 
     def _start_client(self, request: SipRequest, addr: Addr, now: float) -> TransactionKey:
         key = TransactionKey(Role.CLIENT, request.top_via.branch or "", request.method)
         cls = InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
-        txn = cls(key, request, addr, now, reliable=self.config.reliable, config=self.config.timers)
+        txn = cls(key, request, addr, now, reliable=self._reliable(addr), config=self.config.timers)
         self._txns[key] = txn
         self._settle(txn, now)
         return key
@@ -237,13 +257,16 @@ class Endpoint:
 
         Returns the ACK as sent, Via included, for resending on 2xx retransmissions.
         """
-        ack = self._with_new_via(ack)
+        ack = self._with_new_via(ack, addr)
         self.send_stateless(ack, addr)
         return ack
 
-    def _with_new_via(self, request: SipRequest) -> SipRequest:
-        """``request`` under our Via with a fresh branch, and rport (RFC 3581) asked for."""
-        via = self._via.with_param("branch", self.make_branch()).with_param("rport")
+    def _with_new_via(self, request: SipRequest, addr: Addr) -> SipRequest:
+        """``request`` under our Via with a fresh branch, and rport (RFC 3581) asked for.
+
+        The Via names the transport ``addr`` is reached by (18.1.1)."""
+        via = self._stream_vias[addr.transport] if isinstance(addr, StreamAddr) else self._via
+        via = via.with_param("branch", self.make_branch()).with_param("rport")
         if request.has_header("Via"):
             return request.with_top_via(via)
         # A request the TU built has no Via yet: put ours first, where readers look.
@@ -291,7 +314,7 @@ class Endpoint:
     def _answer_malformed(self, request: SipRequest, addr: Addr, exc: SipError) -> None:
         answered = answerable(request)
         if answered:
-            reply = response_address(request.top_via, addr, reliable=self.config.reliable)
+            reply = response_address(request.top_via, addr, reliable=self._reliable(addr))
             response = make_response(request, exc.status_code, exc.reason, to_tag=self.make_tag())
             self.send_stateless(response, reply)
         self._events.append(MalformedMessage(addr, str(exc), answered, exc.status_code, request))
@@ -327,7 +350,7 @@ class Endpoint:
         elif request.method == "ACK":
             self._events.append(RequestReceived(request, addr, None))
         else:
-            reply = response_address(request.top_via, addr, reliable=self.config.reliable)
+            reply = response_address(request.top_via, addr, reliable=self._reliable(addr))
             if request.method == "CANCEL":
                 self._receive_cancel(request, key, reply, now)
             else:
@@ -363,7 +386,7 @@ class Endpoint:
     ) -> ServerTransaction:
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
         config = self.config
-        txn = cls(key, request, reply, now, reliable=config.reliable, config=config.timers)
+        txn = cls(key, request, reply, now, reliable=self._reliable(reply), config=config.timers)
         self._txns[key] = txn
         return txn
 

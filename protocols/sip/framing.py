@@ -1,9 +1,10 @@
 """SIP over a byte stream (RFC 3261 sections 7.5 and 18.3; RFC 5626 section 4.4.1).
 
 Messages on TCP/TLS are delimited by the empty line after the headers and by
-Content-Length. ``SipStreamFramer`` takes bytes in any split and hands out
-whole messages; each byte is searched once (the scan resumes where it stopped)
-and the buffer never holds more than ``max_size`` bytes of one message.
+Content-Length, which a stream message must carry (400 without it).
+``SipStreamFramer`` takes bytes in any split and hands out whole messages;
+each byte is searched once (the scan resumes where it stopped) and the buffer
+never holds more than ``max_size`` bytes of one message.
 
 CRLFs between messages are ignored (7.5); a double CRLF is the RFC 5626
 keep-alive ping, answered with a single CRLF (the pong), which the framer
@@ -76,15 +77,14 @@ class SipStreamFramer:
                 return None
         head = self._head
         assert head is not None
-        stop = self._body_start + (head.content_length or 0)
+        assert head.content_length is not None, "_find_head refuses a head without one"
+        stop = self._body_start + head.content_length
         if stop > len(self._buf):
             return None
         raw = bytes(self._buf[self._pos : stop])
         body = raw[self._body_start - self._pos :]
         self._pos = self._scan = stop
         self._head = None
-        # RFC 3261 18.3: a stream message MUST carry Content-Length; one that
-        # does not is read as having no body (what it must mean on a stream).
         return head.message(body, raw)
 
     def _keepalive(self, prefix: bytes) -> KeepAlive | None:
@@ -109,7 +109,11 @@ class SipStreamFramer:
         if end - self._pos > self._max_size:
             raise SipError("header section too large", 413)
         head = parse_head(bytes(buf[self._pos : end + 2]))
-        if (end + 4 - self._pos) + (head.content_length or 0) > self._max_size:
+        if head.content_length is None:
+            # 18.3: "the Content-Length header field MUST be used with stream
+            # oriented transports"; without it the message has no end.
+            raise SipError("no Content-Length on a stream", message=head.partial())
+        if (end + 4 - self._pos) + head.content_length > self._max_size:
             raise SipError(
                 f"message larger than {self._max_size} bytes", 413, message=head.partial()
             )

@@ -18,12 +18,44 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from protocols.sip.message import SipMessage, SipRequest, SipResponse
 from protocols.sip.timers import TimerConfig, TimerName, Timers
 
-Addr = tuple[str, int]
+
+class Transport(Enum):
+    """The sent-protocol of a Via (RFC 3261 section 18): what carries a message."""
+
+    UDP = "UDP"
+    TCP = "TCP"
+    TLS = "TLS"
+
+
+class StreamAddr(NamedTuple):
+    """A peer over TCP or TLS: its messages travel on one connection (18.2.2, 18.3).
+
+    For a connection the peer opened, host and port are its source; for one
+    warpd opens, the destination. Distinct from a UDP peer at the same address.
+    """
+
+    host: str
+    port: int
+    transport: Transport
+
+
+# Where a message goes or came from: (host, port) over UDP, or a stream peer.
+Addr = tuple[str, int] | StreamAddr
+
+
+def is_reliable(addr: Addr) -> bool:
+    """Reliable transports (TCP, TLS) retransmit nothing themselves (17.1.1.2, 17.2.1)."""
+    return isinstance(addr, StreamAddr)
+
+
+def transport_of(addr: Addr) -> Transport:
+    return addr.transport if isinstance(addr, StreamAddr) else Transport.UDP
+
 
 # RFC 3261 section 8.1.1.7: a branch starting with this was made by a 3261 stack.
 MAGIC_COOKIE = "z9hG4bK"

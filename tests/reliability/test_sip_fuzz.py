@@ -57,7 +57,8 @@ class Client(asyncio.DatagramProtocol):
 async def with_sip(database_dsn: str, tmp_path: Path) -> AsyncIterator[tuple[Running, int]]:
     sip_port, ng_port = free_udp_ports(2)
     extra = (
-        f"[sip]\nenabled = true\nlisten = '127.0.0.1:{sip_port}'\nreload_interval = 3600.0\n"
+        f"[sip]\nenabled = true\nlisten = '127.0.0.1:{sip_port}'\ntcp_listen = '127.0.0.1:0'\n"
+        "reload_interval = 3600.0\n"
         f"[rtpengine]\nng_port = {ng_port}\nport_min = 46000\nport_max = 46499\n"
     )
     running = await start_warpd(database_dsn, tmp_path / "state", 0, extra=extra)

@@ -95,8 +95,8 @@ async def running_voice_on(
     """tests/integration/voice/conftest.py's running_voice, on several rtpengine instances."""
     service = VoiceService(
         SipConfig(
-            enabled=True, listen=f"{HOST}:0", gateway_timeout=2.0, options_interval=0.0,
-            source_rate=source_rate,
+            enabled=True, listen=f"{HOST}:0", tcp_listen=f"{HOST}:0", gateway_timeout=2.0,
+            options_interval=0.0, source_rate=source_rate,
         ),
         RtpEngineConfig(
             embedded=False, instances=tuple(f"{HOST}:{r.ng_port}" for r in rtpengines)
@@ -196,7 +196,8 @@ async def test_kill_9_with_calls_held_leaves_no_active_call_and_no_rtpengine_ses
     config.write_text(
         f"[database]\ndsn = '{database_dsn}'\npool_max = 4\n[daemon]\nstate_dir = '{tmp_path}'\n"
         f"shutdown_timeout = 2.0\n[http]\nlisten = '{HOST}:{http_port}'\n[smpp]\nlisten = ''\n"
-        f"[sip]\nenabled = true\nlisten = '{HOST}:{sip_port}'\ngateway_timeout = 2.0\n"
+        f"[sip]\nenabled = true\nlisten = '{HOST}:{sip_port}'\ntcp_listen = '{HOST}:0'\n"
+        "gateway_timeout = 2.0\n"
         f"options_interval = 0.0\n[rtpengine]\nembedded = false\n"
         f"instances = ['{HOST}:{voice_rtpengine.ng_port}']\n"
         "[cluster]\ninstance_id = 'voice-crash'\n[log]\nlevel = 'warning'\n"

@@ -129,9 +129,12 @@ def _cross_check(config: Config) -> None:
         )
     listeners = {"http.listen": config.http.listen}
     listeners.update({"smpp.listen": config.smpp.listen, "smpp.tls_listen": config.smpp.tls_listen})
+    sip = config.sip
+    listeners.update({"sip.listen": sip.listen, "sip.tcp_listen": sip.tcp_listen,
+                      "sip.tls_listen": sip.tls_listen})  # fmt: skip
     for key, text in listeners.items():
         if not text and key != "http.listen":
-            continue  # an empty SMPP listener is off
+            continue  # an empty SMPP or SIP listener is off
         try:
             parse_listen(text)
         except ValueError as exc:
@@ -141,6 +144,10 @@ def _cross_check(config: Config) -> None:
     smpp = config.smpp
     if smpp.tls_listen and not (smpp.tls_cert and smpp.tls_key):
         raise ConfigError(config.source, "smpp.tls_listen", "needs smpp.tls_cert and smpp.tls_key")
+    if bool(sip.tls_cert) != bool(sip.tls_key):
+        raise ConfigError(config.source, "sip.tls_cert", "sip.tls_cert and sip.tls_key go together")
+    if sip.enabled and not (sip.listen or sip.tcp_listen or (sip.tls_listen and sip.tls_cert)):
+        raise ConfigError(config.source, "sip.listen", "every SIP listener is off")
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -177,8 +177,25 @@ class WebhooksConfig:
 class SipConfig:
     # Run the voice B2BUA (SIP trunks, calls through RTPEngine, voice CDRs).
     enabled: bool = opt(False)
-    # UDP listener, host:port or [v6]:port.
+    # UDP listener, host:port or [v6]:port; empty turns it off.
     listen: str = opt("127.0.0.1:5060")
+    # TCP listener (RFC 3261 18.3); empty turns it off.
+    tcp_listen: str = opt("127.0.0.1:5060")
+    # TLS listener, on when tls_cert and tls_key are set; empty turns it off.
+    tls_listen: str = opt("127.0.0.1:5061")
+    # PEM files of the TLS listener, re-read on SIGHUP (reload).
+    tls_cert: str = opt("", reload=True)
+    tls_key: str = opt("", reload=True)
+    # CA file (PEM) that gateways' certificates are checked against (transport
+    # tls); empty: the system's CAs.
+    tls_ca: str = opt("")
+    # Open TCP/TLS connections one source address may hold; more are refused.
+    max_connections_per_ip: int = opt(64, min=1, max=100_000)
+    # Seconds a connection may stay without a message before it is closed.
+    idle_timeout: float = opt(300.0, min=1.0, max=86_400.0)
+    # Seconds a peer has to complete a message's headers once it started one
+    # (and to send its first after connecting): slowloris connections go.
+    header_timeout: float = opt(10.0, min=0.5, max=600.0)
     # host:port written in Via, Contact and From; empty: the listen address.
     advertised: str = opt("")
     # SO_RCVBUF/SO_SNDBUF of the SIP socket: bursts of 800+ calls/s overflow
@@ -192,9 +209,12 @@ class SipConfig:
     max_duration: float = opt(14_400.0, min=1.0, max=86_400.0)
     # What a trunk at its channel limit answers: 503 or 486 (Busy Here).
     channel_limit_status: int = opt(503, choices=(503, 486))
-    # SIP datagrams per second (and twice that as burst) one source address
-    # may send before the rest are dropped; 0 turns the limit off.
+    # SIP requests per second (and twice that as burst) one source address
+    # may send, over any transport, before the rest are dropped; 0: no limit.
     source_rate: float = opt(5000.0, min=0.0, max=1_000_000.0)
+    # The same for responses, a budget of their own: a request flood from (or
+    # spoofed as) a gateway's address does not starve the gateway's answers.
+    response_rate: float = opt(20000.0, min=0.0, max=1_000_000.0)
     # Seconds between reloads of trunks, gateways, routes, rates and DIDs.
     reload_interval: float = opt(10.0, min=0.5, max=3600.0)
     # Digest authentication of trunks without an IP match: the realm, the

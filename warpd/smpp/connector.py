@@ -44,6 +44,7 @@ from protocols.smpp.session_events import (
     SessionConfig,
 )
 from protocols.smpp.session_state import Role
+from warpd import tls
 from warpd.smpp.transport import SessionProtocol
 from warpd.sms.carrier_ids import carrier_id
 from warpd.sms.catalog import Connector
@@ -480,10 +481,6 @@ class CarrierConnector:
             # The system's CAs, or the carrier's own (options.tls_ca, a PEM
             # path); options.tls_verify = false only for a lab carrier.
             options = self.conf.options
-            context = ssl.create_default_context(cafile=options.get("tls_ca"))
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if options.get("tls_verify", True) is False:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self._ssl = context
+            verify = options.get("tls_verify", True) is not False
+            self._ssl = tls.client_context(options.get("tls_ca"), verify=verify)
         return self._ssl

@@ -55,6 +55,7 @@ from protocols.smpp.session_events import (
     SessionConfig,
 )
 from protocols.smpp.session_state import BindState, Role
+from warpd import tls
 from warpd.auth.passwords import hash_password, verify_password
 from warpd.cluster.policy import throughput_share
 from warpd.config import parse_listen
@@ -82,7 +83,6 @@ FAILED_BIND_DELAY = 0.5
 # while (60 s, doubling): from one address, and for one system_id from anywhere.
 IP_FAILURES, SYSTEM_ID_FAILURES = 10, 20
 SYSTEM_ID = "warpd"
-TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL"
 
 
 class CustomerBind(SessionProtocol):
@@ -414,24 +414,13 @@ class CustomerListener:
         log.info("smpp_listening", addresses=[f"{h}:{p}" for h, p in self.addresses])
 
     def tls_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        # TLS 1.2 with forward secrecy and AEAD only (Mozilla's "intermediate" list); Python's
-        # default also takes CBC suites such as ECDHE-RSA-AES256-SHA384. TLS 1.3 is all AEAD.
-        context.set_ciphers(TLS12_CIPHERS)
-        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
-        return context
+        return tls.server_context(self.config.tls_cert, self.config.tls_key)
 
     def reload_tls(self, config: SmppConfig) -> None:
         """SIGHUP: new connections get the new certificate; bound ones keep theirs."""
         if self._tls is None or not config.tls_cert:
             return
-        try:
-            self._tls.load_cert_chain(config.tls_cert, config.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            log.error("smpp_tls_reload_failed", error=str(exc))
-            return
-        log.info("smpp_tls_reloaded", cert=config.tls_cert)
+        tls.reload_pair(self._tls, config.tls_cert, config.tls_key, name="smpp")
 
     def stop_accepting(self) -> None:
         for server in self._servers:

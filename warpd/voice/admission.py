@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocols.sip.message import SipRequest
-from protocols.sip.transaction import Addr
+from protocols.sip.transaction import Addr, transport_of
 from warpd.voice.cdr import Cdr
 from warpd.voice.limits import CallLimits, TokenBucket, admit
 from warpd.voice.rating import VoiceRate, best_rate, price_micros
@@ -185,16 +185,18 @@ class Admission:
         if not addrs:
             return Refused(480)  # the PBX is not registered
         gateways = tuple(
-            Gateway(source.id, f"trunk {trunk.name}", host, port) for host, port in addrs
+            Gateway(source.id, f"trunk {trunk.name}", a[0], a[1], transport_of(a).value.lower())
+            for a in addrs
         )
         return CallPlan(gateways, dst, cdr.src_e164, None, hops, timer, trunk.record_calls)
 
 
 def static_targets(trunk: Trunk) -> list[Addr]:
     """An IP trunk's one host (a /32 or /128), at the SIP port, when nothing registered."""
-    return [
+    hosts: list[Addr] = [
         (str(n.network_address), 5060) for n in trunk.networks if n.prefixlen == n.max_prefixlen
-    ][:1]
+    ]
+    return hosts[:1]
 
 
 def utc_now() -> dt.datetime:

@@ -116,3 +116,24 @@ class SourceRates:
         idle = [s for s, b in self._buckets.items() if b.refilled(now).tokens >= b.burst]
         for source in idle or list(self._buckets)[: self.capacity // 2]:
             del self._buckets[source]
+
+
+class SourceBudgets:
+    """A request budget and a response budget per source address (0: no limit).
+
+    Apart so that a request flood from (or spoofed as) a gateway's address
+    spends only the requests' tokens, and the gateway's answers still get in."""
+
+    def __init__(self, request_rate: float, response_rate: float) -> None:
+        self.requests = SourceRates(request_rate, 2 * request_rate) if request_rate > 0 else None
+        self.responses = (
+            SourceRates(response_rate, 2 * response_rate) if response_rate > 0 else None
+        )
+
+    def allow(self, source: str, now: float, response: bool) -> bool:
+        rates = self.responses if response else self.requests
+        return rates is None or rates.allow(source, now)
+
+
+def _rates(rate: float) -> SourceRates | None:
+    return SourceRates(rate, 2 * rate) if rate > 0 else None

@@ -1,7 +1,8 @@
 """The voice service inside the daemon: start after the database, stop on drain.
 
 Start: a local rtpengine (when ``rtpengine.embedded``) and the ng pool, the CDR
-writer, the directory snapshot, crashed calls closed, then the SIP socket.
+writer, the directory snapshot, crashed calls closed, then the SIP listeners
+(UDP, TCP, TLS: each can be off).
 Background tasks reload the directory, ping rtpengines and refresh the
 active-call heartbeat. Stop: refuse new calls, let calls in progress end within
 the drain deadline, flush CDRs, close the socket and the media.
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +24,8 @@ from prometheus_client import CollectorRegistry
 from media.pool import InstanceState, PoolSettings, RtpEngineAddress, RtpEnginePool
 from protocols.sip.digest import DigestAlgorithm
 from protocols.sip.endpoint import Endpoint, EndpointConfig
+from protocols.sip.transaction import Transport
+from warpd import tls
 from warpd.config.loader import parse_listen
 from warpd.config.schema import Config, RtpEngineConfig, SipConfig
 from warpd.errors import ConfigError
@@ -29,13 +33,14 @@ from warpd.voice.auth import TrunkAuth
 from warpd.voice.b2bua import B2bua, VoiceSettings
 from warpd.voice.cdr import CdrWriter
 from warpd.voice.guard import DigestGuard
-from warpd.voice.limits import SourceRates
+from warpd.voice.limits import SourceBudgets
 from warpd.voice.metrics import VoiceMetrics
 from warpd.voice.queries import load_directory
 from warpd.voice.recovery import HEARTBEAT, heartbeat, recover
 from warpd.voice.registrar import Registrar
 from warpd.voice.rtpengine_process import RtpEngineProcess
-from warpd.voice.transport import UdpTransport, open_udp_socket
+from warpd.voice.transport import SipTransport, open_udp_socket
+from warpd.voice.transport_stream import SipStreams, StreamLimits
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +72,10 @@ class VoiceService:
         self.media: RtpEnginePool | None = None
         self.cdrs: CdrWriter | None = None
         self.b2bua: B2bua | None = None
-        self.transport: UdpTransport | None = None
+        self.transport: SipTransport | None = None
+        self.streams: SipStreams | None = None
         self.local_addr: tuple[str, int] = ("", 0)
+        self._tls: ssl.SSLContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> tuple[str, int]:
@@ -79,16 +86,23 @@ class VoiceService:
         async with self.pool.acquire() as conn:
             directory = await load_directory(conn)
         await recover(self.pool, self.instance, directory, self.media)
-        host, port = parse_listen(self.sip.listen)
-        sock = open_udp_socket(host, port, self.sip.socket_buffer_bytes)
+        sock = None
+        if self.sip.listen:
+            host, port = parse_listen(self.sip.listen)
+            sock = open_udp_socket(host, port, self.sip.socket_buffer_bytes)
+        streams = await self._listen_streams()
         # Port 0 (tests) advertises the port the kernel chose.
-        bound = sock.getsockname()[1]
-        listen_host = f"[{host}]" if ":" in host else host
-        advertised = self.sip.advertised or f"{listen_host}:{bound}"
+        bound = [sock.getsockname()[:2]] if sock is not None else []
+        bound += streams.addresses.values()
+        advertised = self.sip.advertised or _host_port(*bound[0])
+        # Requests over TCP/TLS name the listener of their transport in their Via.
+        host = _host_of(advertised)
+        sent_by = tuple((t, f"{host}:{a[1]}") for t, a in streams.addresses.items())
         # A call keeps ~4 transactions for 32 s after it is set up (Timers L, M, J, K):
         # 1,000 calls/s needs ~130,000; the endpoint's default cap is 50,000.
         endpoint = Endpoint(
-            EndpointConfig(sent_by=advertised, max_transactions=MAX_TRANSACTIONS), _random_id
+            EndpointConfig(advertised, max_transactions=MAX_TRANSACTIONS, stream_sent_by=sent_by),
+            _random_id,
         )
         settings = VoiceSettings(
             advertised=advertised,
@@ -115,18 +129,19 @@ class VoiceService:
             auth=self._trunk_auth(),
             registrar=registrar,
         )
-        limiter = None
-        if self.sip.source_rate > 0:
-            limiter = SourceRates(self.sip.source_rate, 2 * self.sip.source_rate)
-        self.transport = UdpTransport(
+        budgets = SourceBudgets(self.sip.source_rate, self.sip.response_rate)
+        self.transport = SipTransport(
             endpoint,
             self.b2bua.dialogs,
             self.b2bua.on_event,
             self.b2bua.on_ack_timeout,
-            admit=None if limiter is None else limiter.allow,
+            admit=budgets.allow,
         )
         self.b2bua.flush = self.transport.flush
-        self.local_addr = await self.transport.start(sock)
+        self.local_addr = bound[0]
+        if sock is not None:
+            await self.transport.start(sock)
+        await streams.serve(self.transport)
         self._tasks = [
             asyncio.create_task(self._reload_loop(), name="voice-reload"),
             asyncio.create_task(self._media_watch(), name="voice-rtpengine-watch"),
@@ -134,8 +149,27 @@ class VoiceService:
         ]
         if self.sip.options_interval > 0:
             self._tasks.append(asyncio.create_task(self._probe_loop(), name="voice-options"))
-        log.info("voice_started", listen=self.local_addr, instance=self.instance)
+        log.info("voice_started", listen=[_host_port(*a) for a in bound], instance=self.instance)
         return self.local_addr
+
+    async def _listen_streams(self) -> SipStreams:
+        sip = self.sip
+        limits = StreamLimits(sip.max_connections_per_ip, sip.idle_timeout, sip.header_timeout)
+        self.streams = streams = SipStreams(limits, client_tls=self._client_tls)
+        if sip.tcp_listen:
+            await streams.listen(Transport.TCP, *parse_listen(sip.tcp_listen))
+        if sip.tls_listen and sip.tls_cert:
+            self._tls = tls.server_context(sip.tls_cert, sip.tls_key)
+            await streams.listen(Transport.TLS, *parse_listen(sip.tls_listen), self._tls)
+        return streams
+
+    def _client_tls(self) -> ssl.SSLContext:
+        return tls.client_context(self.sip.tls_ca or None)
+
+    def stream_addr(self, transport: Transport) -> tuple[str, int]:
+        """Where the TCP or TLS listener is bound (tests: port 0 picks one)."""
+        assert self.streams is not None
+        return self.streams.addresses[transport]
 
     def _trunk_auth(self) -> TrunkAuth:
         try:
@@ -182,6 +216,12 @@ class VoiceService:
         )
         self.media = RtpEnginePool(addresses, settings, registry=self.registry)
         await self.media.open()
+
+    async def apply_config(self, config: Config) -> None:
+        """SIGHUP: the directory now, and the TLS listener's certificate."""
+        if self._tls is not None and config.sip.tls_cert:
+            tls.reload_pair(self._tls, config.sip.tls_cert, config.sip.tls_key, name="sip")
+        await self.reload()
 
     async def reload(self) -> None:
         if self.b2bua is None:
@@ -244,6 +284,8 @@ class VoiceService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.streams is not None:
+            self.streams.close()
         if self.transport is not None:
             self.transport.close()
         if self.cdrs is not None:
@@ -257,6 +299,18 @@ class VoiceService:
 
 def _random_id() -> str:
     return os.urandom(8).hex()
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _host_of(host_port: str) -> str:
+    """The host of ``host[:port]`` or ``[v6][:port]``."""
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit() or (":" in host and not host.endswith("]")):
+        return host_port
+    return host
 
 
 async def start_voice(

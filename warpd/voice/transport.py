@@ -1,11 +1,18 @@
-"""The asyncio driver of a sans-I/O SIP endpoint over UDP (RFC 3261 section 18).
+"""The asyncio driver of a sans-I/O SIP endpoint (RFC 3261 section 18).
 
-One socket, one ``Endpoint`` (transactions) and one ``DialogTable`` (2xx
-retransmissions). Every input (a datagram, a timer) is handed to them with
-``loop.time()``, then ``flush()`` sends what they queued, passes their events
-to the TU callback and re-arms one timer at their earliest deadline. The TU
-calls the endpoint directly and then ``flush()``; flushing is not re-entrant,
-so a TU that answers from inside an event callback is flushed by the outer loop.
+One UDP socket, the TCP/TLS connections (``transport_stream``), one
+``Endpoint`` (transactions) and one ``DialogTable`` (2xx retransmissions).
+Every input (a datagram, a framed stream message, a timer) is handed to them
+with ``loop.time()``, then ``flush()`` sends what they queued (a ``StreamAddr``
+on its connection, any other address as a datagram), passes their events to
+the TU callback and re-arms one timer at their earliest deadline. The TU calls
+the endpoint directly and then ``flush()``; flushing is not re-entrant, so a TU
+that answers from inside an event callback is flushed by the outer loop.
+
+Before anything is parsed, each source address spends a token of its request
+budget or of its response budget (told apart by the first bytes, ``SIP/`` for a
+response): a request flood from a gateway's address, spoofed or not, leaves the
+gateway's answers to warpd's own requests alone.
 
 The socket buffers are raised to several MB: at 800 calls/s the default
 208 KB receive buffer overflowed and the kernel dropped datagrams.
@@ -17,13 +24,15 @@ import asyncio
 import math
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from protocols.sip.dialogs import DialogAckTimeout, DialogTable
 from protocols.sip.endpoint import Endpoint
-from protocols.sip.transaction import Addr, Event
+from protocols.sip.errors import SipError
+from protocols.sip.message import SipRequest, SipResponse
+from protocols.sip.transaction import Addr, Event, StreamAddr
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +41,17 @@ TICK = 0.01
 
 EventHandler = Callable[[Event], None]
 AckTimeoutHandler = Callable[[DialogAckTimeout[Any]], None]
-Admission = Callable[[str, float], bool]
+# (source address, now, is a response) -> whether its budget lets it in.
+Admission = Callable[[str, float, bool], bool]
+
+
+class StreamSender(Protocol):
+    def send(self, data: bytes, addr: StreamAddr) -> None: ...
+
+
+def is_response(data: bytes) -> bool:
+    """A status line starts ``SIP/2.0`` (RFC 3261 7.2); a request line, a method."""
+    return data[:4] == b"SIP/"
 
 
 def open_udp_socket(host: str, port: int, buffer_bytes: int) -> socket.socket:
@@ -49,7 +68,7 @@ def open_udp_socket(host: str, port: int, buffer_bytes: int) -> socket.socket:
     return sock
 
 
-class UdpTransport(asyncio.DatagramProtocol):
+class SipTransport(asyncio.DatagramProtocol):
     def __init__(
         self,
         endpoint: Endpoint,
@@ -70,14 +89,31 @@ class UdpTransport(asyncio.DatagramProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flushing = False
-        self.local_addr: Addr = ("", 0)
+        self.local_addr: tuple[str, int] = ("", 0)
+        self.streams: StreamSender | None = None
         self.dropped = 0
 
-    async def start(self, sock: socket.socket) -> Addr:
+    async def start(self, sock: socket.socket) -> tuple[str, int]:
         """Serve on ``sock`` (from ``open_udp_socket``)."""
         self.local_addr = sock.getsockname()[:2]
         await self._loop.create_datagram_endpoint(lambda: self, sock=sock)
         return self.local_addr
+
+    def admit(self, source: str, now: float, response: bool) -> bool:
+        if self._admit is None or self._admit(source, now, response):
+            return True
+        self.dropped += 1
+        return False
+
+    def receive_message(self, message: SipRequest | SipResponse, addr: StreamAddr) -> None:
+        """A message a stream framed (and ``admit`` let in)."""
+        self.endpoint.receive_message(message, addr, self._loop.time())
+        self.flush()
+
+    def refuse(self, error: SipError, addr: StreamAddr) -> None:
+        """What a stream's framer refused: answered on the stream when it can be."""
+        self.endpoint.refuse(error, addr)
+        self.flush()
 
     def close(self) -> None:
         if self._timer is not None:
@@ -96,8 +132,7 @@ class UdpTransport(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         now = self._loop.time()
         source: Addr = (addr[0], addr[1])
-        if self._admit is not None and not self._admit(source[0], now):
-            self.dropped += 1
+        if not self.admit(source[0], now, is_response(data)):
             return
         self.endpoint.receive_datagram(data, source, now)
         self.flush()
@@ -156,9 +191,13 @@ class UdpTransport(asyncio.DatagramProtocol):
 
     def _send(self, out: list[tuple[bytes, Addr]]) -> None:
         transport = self._transport
-        if transport is None:
-            return
         for data, addr in out:
+            if isinstance(addr, StreamAddr):
+                if self.streams is not None:
+                    self.streams.send(data, addr)
+                continue
+            if transport is None:
+                continue
             try:
                 transport.sendto(data, addr)
             except (OSError, ValueError) as exc:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.sip.transaction import Addr, StreamAddr, Transport
 from warpd.voice.rating import VoiceRate
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -64,8 +65,11 @@ class Gateway:
     probe: bool = True
 
     @property
-    def addr(self) -> tuple[str, int]:
-        return (self.host, self.port)
+    def addr(self) -> Addr:
+        """Where its requests go: a datagram, or a connection for transport tcp or tls."""
+        if self.transport == "udp":
+            return (self.host, self.port)
+        return StreamAddr(self.host, self.port, Transport(self.transport.upper()))
 
     def dial(self, e164: str) -> str:
         """The number as this carrier wants it in the Request-URI."""

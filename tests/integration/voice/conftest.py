@@ -232,8 +232,8 @@ async def running_voice(
     """``media_config``: another RTPEngine set-up than ``rtpengine`` (an embedded one)."""
     # No OPTIONS probing: SIPp's UAS would count a probe as one of its calls.
     settings = {
-        "enabled": True, "listen": f"{HOST}:0", "gateway_timeout": 2.0, "options_interval": 0.0,
-        **sip,
+        "enabled": True, "listen": f"{HOST}:0", "tcp_listen": f"{HOST}:0", "gateway_timeout": 2.0,
+        "options_interval": 0.0, **sip,
     }  # fmt: skip
     service = VoiceService(
         SipConfig(**settings),  # type: ignore[arg-type]

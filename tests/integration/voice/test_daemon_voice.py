@@ -31,7 +31,8 @@ async def test_demo_daemon_owns_rtpengine_and_completes_a_call(
         f"[http]\nlisten = '127.0.0.1:0'\n[smpp]\nlisten = '127.0.0.1:0'\n"
         f"[daemon]\nstate_dir = '{tmp_path}'\nshutdown_timeout = 3.0\n"
         f"[demo]\nenabled = true\nsimulator_port = {simulator}\n"
-        f"[sip]\nenabled = true\nlisten = '127.0.0.1:{sip_port}'\nreload_interval = 3600.0\n"
+        f"[sip]\nenabled = true\nlisten = '127.0.0.1:{sip_port}'\ntcp_listen = '127.0.0.1:0'\n"
+        "reload_interval = 3600.0\n"
         f"[rtpengine]\nng_port = {ng_port}\nport_min = 45000\nport_max = 45499\n"
     )
     path = tmp_path / "warpd.toml"

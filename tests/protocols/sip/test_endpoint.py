@@ -17,8 +17,10 @@ from protocols.sip.transaction import (
     RequestReceived,
     ResponseReceived,
     Role,
+    StreamAddr,
     TransactionKey,
     TransactionState,
+    Transport,
     cancel_for,
     server_key,
 )
@@ -365,3 +367,47 @@ def test_send_request_puts_our_via_on_top() -> None:
     assert [v.host for v in second.via] == ["192.0.2.2", "203.0.113.1"]
     assert second.top_via.branch == "z9hG4bKe2"
     assert second.top_via.has_rport
+
+
+# -- stream peers (TCP, TLS): StreamAddr ------------------------------------------------
+
+TCP_PEER = StreamAddr("198.51.100.4", 40312, Transport.TCP)
+
+
+def test_a_request_to_a_stream_peer_has_its_via_and_no_retransmissions() -> None:
+    end = endpoint(stream_sent_by=((Transport.TLS, "192.0.2.2:5061"),))
+    tls = StreamAddr("198.51.100.9", 5061, Transport.TLS)
+    end.send_request(invite("s-1"), tls, 0.0)
+    end.send_request(invite("s-2"), TCP_PEER, 0.0)
+    end.send_request(invite("s-3"), SRC, 0.0)
+    sent = end.datagrams_to_send(0.0)
+    assert [addr for _, addr in sent] == [tls, TCP_PEER, SRC]
+    vias = [parse_message(data).top_via for data, _ in sent]
+    assert [(v.transport, v.host, v.port) for v in vias] == [
+        ("TLS", "192.0.2.2", 5061), ("TCP", "192.0.2.2", 5060), ("UDP", "192.0.2.2", 5060)
+    ]  # fmt: skip
+    end.handle_timer(1.0)  # Timer A fires for the UDP INVITE only (17.1.1.2)
+    assert [addr for _, addr in end.datagrams_to_send(1.0)] == [SRC]
+
+
+def test_responses_go_back_on_the_stream_a_request_came_on() -> None:
+    end = endpoint()
+    # No rport, another sent-by port: over UDP the answer would go to 5060 (18.2.2).
+    data = raw_request(via_host="pbx.example:5060").replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    end.receive_datagram(data, TCP_PEER, 0.0)
+    (event,) = events(end)
+    assert isinstance(event, RequestReceived)
+    assert event.addr == TCP_PEER
+    assert event.key is not None
+    end.respond(event.key, make_response(event.request, 200, to_tag="t"), 0.0)
+    response, addr = only_response(end)
+    assert (response.status, addr) == (200, TCP_PEER)
+    # A reliable non-INVITE server transaction ends at once (Timer J is zero).
+    assert end.transaction(event.key) is None
+
+
+def test_a_refused_stream_request_is_answered_on_its_stream() -> None:
+    end = endpoint()
+    end.receive_datagram(raw_request(cseq="1 INVITE", via_host="pbx.example"), TCP_PEER, 0.0)
+    response, addr = only_response(end)
+    assert (response.status, addr) == (400, TCP_PEER)

@@ -279,8 +279,8 @@ async def test_an_invite_and_register_flood_from_one_address_spares_another_trun
     """2,000 INVITEs and REGISTERs from one address as fast as a socket sends them, while a
     PBX on another trunk (another address) places 10 calls: the flood is rate-limited at the
     transport (source_rate), every call of the other trunk completes. From the gateway's own
-    address (UDP sources are easily spoofed), the same bucket throttles the gateway's
-    responses: an xfail naming that gap."""
+    address too (UDP sources are easily spoofed): the flood spends the address's request
+    budget, and the gateway's responses have a budget of their own (response_rate)."""
     async with voice_pool.acquire() as conn:
         prov = await provision(conn, gateways=1)  # type: ignore[arg-type]
         await conn.execute(
@@ -311,11 +311,4 @@ async def test_an_invite_and_register_flood_from_one_address_spares_another_trun
                 f"{other_exit}", other_exit == 0 and dropped >= 1500)
     )  # fmt: skip
     assert dropped >= 1500, dropped  # a burst of 40 at 20/s is let through, the rest dropped
-    if other_exit != 0 and flood_from == GATEWAY_HOST:
-        pytest.xfail(
-            "a flood from the gateway's address (spoofed UDP will do) empties the per-source"
-            " bucket its responses share, so warpd drops the gateway's 100/180/200 and every"
-            " trunk's calls fail 503; gateways' addresses and responses need their own budget"
-            " (warpd/voice/transport.py, the voice helper's)"
-        )
     assert other_exit == 0, other.errors()

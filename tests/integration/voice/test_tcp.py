@@ -6,6 +6,11 @@ the middle of a message, a bad TLS client, the per-address connection cap."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -15,10 +20,13 @@ from tests.integration.voice.conftest import (
     HOST,
     SippFactory,
     cdrs,
+    free_tcp_port,
     provision,
     running_voice,
 )
 from tests.media.conftest import RtpEngineDaemon
+from tests.warpd.sms.test_tls import certificate
+from warpd.config.schema import Config, SipConfig
 
 
 async def test_a_pbx_on_tcp_calls_a_gateway_on_udp(
@@ -59,3 +67,67 @@ async def test_tcp_on_both_legs_media_through_rtpengine(
     for row in rows:  # g711a.pcap's ~250 packets reached the carrier and its echo came back
         assert row["rtp_packets_a"] > 200
         assert row["rtp_packets_b"] > 200
+
+
+async def test_calls_over_tls_and_sighup_reloads_the_certificate(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    cert, key = certificate(tmp_path, "sip-one")
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    tls = {"tls_listen": f"{HOST}:0", "tls_cert": str(cert), "tls_key": str(key)}
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, **tls) as voice:
+        await sipp.uas(prov.gateway_ports[0])
+        # Debian's SIPp is built without OpenSSL (-t l1 refuses): it speaks TCP to socat,
+        # which speaks TLS to warpd, checking warpd's certificate.
+        async with tls_front(voice.stream_addr(Transport.TLS), cert) as front:
+            uac = await sipp.uac(front, calls=3, rate=10, hold_ms=500, extra=["-t", "t1"])
+            assert await uac.wait() == 0, uac.errors()
+        await voice.settled()
+        assert await served(voice.stream_addr(Transport.TLS), cert)
+        new_cert, new_key = certificate(tmp_path, "sip-two")
+        config = Config(sip=SipConfig(tls_cert=str(new_cert), tls_key=str(new_key)))
+        await voice.apply_config(config)
+        assert await served(voice.stream_addr(Transport.TLS), new_cert)
+        broken = tmp_path / "broken.crt"
+        broken.write_text("not a certificate")
+        await voice.apply_config(Config(sip=SipConfig(tls_cert=str(broken), tls_key=str(key))))
+        assert await served(voice.stream_addr(Transport.TLS), new_cert)  # the old pair kept
+    rows = await cdrs(voice_pool)
+    assert [(r["disposition"], r["sip_code"]) for r in rows] == [("ANSWERED", 200)] * 3
+
+
+@contextlib.asynccontextmanager
+async def tls_front(target: tuple[str, int], ca: Path) -> AsyncIterator[tuple[str, int]]:
+    """A TCP listener that relays each connection to ``target`` over TLS (socat)."""
+    port = free_tcp_port()
+    socat = await asyncio.create_subprocess_exec(
+        "socat", f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork",
+        f"OPENSSL:{target[0]}:{target[1]},cafile={ca}",
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                socket.create_connection((HOST, port), timeout=0.2).close()
+                break
+            await asyncio.sleep(0.05)
+        yield (HOST, port)
+    finally:
+        if socat.returncode is None:
+            socat.kill()
+        await socat.wait()
+
+
+async def served(addr: tuple[str, int], cert: Path) -> bool:
+    """Whether the listener at ``addr`` presents the certificate in ``cert``."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    async with asyncio.timeout(5):
+        _, writer = await asyncio.open_connection(*addr, ssl=context)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    return bool(der == ssl.PEM_cert_to_DER_cert(cert.read_text()))  # noqa: ASYNC240 (tiny)

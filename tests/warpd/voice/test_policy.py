@@ -8,9 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warpd.voice.limits import CallLimits, Refusal, SourceRates, TokenBucket, admit
+from warpd.voice.limits import (
+    CallLimits,
+    Refusal,
+    SourceBudgets,
+    SourceRates,
+    TokenBucket,
+    admit,
+)
 from warpd.voice.rating import VoiceRate, best_rate, billed_seconds, billsec_of, price_micros
 from warpd.voice.routes import find_route, gateways_for
+from warpd.voice.transport import is_response
 from warpd.voice.trunks import Did, Directory, Gateway, Trunk, VoiceRoute, caller_id, normalise
 
 
@@ -83,6 +91,20 @@ def test_source_rates_drop_a_flood_from_one_address_only() -> None:
     assert flood.count(True) == 10
     assert rates.allow("192.0.2.2", 0.0)
     assert rates.allow("192.0.2.1", 0.2)  # refilled two tokens
+
+
+def test_a_request_flood_leaves_the_same_address_s_responses_their_budget() -> None:
+    budgets = SourceBudgets(request_rate=5.0, response_rate=20.0)
+    assert [budgets.allow("192.0.2.1", 0.0, False) for _ in range(20)].count(True) == 10
+    assert [budgets.allow("192.0.2.1", 0.0, True) for _ in range(50)].count(True) == 40
+    unlimited = SourceBudgets(request_rate=0.0, response_rate=0.0)
+    assert all(unlimited.allow("192.0.2.1", 0.0, r) for r in (True, False) * 100)
+
+
+def test_responses_are_told_from_requests_by_their_first_bytes() -> None:
+    assert is_response(b"SIP/2.0 200 OK\r\n")
+    assert not is_response(b"INVITE sip:x SIP/2.0\r\n")
+    assert not is_response(b"\r\n\r\n")
 
 
 TRUNK = Trunk(1, 7, "pbx", "ip", (ipaddress.ip_network("10.0.0.0/8"),), country_code="44")

@@ -54,8 +54,10 @@ async def test_tcp_on_both_legs_media_through_rtpengine(
         await sipp.uas(prov.gateway_ports[0], extra=["-t", "t1"])
         uac = await sipp.uac(voice.stream_addr(Transport.TCP), calls=3, rate=10,
                              scenario="uac_pcap", extra=["-t", "t1"])  # fmt: skip
-        assert await uac.wait() == 0, uac.errors()
+        code = await uac.wait()
         await voice.settled()
+        ends = [(r["disposition"], r["hangup_by"], r["q850_cause"]) for r in await cdrs(voice_pool)]
+        assert code == 0, (uac.errors(), ends)
         assert voice.streams is not None
         # SIPp's one connection (closed as it exited) and the one warpd opened to the gateway,
         # each reused by every call.

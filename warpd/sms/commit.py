@@ -33,6 +33,9 @@ from warpd.store.held import HeldConnection
 
 log = structlog.get_logger(__name__)
 
+# The columns of a message record, in order: the accepted_message type (migration 0016)
+# has the same, so a column added here is added there and to accept_messages() by a new
+# migration (tests/warpd/store/test_accept_batch.py fails until it is).
 MESSAGE_COLUMNS = (
     "id",
     "account_id",

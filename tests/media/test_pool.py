@@ -155,9 +155,7 @@ async def test_full_instance_passes_the_offer_on(tmp_path: Path) -> None:
         tmp_path / "full", port(22233), port(22243), media(900), media(1099),
         ("--max-sessions=1",),
     )  # fmt: skip
-    spare = RtpEngineDaemon(
-        tmp_path / "spare", port(22234), port(22244), media(1100), media(1299)
-    )
+    spare = RtpEngineDaemon(tmp_path / "spare", port(22234), port(22244), media(1100), media(1299))
     full.start()
     spare.start()
     pool = RtpEnginePool(addresses((full, spare)), FAST)

@@ -18,7 +18,7 @@ import asyncpg
 
 from protocols.sip.errors import SipError
 from protocols.sip.message import SipRequest
-from protocols.sip.transaction import Addr
+from protocols.sip.transaction import Addr, StreamAddr, Transport, transport_of
 from protocols.sip.uri import SipUri, parse_uri
 
 
@@ -32,7 +32,12 @@ class Binding:
     expires_at: dt.datetime
 
     def target(self) -> Addr:
-        """Where calls for this binding are sent (RFC 3581 thinking: trust the source)."""
+        """Where calls for this binding are sent (RFC 3581 thinking: trust the source).
+
+        A REGISTER over TCP or TLS names its connection: calls go back on it (the
+        PBX may be reachable no other way, RFC 5626 section 5.3)."""
+        if isinstance(self.source, StreamAddr):
+            return self.source
         host, port = _contact_addr(self.contact)
         if host == self.source[0]:
             return (host, port)
@@ -108,15 +113,17 @@ class Registrar:
     async def load(self) -> int:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT trunk_id, contact, source, call_id, cseq, expires_at"
+                "SELECT trunk_id, contact, source, transport, call_id, cseq, expires_at"
                 " FROM sip_registrations WHERE expires_at > now()"
             )
         for r in rows:
             host, _, port = r["source"].rpartition(":")
+            source: Addr = (host.strip("[]"), int(port))
+            if r["transport"] != "udp":
+                source = StreamAddr(source[0], source[1], Transport(r["transport"].upper()))
             binding = Binding(
-                r["trunk_id"], r["contact"], (host.strip("[]"), int(port)), r["call_id"],
-                r["cseq"], r["expires_at"],
-            )  # fmt: skip
+                r["trunk_id"], r["contact"], source, r["call_id"], r["cseq"], r["expires_at"]
+            )
             self._bindings.setdefault(binding.trunk_id, {})[binding.contact] = binding
         return len(rows)
 
@@ -131,14 +138,16 @@ class Registrar:
                 )  # fmt: skip
             await conn.executemany(
                 "INSERT INTO sip_registrations (trunk_id, contact, source, transport, call_id,"
-                " cseq, user_agent, instance, expires_at) VALUES ($1, $2, $3, 'udp', $4, $5,"
+                " cseq, user_agent, instance, expires_at) VALUES ($1, $2, $3, $9, $4, $5,"
                 " $6, $7, $8) ON CONFLICT (trunk_id, contact) DO UPDATE SET"
-                " source = excluded.source, call_id = excluded.call_id, cseq = excluded.cseq,"
+                " source = excluded.source, transport = excluded.transport,"
+                " call_id = excluded.call_id, cseq = excluded.cseq,"
                 " user_agent = excluded.user_agent, instance = excluded.instance,"
                 " expires_at = excluded.expires_at",
                 [
                     (b.trunk_id, b.contact, f"{b.source[0]}:{b.source[1]}", b.call_id, b.cseq,
-                     user_agent, self._instance, b.expires_at)
+                     user_agent, self._instance, b.expires_at,
+                     transport_of(b.source).value.lower())
                     for b in plan.store
                 ],
             )  # fmt: skip

@@ -13,6 +13,7 @@ from protocols.ng.replies import CallStats, Counters, SsrcStats, StreamStats
 from protocols.sip.digest import DigestAlgorithm, compute_response
 from protocols.sip.headers import AuthValue
 from protocols.sip.message import SipRequest, SipResponse
+from protocols.sip.transaction import StreamAddr, Transport
 from warpd.voice.auth import Refusal, TrunkAuth, answer_challenge
 from warpd.voice.cdr import Cdr, close_cdr, disposition_of
 from warpd.voice.inbox import q850_of
@@ -114,6 +115,12 @@ def test_register_plan_bounds_expires_and_removes() -> None:
 def test_a_contact_at_its_own_source_is_used_as_is() -> None:
     binding = Binding(1, "sip:pbx@127.0.0.1:5099", ("127.0.0.1", 40000), "c", 1, T0)
     assert binding.target() == ("127.0.0.1", 5099)
+
+
+def test_a_binding_made_over_tcp_sends_calls_back_on_its_connection() -> None:
+    connection = StreamAddr("127.0.0.1", 40000, Transport.TCP)
+    binding = Binding(1, "sip:pbx@127.0.0.1:5099;transport=tcp", connection, "c", 1, T0)
+    assert binding.target() == connection
 
 
 def _trunk(password: str = "pw") -> Trunk:

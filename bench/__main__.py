@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--limits-only", action="store_true", help="only the rows that need no peer"
     )
+    parser.add_argument(
+        "--warpd-only", action="store_true", help="only warpd's rows (no peers, no limits)"
+    )
     parser.add_argument("--out", type=Path, help="where REPORT.md/report.json go (default bench/)")
     given = sys.argv[1:] if argv is None else argv
     if given[:1] == ["codec"]:  # its own options (--seconds, --only), its own --help
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds or (2.0 if smoke else 10.0),
         smoke=smoke,
         limits_only=args.limits_only,
+        warpd_only=args.warpd_only,
         seconds_given=args.seconds,
     )
     if not smoke:

@@ -24,6 +24,8 @@ class Settings:
     smoke: bool = False
     #: only the rows that need no peer: the limits (what the test command runs)
     limits_only: bool = False
+    #: only warpd's rows (no peer started, no limit row): A/B runs of warpd itself
+    warpd_only: bool = False
     #: --seconds as given: it also shortens the long scenarios (soak, OTP), which
     #: otherwise run their own full length whatever ``seconds`` is
     seconds_given: float | None = None
@@ -56,6 +58,8 @@ def bring_up(stack: contextlib.ExitStack, peer: Peer, settings: Settings) -> Non
     installed = getattr(peer, "installed", None)
     if settings.limits_only:
         raise Skipped("limit rows only (--limits-only)")
+    if settings.warpd_only:
+        raise Skipped("warpd rows only (--warpd-only)")
     if settings.smoke and installed is not None and not installed():
         reason = f"{peer.name} is not installed yet and smoke mode does not install it"
         say(f"skipping {peer.name}: {reason} (run the scenario once without smoke)")
@@ -89,6 +93,13 @@ def warpd_guarded(settings: Settings, system: str, measure: Callable[..., Row], 
             system, Role.WARPD, status=Status.SKIPPED, note="limit rows only (--limits-only)"
         )
     return guarded(system, Role.WARPD, measure, *args)
+
+
+def limit_guarded(settings: Settings, system: str, measure: Callable[..., Row], *args: Any) -> Row:
+    """A limit row: ``guarded``, except that warpd-only runs skip it."""
+    if settings.warpd_only:
+        return Row(system, Role.LIMIT, status=Status.SKIPPED, note="warpd rows only (--warpd-only)")
+    return guarded(system, Role.LIMIT, measure, *args)
 
 
 def guarded(system: str, role: Role, measure: Callable[..., Row], *args: Any) -> Row:

@@ -28,7 +28,15 @@ from bench.peers.base import rundir
 from bench.peers.jasmin import PASSWORD, UPSTREAM, USER, Jasmin
 from bench.peers.kamailio import Kamailio
 from bench.peers.simulator import CREDENTIALS, Simulator, start_all
-from bench.scenarios.common import Scenario, Settings, guarded, say, start_peer, warpd_guarded
+from bench.scenarios.common import (
+    Scenario,
+    Settings,
+    guarded,
+    limit_guarded,
+    say,
+    start_peer,
+    warpd_guarded,
+)
 
 WARPD, JASMIN, KAMAILIO = "warpd", "Jasmin 0.11.0", "Kamailio 5.6 proxy"
 SIM = "carrier simulator"
@@ -159,8 +167,8 @@ def run(settings: Settings) -> ScenarioResult:
                     JASMIN, Role.PEER, hold_binds, JASMIN, Role.PEER, jasmin.smpp_port,
                     (USER, PASSWORD), binds, jasmin.jasmind_pids,
                 ),
-                guarded(
-                    SIM, Role.LIMIT, hold_binds, SIM, Role.LIMIT, direct.port, CREDENTIALS,
+                limit_guarded(
+                    settings, SIM, hold_binds, SIM, Role.LIMIT, direct.port, CREDENTIALS,
                     binds, direct.pids,
                 ),
             ])  # fmt: skip

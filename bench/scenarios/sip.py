@@ -29,6 +29,7 @@ from bench.scenarios.common import (
     Settings,
     cpu_by,
     guarded,
+    limit_guarded,
     say,
     start_peer,
     warpd_guarded,
@@ -213,8 +214,8 @@ def run(settings: Settings) -> ScenarioResult:
                     name, role, _peer_row, name, role, peer, start, extra, uas, settings,
                     steps[name],
                 ))  # fmt: skip
-            rows.append(guarded(
-                LIMIT, Role.LIMIT, search, LIMIT, Role.LIMIT, f"127.0.0.1:{uas.port}", dict, uas,
+            rows.append(limit_guarded(
+                settings, LIMIT, search, LIMIT, Role.LIMIT, f"127.0.0.1:{uas.port}", dict, uas,
                 START["limit"], settings, steps[LIMIT],
             ))  # fmt: skip
             runs.append(rows)

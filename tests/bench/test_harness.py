@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from bench.harness import proc
 from bench.harness.report import adopt, headlines, splice, table_markdown
 from bench.harness.results import Metric, Role, Row, ScenarioResult, Status, Table, summarise
 from bench.scenarios import soak
-from bench.scenarios.common import Skipped, guarded
+from bench.scenarios.common import Settings, Skipped, guarded, limit_guarded, start_peer
 
 METRICS = (Metric("rate", "msg/s", primary=True), Metric("p99", "p99 ms", 1))
 
@@ -62,6 +63,30 @@ def test_guarded_turns_each_kind_of_failure_into_its_row() -> None:
     failed = guarded("p", Role.PEER, broken)
     assert failed.status is Status.FAILED
     assert "peer crashed" in failed.note
+
+
+def test_a_warpd_only_run_skips_the_limit_rows_and_starts_no_peer() -> None:
+    measured: list[str] = []
+
+    def measure(system: str) -> Row:
+        measured.append(system)
+        return Row(system, Role.LIMIT, {"rate": 1.0})
+
+    only = Settings(warpd_only=True)
+    assert limit_guarded(only, "limit", measure, "limit").status is Status.SKIPPED
+    assert limit_guarded(Settings(), "limit", measure, "limit").status is Status.OK
+    assert measured == ["limit"]
+
+    class Peer:
+        name = "peer"
+
+        def install(self) -> None:
+            raise AssertionError("a warpd-only run installs no peer")
+
+    with contextlib.ExitStack() as stack:
+        row = start_peer(stack, Peer(), only, "peer", Role.PEER)  # type: ignore[arg-type]
+    assert row is not None
+    assert row.status is Status.SKIPPED
 
 
 def test_splice_rewrites_one_block_and_keeps_the_others() -> None:

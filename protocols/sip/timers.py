@@ -33,6 +33,10 @@ class TimerName(Enum):
     RETRANSMIT_2XX = "2xx"  # 13.3.1.4: UAS core retransmits its 2xx until ACK
     GIVE_UP_2XX = "2xx-give-up"  # 13.3.1.4: no ACK after 64*T1
 
+    # Identity hashes: Enum's __hash__ is a Python call, and timers key dicts
+    # touched on every message (transaction.py's Role says why).
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True)
 class TimerConfig:

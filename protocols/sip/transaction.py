@@ -65,6 +65,10 @@ class Role(Enum):
     CLIENT = "client"
     SERVER = "server"
 
+    # Members are singletons compared by identity: hash them so too. Enum's own
+    # __hash__ is a Python-level call, and these key the per-message tables.
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True)
 class TransactionKey:
@@ -90,6 +94,8 @@ class TransactionState(Enum):
     ACCEPTED = "Accepted"
     TERMINATED = "Terminated"
 
+    __hash__ = object.__hash__  # as Role's
+
 
 class Input(Enum):
     """Message inputs; timers are the other inputs and use ``TimerName``."""
@@ -102,6 +108,8 @@ class Input(Enum):
     TU_1XX = "TU sends 1xx"
     TU_2XX = "TU sends 2xx"
     TU_FINAL = "TU sends 300-699"
+
+    __hash__ = object.__hash__  # as Role's
 
 
 def response_input(status: int, *, from_tu: bool) -> Input:

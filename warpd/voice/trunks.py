@@ -105,6 +105,10 @@ class Did:
     trunk_id: int | None
 
 
+#: source addresses whose trunk a Directory remembers (it is rebuilt on every reload)
+_SOURCES_KEPT = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Directory:
     trunks: tuple[Trunk, ...] = ()
@@ -114,9 +118,24 @@ class Directory:
     costs: dict[int, tuple[VoiceRate, ...]] = field(default_factory=dict)
     dids: dict[str, Did] = field(default_factory=dict)
     accounts: dict[int, Account] = field(default_factory=dict)
+    #: trunk_for_source's answers: every INVITE asks, and parsing the address
+    #: and testing each network cost more than the rest of admission
+    _by_source: dict[str, Trunk | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def trunk_for_source(self, ip: str) -> Trunk | None:
         """The IP-authenticated trunk whose networks hold ``ip`` (the narrowest wins)."""
+        try:
+            return self._by_source[ip]
+        except KeyError:
+            pass
+        trunk = self._trunk_for_source(ip)
+        if len(self._by_source) < _SOURCES_KEPT:  # bounded: a flood comes from anywhere
+            self._by_source[ip] = trunk
+        return trunk
+
+    def _trunk_for_source(self, ip: str) -> Trunk | None:
         best: Trunk | None = None
         best_len = -1
         for trunk in self.trunks:

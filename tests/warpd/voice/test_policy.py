@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 import pytest
@@ -19,7 +20,16 @@ from warpd.voice.limits import (
 from warpd.voice.rating import VoiceRate, best_rate, billed_seconds, billsec_of, price_micros
 from warpd.voice.routes import find_route, gateways_for
 from warpd.voice.transport import is_response
-from warpd.voice.trunks import Did, Directory, Gateway, Trunk, VoiceRoute, caller_id, normalise
+from warpd.voice.trunks import (
+    _SOURCES_KEPT,
+    Did,
+    Directory,
+    Gateway,
+    Trunk,
+    VoiceRoute,
+    caller_id,
+    normalise,
+)
 
 
 @pytest.mark.parametrize(
@@ -137,6 +147,20 @@ def test_trunk_for_source_picks_the_narrowest_network() -> None:
     assert directory.trunk_for_source("10.2.0.1") == wide
     assert directory.trunk_for_source("192.0.2.1") is None
     assert directory.trunk_for_source("not an ip") is None
+    # Asked again, the remembered answers are the same ones.
+    assert directory.trunk_for_source("10.1.2.3") == narrow
+    assert directory.trunk_for_source("192.0.2.1") is None
+
+
+def test_trunk_for_source_remembers_a_bounded_number_of_sources() -> None:
+    directory = Directory(trunks=(TRUNK,))
+    sources = [str(ipaddress.ip_address("10.0.0.0") + n) for n in range(_SOURCES_KEPT + 100)]
+    assert all(directory.trunk_for_source(ip) == TRUNK for ip in sources)
+    assert directory.trunk_for_source("192.0.2.1") is None  # past the bound: answered, not kept
+    assert len(directory._by_source) == _SOURCES_KEPT
+    # A reloaded directory (a new one, or a replaced copy) starts with nothing remembered.
+    narrowed = dataclasses.replace(directory, trunks=())
+    assert narrowed.trunk_for_source(sources[0]) is None
 
 
 def _directory(strategy: str) -> Directory:

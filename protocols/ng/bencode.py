@@ -62,6 +62,7 @@ _INT_START = ord("i")
 _LIST_START = ord("l")
 _DICT_START = ord("d")
 _END = ord("e")
+_COLON = ord(":")
 
 
 def decode(data: bytes | bytearray | memoryview) -> Value:
@@ -154,10 +155,19 @@ def _decode_dict(data: bytes, pos: int, depth: int) -> tuple[dict[bytes, Value],
             return result, pos + 1
         if not _DIGIT_0 <= kind <= _DIGIT_9:
             raise NgError(f"dictionary key is not a string at offset {pos}")
-        key, pos = _decode_bytes(data, pos)
+        # ng keys are short: a one-digit length is read here, not by a call per key
+        # (a delete reply's stats hold ~100 keys, decoded for every call).
+        end = pos + 2 + kind - _DIGIT_0
+        if end <= size and data[pos + 1] == _COLON:
+            key, pos = data[pos + 2 : end], end
+        else:
+            key, pos = _decode_bytes(data, pos)
         if key in result:
             raise NgError(f"duplicate dictionary key {key!r}")
-        if pos < size and _DIGIT_0 <= data[pos] <= _DIGIT_9:
+        kind = data[pos] if pos < size else _END
+        if kind == _DICT_START and depth < MAX_DEPTH:
+            result[key], pos = _decode_dict(data, pos + 1, depth + 1)
+        elif _DIGIT_0 <= kind <= _DIGIT_9:
             result[key], pos = _decode_bytes(data, pos)
         else:
             result[key], pos = _decode_value(data, pos, depth)

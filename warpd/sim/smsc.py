@@ -307,6 +307,7 @@ class SmscSimulator:
             self._write_log(
                 "submit",
                 id=message_id,
+                link=link.number,
                 status=name,
                 source=pdu.source_addr,
                 destination=pdu.destination_addr,

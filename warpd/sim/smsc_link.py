@@ -11,6 +11,7 @@ for another bind, as a carrier retries them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import TYPE_CHECKING, cast
 
 import structlog
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from warpd.sim.outbox import Delivery
     from warpd.sim.smsc import SmscSimulator
 
+_numbers = itertools.count(1)
 _RECEIVING = frozenset({BindState.BOUND_RX, BindState.BOUND_TRX})
 
 
@@ -46,6 +48,9 @@ class SmscLink(asyncio.Protocol):
     def __init__(self, simulator: SmscSimulator, session_config: SessionConfig) -> None:
         self._sim = simulator
         self._loop = asyncio.get_running_loop()
+        # Numbered across every simulator in the process: a log that several share
+        # (a carrier stopped and started again) tells their links apart.
+        self.number = next(_numbers)
         self.session = SmppSession(Role.SMSC, session_config, now=self._loop.time())
         self.transport: asyncio.Transport | None = None
         self.receiving = False

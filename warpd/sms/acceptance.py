@@ -43,6 +43,9 @@ class Acceptance:
         self.opt_outs: set[tuple[int, str]] = set()
         #: Set by the dispatcher: may this instance keep one more message for a connector?
         self.has_room: Callable[[int], bool] = lambda connector_id: True
+        #: Set by the dispatcher: told of each message left to wait in the table, by the
+        #: future its commit resolves.
+        self.tabled: Callable[[asyncio.Future[Accepted]], None] = lambda future: None
         #: connector_id -> recent delivery ratio (warpd/sms/quality.py), for least cost.
         self.quality: Mapping[int, float] = {}
         self._commit = commit
@@ -191,6 +194,8 @@ class Acceptance:
         except Refused:
             self._balances.release(sub.account_id, price)
             raise
+        if not claimed:
+            self.tabled(future)
         return future
 
     async def submit(self, sub: Submission) -> Accepted:

@@ -10,6 +10,12 @@ of acceptance as room appears (``claimed_by`` / ``claimed_until``), so two
 instances never send the same message in normal operation and a restart
 sends everything that was acknowledged.
 
+Order of acceptance per destination holds through a backlog: once a
+connector's memory queue overflows into the table, its new messages queue
+behind the older ones there (the table is the slow path) until a claim finds
+none left, and only then go to memory again. So a burst that fits in memory,
+the steady state, never touches the table.
+
 With several instances, a connector's binds may all be on others (they are
 leased, warpd/cluster/membership.py): what is for it is then left in the
 table, unclaimed, for the instance that holds a bind, and a wake-up tells it
@@ -95,6 +101,14 @@ class Dispatcher:
         self.held: dict[uuid.UUID, Outbound] = {}
         # The table may hold work this instance could claim (true at start: recovery).
         self._backlog = True
+        # Connectors whose memory queue overflowed into the table: their new messages
+        # queue there too, behind the older ones, until a claim finds none left. At
+        # start every connector is, until a claim has seen what a restart left.
+        self._behind: set[int] = set()
+        self._all_behind = True
+        # Commits of messages left in the table that have not ended yet: a claim run
+        # before they commit cannot tell that the table holds nothing older.
+        self._uncommitted: deque[asyncio.Future[Any]] = deque()
         self.sent_parts = 0
         #: Connectors with a bind up on another instance (the cluster's last beat).
         self.remote_up: frozenset[int] = frozenset()
@@ -107,7 +121,24 @@ class Dispatcher:
     def has_room(self, connector_id: int) -> bool:
         if connector_id in self._elsewhere():
             return False  # another instance holds its binds: the table hands it over
-        return len(self._queues.get(connector_id, ())) < self._queue_max
+        if self._all_behind or connector_id in self._behind:
+            return False  # older messages for it wait in the table: this one queues behind
+        if len(self._queues.get(connector_id, ())) < self._queue_max:
+            return True
+        self._behind.add(connector_id)
+        return False
+
+    def tabled(self, committed: asyncio.Future[Any]) -> None:
+        """A message was left in the table; ``committed`` resolves when its commit ends."""
+        self._settled()
+        self._uncommitted.append(committed)
+
+    def _settled(self) -> bool:
+        """Has every commit of a message left in the table ended (committed or refused)?"""
+        waiting = self._uncommitted
+        while waiting and waiting[0].done():
+            waiting.popleft()
+        return not waiting
 
     def _elsewhere(self) -> frozenset[int]:
         """Connectors up on another instance and not here."""
@@ -375,13 +406,20 @@ class Dispatcher:
         if room < min(100, self._queue_max // 10 or 1):
             return 0
         limit = min(room, 1000)
+        settled = self._settled()
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 _CLAIM, self._instance, self._lease, limit, list(self._elsewhere())
             )
         self._backlog = len(rows) == limit
+        if not self._backlog and settled:
+            # Nothing older waits in the table: new messages take the memory queue
+            # again, behind what this claim brings.
+            self._behind.clear()
+            self._all_behind = False
         claimed = []
-        for row in rows:
+        # RETURNING keeps no order: the claim's is that of acceptance.
+        for row in sorted(rows, key=lambda row: row["created_at"]):
             if row["id"] in self.held:  # our own claim lapsed while PostgreSQL was away
                 continue
             outbound = self._from_row(row)

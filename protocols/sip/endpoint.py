@@ -277,6 +277,17 @@ class Endpoint:
         """Send ``message`` as it is, outside any transaction."""
         self._out.append((message.serialize(), addr))
 
+    def transport_failed(self, addr: Addr, now: float) -> None:
+        """Nothing could be sent to ``addr`` (a connection refused or failed: 8.1.3.1,
+        17.1.4): its client transactions still waiting time out now, not at Timer B or F.
+        A scan of every transaction: connections fail seldom, and one report covers all
+        that were waiting for it."""
+        failed = [t for t in self._txns.values() if isinstance(t, ClientTransaction)
+                  and t.addr == addr]  # fmt: skip
+        for txn in failed:
+            txn.transport_failed(now)
+            self._settle(txn, now)
+
     # -- network in ------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:

@@ -33,6 +33,7 @@ from protocols.sip.transaction import (
 
 S = TransactionState
 T = TimerName
+_AWAITING_FINAL = frozenset((S.CALLING, S.TRYING, S.PROCEEDING))
 
 
 class ClientTransaction(Transaction):
@@ -68,6 +69,12 @@ class ClientTransaction(Transaction):
     def _timeout(self, message: SipMessage | None, now: float) -> None:
         self.events.append(TransactionTimeout(self.key, self.TIMEOUT_TIMER))
         self._terminate()
+
+    def transport_failed(self, now: float) -> None:
+        """8.1.3.1: a request the transport could not deliver is answered as a timeout
+        would be, at once, while no final response has come."""
+        if self.state in _AWAITING_FINAL:
+            self._timeout(None, now)
 
 
 class InviteClientTransaction(ClientTransaction):

@@ -110,6 +110,11 @@ class SipTransport(asyncio.DatagramProtocol):
         self.endpoint.receive_message(message, addr, self._loop.time())
         self.flush()
 
+    def transport_failed(self, addr: StreamAddr) -> None:
+        """No connection to ``addr`` could be opened: what waited for it fails now."""
+        self.endpoint.transport_failed(addr, self._loop.time())
+        self.flush()
+
     def refuse(self, error: SipError, addr: StreamAddr) -> None:
         """What a stream's framer refused: answered on the stream when it can be."""
         self.endpoint.refuse(error, addr)

@@ -285,11 +285,12 @@ class SipStreams:
                     ssl=context, server_hostname=addr.host if context else None,
                 )  # fmt: skip
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            # The transactions waiting on it time out and the call fails over.
             dropped = len(self._pending.pop(addr, []))
             log.warning("sip_connect_failed", peer=f"{addr.transport.value.lower()}:"
                         f"{addr.host}:{addr.port}", error=str(exc) or type(exc).__name__,
                         dropped=dropped)  # fmt: skip
+            # The transactions waiting on it time out now: a call fails over at once.
+            self.sip.transport_failed(addr)
 
     def close(self) -> None:
         for server in self._servers:

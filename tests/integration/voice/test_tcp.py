@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -133,3 +134,26 @@ async def served(addr: tuple[str, int], cert: Path) -> bool:
     finally:
         writer.close()
     return bool(der == ssl.PEM_cert_to_DER_cert(cert.read_text()))  # noqa: ASYNC240 (tiny)
+
+
+async def test_a_tcp_gateway_that_refuses_the_connection_fails_over_at_once(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path
+) -> None:
+    """Nothing listens at the first gateway's TCP port: the refused connection times its
+    INVITE out there and then (RFC 3261 8.1.3.1), not after gateway_timeout (10 s here)."""
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=2)
+        await conn.execute(
+            "UPDATE carrier_gateways SET transport = 'tcp', port = $1 WHERE id = $2",
+            free_tcp_port(), prov.gateway_ids[0],
+        )  # fmt: skip
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, gateway_timeout=10.0) as voice:
+        await sipp.uas(prov.gateway_ports[1])
+        started = time.monotonic()
+        uac = await sipp.uac(voice.local_addr, calls=1, hold_ms=200)
+        assert await uac.wait() == 0, uac.errors()
+        took = time.monotonic() - started
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert (row["attempt_codes"], row["gateway_id"]) == ([408, 200], prov.gateway_ids[1])
+    assert took < 5.0, took

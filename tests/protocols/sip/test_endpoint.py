@@ -20,6 +20,7 @@ from protocols.sip.transaction import (
     StreamAddr,
     TransactionKey,
     TransactionState,
+    TransactionTimeout,
     Transport,
     cancel_for,
     server_key,
@@ -411,3 +412,18 @@ def test_a_refused_stream_request_is_answered_on_its_stream() -> None:
     end.receive_datagram(raw_request(cseq="1 INVITE", via_host="pbx.example"), TCP_PEER, 0.0)
     response, addr = only_response(end)
     assert (response.status, addr) == (400, TCP_PEER)
+
+
+def test_a_failed_connection_times_out_only_what_waited_for_it() -> None:
+    end = endpoint()
+    invite_key = end.send_request(invite("f-1"), TCP_PEER, 0.0)
+    udp_key = end.send_request(invite("f-2"), SRC, 0.0)
+    other = StreamAddr("198.51.100.5", 5060, Transport.TCP)
+    other_key = end.send_request(invite("f-3"), other, 0.0)
+    end.datagrams_to_send(0.0)
+    end.transport_failed(TCP_PEER, 0.5)
+    timeouts = [e for e in events(end) if isinstance(e, TransactionTimeout)]
+    assert [e.key for e in timeouts] == [invite_key]
+    assert end.transaction(invite_key) is None
+    assert end.transaction(udp_key) is not None
+    assert end.transaction(other_key) is not None

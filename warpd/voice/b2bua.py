@@ -41,6 +41,8 @@ from protocols.sip.transaction import (
     TransactionKey,
     TransactionTerminated,
     TransactionTimeout,
+    Transport,
+    transport_of,
 )
 from protocols.sip.uas import UasPolicy, check_request
 from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
@@ -68,6 +70,8 @@ POLICY = UasPolicy(
 @dataclass(frozen=True, slots=True)
 class VoiceSettings:
     advertised: str  # host:port written in Via, Contact and From
+    # host:port of the TCP and TLS listeners, for the Contact on legs over them
+    stream_advertised: tuple[tuple[Transport, str], ...] = ()
     instance: str = "warpd"
     gateway_timeout: float = 4.0  # no answer at all from a gateway: try the next
     ring_timeout: float = 120.0  # ringing without an answer: 480 to the PBX
@@ -105,6 +109,9 @@ class B2bua:
         self.registrar = registrar
         self.dialogs: DialogTable[Owner] = DialogTable()
         self.contact = contact_for(settings.advertised)
+        self._contacts = {
+            t: contact_for(host_port, t) for t, host_port in settings.stream_advertised
+        }
         self.calls: set[Call] = set()
         self._invites: dict[TransactionKey, Call] = {}  # A-leg server INVITEs (CANCEL)
         self._clients: dict[TransactionKey, Call] = {}  # B-leg client transactions
@@ -350,6 +357,10 @@ class B2bua:
         self.cdrs.put(cdr)
 
     # -- what calls use --------------------------------------------------------------
+
+    def contact_on(self, addr: Addr) -> str:
+        """warpd's Contact on a leg to or from ``addr``: by that leg's transport."""
+        return self._contacts.get(transport_of(addr), self.contact)
 
     def source_of(self, key: TransactionKey) -> Addr:
         txn = self.endpoint.transaction(key)

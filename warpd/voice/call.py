@@ -260,7 +260,7 @@ class Call:
             local_host=sw.settings.advertised,
             call_id=leg.call_id,
             tag=leg.local_tag,
-            contact=sw.contact,
+            contact=sw.contact_on(gateway.addr),
             sdp=sdp,
             max_forwards=self.plan.max_forwards,
             cseq=cseq,
@@ -285,7 +285,8 @@ class Call:
         if not self.cancelled and not self.final_to_a:
             status = 183 if sdp else (response.status if response.status != 183 else 180)
             invite, tag = self.a_invite(), self.a.local_tag
-            self.sw.respond_a(self, a_response(invite, status, tag, self.sw.contact, sdp=sdp))
+            contact = self.sw.contact_on(self.a.addr)
+            self.sw.respond_a(self, a_response(invite, status, tag, contact, sdp=sdp))
 
     async def _answered(self, leg: Leg, invite: SipRequest, response: SipResponse) -> Outcome:
         sw = self.sw
@@ -320,7 +321,8 @@ class Call:
         timer = self.plan.timer
         extra = (timer.header(), ("Require", "timer")) if timer is not None else ()
         invite = self.a_invite()
-        ok = a_response(invite, 200, self.a.local_tag, sw.contact, sdp=sdp, headers=extra)
+        contact = sw.contact_on(self.a.addr)
+        ok = a_response(invite, 200, self.a.local_tag, contact, sdp=sdp, headers=extra)
         self.a.local_sdp, leg.local_sdp = sdp, self.media_offer
         sw.respond_a(self, ok)
         self.final_to_a = True
@@ -528,7 +530,8 @@ class Call:
             return
         self.final_to_a = True
         self.cdr.sip_code = status
-        response = a_response(self.a_invite(), status, self.a.local_tag, self.sw.contact)
+        contact = self.sw.contact_on(self.a.addr)
+        response = a_response(self.a_invite(), status, self.a.local_tag, contact)
         self.sw.respond_a(self, response)
 
     async def _teardown(self) -> None:

@@ -15,7 +15,7 @@ from enum import Enum
 from protocols.sip.dialog import Dialog, DialogId, DialogState
 from protocols.sip.message import SipRequest, SipResponse, make_response
 from protocols.sip.timers import TimerConfig
-from protocols.sip.transaction import Addr, TransactionKey
+from protocols.sip.transaction import Addr, TransactionKey, Transport
 from protocols.sip.uri import SipUri, TelUri, Uri
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
@@ -54,9 +54,13 @@ def user_of(uri: Uri) -> str:
     return ""
 
 
-def contact_for(host_port: str) -> str:
+def contact_for(host_port: str, transport: Transport = Transport.UDP) -> str:
+    """warpd's Contact; over TCP or TLS it names the transport, so the peer's requests in
+    the dialog come back by it (a TLS dialog's signalling stays encrypted)."""
     # No display name: SIPp copies a Contact's display name into [next_url].
-    return f"<sip:warpd@{host_port}>"
+    if transport is Transport.UDP:
+        return f"<sip:warpd@{host_port}>"
+    return f"<sip:warpd@{host_port};transport={transport.value.lower()}>"
 
 
 def b_invite(

@@ -39,7 +39,9 @@ async def relay_reinvite(call: Call, side: Side, event: RequestReceived) -> bool
     # A carrier refreshing the B leg's session timer gets it back in the 2xx (RFC 4028 9).
     timer = call.carrier.answer_headers() if side is Side.B and call.carrier else ()
     if not request.body:
-        ok = a_response(request, 200, leg.local_tag, sw.contact, sdp=leg.local_sdp, headers=timer)
+        ok = a_response(
+            request, 200, leg.local_tag, sw.contact_on(leg.addr), sdp=leg.local_sdp, headers=timer
+        )
         sw.respond_with(key, ok)
         sw.start_2xx(leg.dialog, ok)
         return False
@@ -71,7 +73,9 @@ async def relay_reinvite(call: Call, side: Side, event: RequestReceived) -> bool
                 sw.respond(key, request, 488, leg.local_tag)
                 return False
             other.local_sdp, leg.local_sdp = offer, answer
-            ok = a_response(request, 200, leg.local_tag, sw.contact, sdp=answer, headers=timer)
+            ok = a_response(
+                request, 200, leg.local_tag, sw.contact_on(leg.addr), sdp=answer, headers=timer
+            )
             sw.respond_with(key, ok)
             sw.start_2xx(leg.dialog, ok)
             return False

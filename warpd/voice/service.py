@@ -106,6 +106,7 @@ class VoiceService:
         )
         settings = VoiceSettings(
             advertised=advertised,
+            stream_advertised=sent_by,
             instance=self.instance,
             gateway_timeout=self.sip.gateway_timeout,
             ring_timeout=self.sip.ring_timeout,

@@ -15,17 +15,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from protocols.sip.framing import SipStreamFramer
+from protocols.sip.message import SipResponse
 from protocols.sip.transaction import StreamAddr, Transport
 from tests.integration.voice.conftest import (
     HOST,
     SippFactory,
     cdrs,
     free_tcp_port,
+    free_udp_port,
     provision,
     running_voice,
 )
 from tests.media.conftest import RtpEngineDaemon
+from tests.media.helpers import sdp
 from tests.warpd.sms.test_tls import certificate
 from warpd.config.schema import Config, SipConfig
 
@@ -157,3 +162,66 @@ async def test_a_tcp_gateway_that_refuses_the_connection_fails_over_at_once(
     [row] = await cdrs(voice_pool)
     assert (row["attempt_codes"], row["gateway_id"]) == ([408, 200], prov.gateway_ids[1])
     assert took < 5.0, took
+
+
+def pbx_request(method: str, transport: str, local: tuple[str, int], cseq: int,
+                to_tag: str = "", body: bytes = b"") -> bytes:  # fmt: skip
+    headers = (
+        f"{method} sip:441234567890@{HOST} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {local[0]}:{local[1]};branch=z9hG4bKpbx{method}{cseq}\r\n"
+        f"From: <sip:442071234567@{HOST}>;tag=pbx\r\nTo: <sip:441234567890@{HOST}>{to_tag}\r\n"
+        f"Call-ID: raw-{transport}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:pbx@{local[0]}:{local[1]};transport={transport.lower()}>\r\n"
+    )
+    kind = "Content-Type: application/sdp\r\n" if body else ""
+    return f"{headers}{kind}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> SipResponse:
+    framer = SipStreamFramer()
+    async with asyncio.timeout(10):
+        while True:
+            framer.receive_data(await reader.read(1))
+            message = framer.next_message()
+            if isinstance(message, SipResponse):
+                return message
+
+
+@pytest.mark.parametrize("transport", ["TCP", "TLS"])
+async def test_a_pbx_on_its_own_stream_gets_a_contact_of_that_transport(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, sipp: SippFactory, tmp_path: Path,
+    transport: str,
+) -> None:  # fmt: skip
+    """A call over one TCP or TLS connection (Python's own client, not SIPp): every response
+    comes back on it, warpd's Contact names the transport (the PBX's ACK and BYE then come
+    by it too: 12.1.1), and the BYE ends the call."""
+    cert, key = certificate(tmp_path, "sip-raw")
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    tls = {"tls_listen": f"{HOST}:0", "tls_cert": str(cert), "tls_key": str(key)}
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, **tls) as voice:
+        await sipp.uas(prov.gateway_ports[0])
+        context = None
+        if transport == "TLS":
+            context = ssl.create_default_context(cafile=str(cert))
+            context.check_hostname = False
+        addr = voice.stream_addr(Transport(transport))
+        async with asyncio.timeout(5):
+            reader, writer = await asyncio.open_connection(*addr, ssl=context)
+        local = writer.get_extra_info("sockname")[:2]
+        writer.write(pbx_request("INVITE", transport, local, 1, body=sdp(free_udp_port())))
+        response = await read_response(reader)
+        while response.status < 200:
+            response = await read_response(reader)
+        assert response.status == 200
+        (contact,) = response.contact
+        assert contact.uri.param("transport") == transport.lower()  # type: ignore[union-attr]
+        assert contact.uri.port == addr[1]  # type: ignore[union-attr]
+        to_tag = f";tag={response.to.tag}"
+        writer.write(pbx_request("ACK", transport, local, 1, to_tag))
+        writer.write(pbx_request("BYE", transport, local, 2, to_tag))
+        assert (await read_response(reader)).status == 200
+        writer.close()
+        await voice.settled()
+    [row] = await cdrs(voice_pool)
+    assert (row["disposition"], row["hangup_by"]) == ("ANSWERED", "caller")

@@ -182,3 +182,15 @@ async def test_connections_over_the_cap_from_one_address_are_refused(voice: Voic
     await still_serves(addr)
     for stream in held[1:]:
         stream[1].close()
+
+
+async def test_the_stream_listeners_serve_ipv6(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, tmp_path: Path,
+    pair: tuple[Path, Path],
+) -> None:  # fmt: skip
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, tcp_listen="[::1]:0",
+                             tls_listen="[::1]:0", tls_cert=str(pair[0]),
+                             tls_key=str(pair[1])) as six:  # fmt: skip
+        assert six.stream_addr(Transport.TCP)[0] == "::1"
+        await still_serves(six.stream_addr(Transport.TCP))
+        await still_serves(six.stream_addr(Transport.TLS), client_tls(pair))

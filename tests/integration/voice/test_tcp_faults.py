@@ -194,3 +194,25 @@ async def test_the_stream_listeners_serve_ipv6(
         assert six.stream_addr(Transport.TCP)[0] == "::1"
         await still_serves(six.stream_addr(Transport.TCP))
         await still_serves(six.stream_addr(Transport.TLS), client_tls(pair))
+
+
+async def test_the_per_source_request_rate_applies_to_streams(
+    voice_pool: asyncpg.Pool, voice_rtpengine: RtpEngineDaemon, tmp_path: Path
+) -> None:
+    """50 OPTIONS in one write on one connection, at source_rate 5 (burst 10): the burst is
+    answered, the rest dropped as a UDP flood would be, and the connection stays up."""
+    async with running_voice(voice_pool, voice_rtpengine, tmp_path, source_rate=5.0) as voice:
+        assert voice.transport is not None
+        stream = await connect(voice.stream_addr(Transport.TCP))
+        stream[1].write(b"".join(options(f"burst{n}") for n in range(50)))
+        answered = [await answer(stream) for _ in range(10)]
+        assert answered == [b"SIP/2.0 200 OK"] * 10
+        for _ in range(100):
+            if voice.transport.dropped >= 38:
+                break
+            await asyncio.sleep(0.02)
+        assert voice.transport.dropped >= 38  # a token or two may come back meanwhile
+        await asyncio.sleep(0.5)  # two tokens back
+        stream[1].write(options("later"))
+        assert await answer(stream) == b"SIP/2.0 200 OK"
+        stream[1].close()

@@ -207,6 +207,9 @@ class SipConfig:
     ring_timeout: float = opt(120.0, min=1.0, max=600.0)
     # Longest call, in seconds; then warpd hangs up both legs.
     max_duration: float = opt(14_400.0, min=1.0, max=86_400.0)
+    # Overload control: while the event loop runs this late (smoothed, ms), new
+    # INVITEs get 503 with Retry-After and calls in progress go on; 0: off.
+    overload_lag_ms: float = opt(250.0, min=0.0, max=10_000.0)
     # What a trunk at its channel limit answers: 503 or 486 (Busy Here).
     channel_limit_status: int = opt(503, choices=(503, 486))
     # SIP requests per second (and twice that as burst) one source address

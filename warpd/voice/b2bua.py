@@ -53,6 +53,7 @@ from warpd.voice.cdr import Cdr, CdrWriter, close_cdr
 from warpd.voice.inbox import MediaLost
 from warpd.voice.legs import ALLOW, Side, contact_for, user_of
 from warpd.voice.metrics import UNKNOWN, VoiceMetrics
+from warpd.voice.overload import RETRY_AFTER, LagEstimate
 from warpd.voice.registrar import RegisterPlan, Registrar, plan_register
 from warpd.voice.trunks import Directory, Trunk
 
@@ -82,6 +83,7 @@ class VoiceSettings:
     min_session_expires: int = 90
     carrier_session_expires: int = 1800  # asked of carriers (RFC 4028); 0: not asked
     info_dtmf: bool = True  # SIP INFO digits injected as RFC 4733 by RTPEngine
+    overload_lag: float = 0.25  # loop lateness (s) past which new INVITEs get 503; 0: never
 
 
 class B2bua:
@@ -118,6 +120,7 @@ class B2bua:
         self._probes: dict[TransactionKey, int] = {}  # OPTIONS to gateways
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
+        self.load = LagEstimate(settings.overload_lag)
 
     @property
     def directory(self) -> Directory:
@@ -243,6 +246,9 @@ class B2bua:
         plan: CallPlan | Refused
         if self.draining:
             plan = Refused(503)
+        elif self.load.overloaded:
+            self.metrics.shed.inc()
+            plan = Refused(503, (("Retry-After", str(RETRY_AFTER)),))
         elif trunk is not None:
             plan = self.admission.outbound(invite, trunk, cdr, now)
         else:

@@ -21,6 +21,13 @@ class VoiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry()
         self.active = Gauge("warpd_voice_active_calls", "Calls in progress", registry=r)
+        self.shed = Counter(
+            "warpd_voice_overload_refusals", "New INVITEs refused 503 while the loop ran late",
+            registry=r,
+        )  # fmt: skip
+        self.loop_lag = Gauge(
+            "warpd_voice_loop_lag_seconds", "Smoothed lateness of the event loop", registry=r
+        )
         self.attempts = Counter(
             "warpd_voice_call_attempts", "INVITEs received, by trunk", ["trunk"], registry=r
         )

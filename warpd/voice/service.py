@@ -29,6 +29,7 @@ from warpd import tls
 from warpd.config.loader import parse_listen
 from warpd.config.schema import Config, RtpEngineConfig, SipConfig
 from warpd.errors import ConfigError
+from warpd.voice import overload
 from warpd.voice.auth import TrunkAuth
 from warpd.voice.b2bua import B2bua, VoiceSettings
 from warpd.voice.cdr import CdrWriter
@@ -117,6 +118,7 @@ class VoiceService:
             min_session_expires=self.sip.min_session_expires,
             carrier_session_expires=self.sip.carrier_session_expires,
             info_dtmf=self.sip.info_dtmf,
+            overload_lag=self.sip.overload_lag_ms / 1000,
         )
         registrar = Registrar(self.pool, self.instance)
         await registrar.load()
@@ -148,6 +150,9 @@ class VoiceService:
             asyncio.create_task(self._media_watch(), name="voice-rtpengine-watch"),
             asyncio.create_task(self._heartbeat_loop(), name="voice-heartbeat"),
         ]
+        if self.sip.overload_lag_ms > 0:
+            watching = overload.watch(self.b2bua.load, self.metrics.loop_lag)
+            self._tasks.append(asyncio.create_task(watching, name="voice-loop-lag"))
         if self.sip.options_interval > 0:
             self._tasks.append(asyncio.create_task(self._probe_loop(), name="voice-options"))
         log.info("voice_started", listen=[_host_port(*a) for a in bound], instance=self.instance)

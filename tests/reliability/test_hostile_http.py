@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 
-from tests.warpd.sms.conftest import Running
+from tests.warpd.sms.conftest import Running, start_warpd, stop_warpd
 
 from .clients import HTTP_HEADER_TIMEOUT, Http, closed_after, http_of, trickle
 from .tally import TALLY, Hostile
+
+BODY_TIMEOUT = 1.5
 
 
 async def health(http: Http) -> int:
@@ -208,3 +211,41 @@ async def test_guessed_api_keys_and_admin_tokens_get_401_without_detail(warpd: R
     for body in key_bodies | admin_bodies:
         assert prefix.encode() not in body
         assert admin_prefix.encode() not in body
+
+
+async def test_a_trickled_body_gets_408_and_the_connection_closed(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    """Regression: the head fast, the body a byte every 0.3 s: aiohttp waited as long as its
+    keep-alive timeout let it; [http] body_timeout answers 408 and closes."""
+    running = await start_warpd(database_dsn, tmp_path / "state", 0,
+                                http=f"body_timeout = {BODY_TIMEOUT}\n")  # fmt: skip
+    try:
+        http = http_of(running)
+        body = b'{"to": "+447700900123", "from": "Bank", "text": "' + b"x" * 100 + b'"}'
+        reader, writer = await asyncio.open_connection(http.host, http.port)
+        writer.write(
+            b"POST /v1/sms HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + http.api_key.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n"
+        )  # fmt: skip
+        started = time.monotonic()
+        sending = asyncio.create_task(trickle(writer, body, 0.3, started + BODY_TIMEOUT + 3))
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), BODY_TIMEOUT + 3)
+        answered = time.monotonic() - started
+        took = await closed_after(reader, 3.0)
+        sending.cancel()
+        writer.close()
+        TALLY.hostile.append(
+            Hostile(f"HTTP body trickled (1 byte / 0.3 s, body_timeout {BODY_TIMEOUT:g} s)",
+                    f"{answer.split(b' ', 2)[1].decode()} after {answered:.1f} s, then "
+                    f"{'closed' if took is not None else 'left open'}",
+                    b" 408 " in answer[:16] and took is not None)
+        )  # fmt: skip
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert BODY_TIMEOUT - 0.1 <= answered < BODY_TIMEOUT + 1.0
+        assert took is not None, "left open after the 408"
+        assert await health(http) == 200
+        assert await running.value("SELECT count(*) FROM messages") == 0
+    finally:
+        await stop_warpd(running)

@@ -93,6 +93,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except ApiError as exc:
         response = error_response(exc.status, exc.code, exc.message, exc.headers)
+        if exc.status == 408:  # the rest of the body may never come: do not wait for it
+            response.force_close()
     except web.HTTPException as exc:
         response = from_http_exception(exc)
     except asyncio.CancelledError:
@@ -199,9 +201,14 @@ class HttpServer:
         self.app = app
         self._host, self._port = parse_listen(listen)
         self._header_timeout = app[CONFIG].http.header_timeout
+        # After an answer given before the body was read (401, 408, 413), aiohttp reads and
+        # drops what still comes for lingering_time (10 s by default) before it closes, so
+        # a trickled body held the connection that long: one second is enough for a client
+        # to take the answer.
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
-        )
+            app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout,
+            lingering_time=1.0,
+        )  # fmt: skip
         self.addresses: list[tuple[str, int]] = []
 
     async def start(self) -> None:

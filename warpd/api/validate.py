@@ -11,15 +11,18 @@ which message in a batch was wrong.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from warpd.api.errors import ApiError, invalid
+from warpd.api.keys import CONFIG
 
 Schema = Mapping[str, Any]
 
@@ -37,6 +40,21 @@ _TYPES: dict[str, tuple[type, ...]] = {
 Checker = Callable[[Any, str], None]
 
 
+@contextlib.asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """Bound the reading of ``request``'s body by ``[http] body_timeout``: aiohttp waits
+    for a trickled body as long as the keep-alive timeout allows (slowloris by body)."""
+    timeout = request.app[CONFIG].http.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError:
+        raise ApiError(
+            408, "body_timeout", f"the request body did not arrive within {timeout:g} s",
+            headers={"Connection": "close"},
+        ) from None  # fmt: skip
+
+
 async def read_json(request: web.Request, checker: Checker) -> Any:
     """The body as JSON, passed through ``checker`` (``compiled(schema)``); 4xx ApiError
     otherwise."""
@@ -49,7 +67,8 @@ async def read_json(request: web.Request, checker: Checker) -> Any:
             415, "unsupported_media_type", "send the body as Content-Type: application/json"
         )
     try:
-        raw = await request.read()
+        async with body_deadline(request):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise ApiError(413, "body_too_large", exc.text or "request body too large") from None
     try:

@@ -66,6 +66,9 @@ class HttpConfig:
     max_body_bytes: int = opt(1_048_576, min=1024, max=64 * 1_048_576)
     # Seconds from connect to the end of the first request's headers (slowloris guard).
     header_timeout: float = opt(10.0, min=0.5, max=600.0)
+    # Seconds a request's body may take to arrive once its head is in (slow bodies
+    # get 408 and the connection closed).
+    body_timeout: float = opt(30.0, min=0.5, max=600.0)
 
 
 @dataclass(frozen=True, slots=True)

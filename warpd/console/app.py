@@ -27,6 +27,7 @@ from yarl import URL
 from warpd.api.endpoints import Call, Endpoint, _convert
 from warpd.api.errors import ApiError
 from warpd.api.keys import DATABASE
+from warpd.api.validate import body_deadline
 from warpd.console import sessions
 from warpd.console.live import close_streams, live_ctx
 from warpd.console.sessions import Session
@@ -166,7 +167,8 @@ def _wrap(page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
                 raise ApiError(403, "forbidden", "the operator console is for operators")
             if page.audience == "customer" and session.user.role.operator:
                 return redirect("/console/admin")
-        form = await request.post()
+        async with body_deadline(request):
+            form = await request.post()
         if request.method == "POST" and page.audience != "anyone":
             assert session is not None
             sent = form.get("csrf") or request.headers.get("X-CSRF-Token")

@@ -71,7 +71,7 @@ CDR_COLUMNS = (
 VOICE_CDR_COLUMNS = (
     "id", "direction", "src_e164", "dst_e164", "start_at", "answer_at", "end_at",
     "duration_ms", "billsec", "disposition", "sip_code", "hangup_by", "price_micros",
-    "currency",
+    "currency", "recording",
 )  # fmt: skip
 
 

@@ -271,18 +271,21 @@ async def test_voice_cdrs_are_one_row_per_call_with_a_cursor(api: Api) -> None:
             await conn.execute(
                 "INSERT INTO voice_cdrs (id, account_id, direction, call_id_a, src_raw, dst_raw,"
                 " dst_e164, start_at, end_at, duration_ms, billsec, disposition, price_micros,"
-                " currency) VALUES ($1, $2, 'outbound', $3, '1000', '02079460000',"
-                " '442079460000', now() - make_interval(mins => $4), now(), 3000, $5, $6, $7,"
-                " 'EUR')",
+                " currency, recording, recording_path) VALUES ($1, $2, 'outbound', $3, '1000',"
+                " '02079460000', '442079460000', now() - make_interval(mins => $4), now(), 3000,"
+                " $5, $6, $7, 'EUR', $8, $9)",
                 uuid.uuid4(), owner["id"], f"call-{i}",
                 10 - i, 3 if disposition == "ANSWERED" else 0, disposition,
                 500 if disposition == "ANSWERED" else 0,
+                "recorded" if i == 0 else None, "/var/lib/warpd/rec/0.pcap" if i == 0 else None,
             )  # fmt: skip
     status, page, _ = await api.call("GET", "/v1/cdr?type=voice&limit=2", token=key)
     assert status == 200, page
-    assert [(c["disposition"], c["billsec"], c["price_micros"]) for c in page["cdrs"]] == [
-        ("ANSWERED", 3, 500), ("BUSY", 0, 0)
+    cdrs = page["cdrs"]
+    assert [(c["disposition"], c["billsec"], c["price_micros"], c["recording"]) for c in cdrs] == [
+        ("ANSWERED", 3, 500, "recorded"), ("BUSY", 0, 0, None)
     ]  # fmt: skip
+    assert all("recording_path" not in c for c in cdrs)  # the operator's file system, not theirs
     status, rest, _ = await api.call(
         "GET", f"/v1/cdr?type=voice&limit=2&cursor={page['next_cursor']}", token=key
     )

@@ -12,6 +12,10 @@ worker in ``poll()`` for up to 5 s instead).
 The socket is connected so that the kernel drops datagrams from other sources
 and reports ICMP port-unreachable as ``error_received``: an rtpengine that is
 not running fails its requests at once instead of after every retransmission.
+
+Requests go as JSON (see protocols/ng/messages.py for why and when not). An
+rtpengine too old to read JSON answers ``Invalid NG data format``: the client
+then speaks bencode to that instance from that request on.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import secrets
 
 from media.errors import NgSendError, NgTimeout
 from media.metrics import ErrorKind, InstanceMetrics, NgMetrics
-from protocols.ng.errors import LOAD_LIMIT, NgError
+from protocols.ng.errors import INVALID_FORMAT, LOAD_LIMIT, NgError
 from protocols.ng.messages import Ping, Request, encode_request
 from protocols.ng.replies import Reply, Result, decode_reply
 
@@ -87,6 +91,8 @@ class NgClient:
         self._pending: dict[bytes, _Pending] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.speaks_json = True
+        """False once the instance refused a JSON request as not ng data."""
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -114,14 +120,21 @@ class NgClient:
     async def request(self, request: Request) -> Reply:
         """Send and await the reply. ``result: error`` and ``load limit`` raise
         ``NgError``; no reply raises ``NgTimeout``; a socket error ``NgSendError``."""
+        reply = await self._exchange(request, self.speaks_json)
+        if self.speaks_json and reply.error_reason == INVALID_FORMAT:
+            # Our JSON is valid, so the instance does not read JSON at all.
+            self.speaks_json = False
+            reply = await self._exchange(request, False)
+        return self._check(reply)
+
+    async def _exchange(self, request: Request, prefer_json: bool) -> Reply:
         transport, loop = self._transport, self._loop
         if transport is None or loop is None:
             raise NgSendError(f"rtpengine client {self.name} is not open")
         cookie = self._cookie_prefix + b"%d" % next(self._seq)
         command = request.command.value
-        pending = _Pending(
-            encode_request(cookie, request), loop.create_future(), command, self.attempts
-        )
+        data = encode_request(cookie, request, prefer_json=prefer_json)
+        pending = _Pending(data, loop.create_future(), command, self.attempts)
         self._pending[cookie] = pending
         self.metrics.request(command)
         try:
@@ -132,7 +145,7 @@ class NgClient:
             if pending.timer is not None:
                 pending.timer.cancel()
             del self._pending[cookie]
-        return self._check(reply)
+        return reply
 
     async def ping(self) -> None:
         """Raises unless the instance answers ``pong``."""

@@ -3,18 +3,26 @@ docs/ng_control_protocol.md, "Message format" and the per-command sections).
 
 A datagram is ``<cookie> SP <dictionary>``: the cookie is any token without a
 space and the reply carries it back; the dictionary is bencode, or JSON when the
-body starts with ``{``. Each request is a frozen record that names its ng keys
+body starts with ``{`` (rtpengine answers a JSON request in JSON). Requests go
+as JSON when they can, because a JSON reply decodes in C (orjson) where a
+bencoded one is decoded byte by byte in Python: a delete reply's call stats cost
+~20k bytecodes that way. A request whose strings are not all UTF-8 text (an SDP
+or Call-ID may carry other bytes), or that has untyped ``extra`` keys (whose
+types only the bencode encoder checks), goes as bencode. Both decode to one
+shape, ``Json``: ``str`` keys and text, bencode strings decoded as UTF-8 with
+surrogateescape so that no byte is lost. Each request is a frozen record that names its ng keys
 exactly as rtpengine spells them (``call-id``, ``from-tag``, ``ICE``,
 ``transport-protocol`` ...); keys we do not type go through ``extra``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
+
+import orjson
 
 from protocols.ng import bencode
 from protocols.ng.bencode import Encodable, Value
@@ -22,6 +30,12 @@ from protocols.ng.errors import NgError
 
 MAX_DATAGRAM = 65_535
 """One ng message is one UDP datagram."""
+
+Json: TypeAlias = str | int | float | bool | list["Json"] | dict[str, "Json"] | None
+"""A decoded message body's values: what orjson returns, and bencode mapped onto it.
+
+ng itself only has strings, integers, lists and dictionaries: readers of a
+body (replies.py) check the types of the keys they use."""
 
 
 class Command(StrEnum):
@@ -63,10 +77,10 @@ class TransportProtocol(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded datagram: the cookie and the body as bencode-level values."""
+    """One decoded datagram: the cookie and its body."""
 
     cookie: bytes
-    body: dict[bytes, Value]
+    body: dict[str, Json]
     is_json: bool = False
 
 
@@ -297,11 +311,26 @@ class StopRecording(Request):
         _fill_recording(self.call_id, self.from_tag, self.to_tag, self.via_branch, body)
 
 
-def encode_request(cookie: bytes, request: Request) -> bytes:
-    """The datagram for ``request``: ``cookie SP bencode(dict)``."""
+def encode_request(cookie: bytes, request: Request, *, prefer_json: bool = False) -> bytes:
+    """The datagram for ``request``: ``cookie SP dict``, the dict in JSON when
+    ``prefer_json`` and the request allows it (see the module doc), else bencode."""
     if not cookie or b" " in cookie:
         raise NgError(f"invalid cookie {cookie!r}: a cookie is a token without spaces")
-    return cookie + b" " + bencode.encode(request.to_dict())
+    body = request.to_dict()
+    if prefer_json and not request.extra:
+        try:
+            return cookie + b" " + orjson.dumps(body, default=_json_text)
+        except orjson.JSONEncodeError:
+            pass  # bytes or a str that is not UTF-8: bencode carries them
+    return cookie + b" " + bencode.encode(body)
+
+
+def _json_text(value: object) -> str:
+    # orjson's hook for types it does not know: bytes that are UTF-8 become
+    # text; anything else makes orjson give up, and bencode takes the request.
+    if type(value) is bytes:
+        return value.decode()
+    raise TypeError
 
 
 def split_cookie(datagram: bytes) -> tuple[bytes, bytes]:
@@ -320,40 +349,35 @@ def decode_frame(datagram: bytes) -> Frame:
     return Frame(cookie, decode_body(body), body[:1] == b"{")
 
 
-def decode_body(body: bytes) -> dict[bytes, Value]:
-    """A message body as a bencode-level dictionary (bytes keys and strings)."""
-    value = _decode_json(body) if body[:1] == b"{" else bencode.decode(body)
+def decode_body(body: bytes) -> dict[str, Json]:
+    """A message body as a dictionary, from JSON or bencode."""
+    value: Json
+    if body[:1] == b"{":
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            # Also bad UTF-8, lone surrogates and nesting past orjson's limit
+            # (1,024 levels, checked in C: no Python recursion to exhaust).
+            raise NgError(f"invalid JSON body: {exc}") from None
+    else:
+        value = _from_bencode(bencode.decode(body))
     if not isinstance(value, dict):
         raise NgError("ng message body is not a dictionary")
     return value
 
 
-def _decode_json(body: bytes) -> Value:
-    try:
-        parsed: object = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        # ValueError covers JSONDecodeError, bad UTF-8 and over-long integers;
-        # RecursionError a nesting deeper than the C scanner allows.
-        raise NgError(f"invalid JSON body: {type(exc).__name__}") from None
-    return _from_json(parsed, 0)
-
-
-def _from_json(value: object, depth: int) -> Value:
-    """JSON values mapped onto bencode's: text becomes UTF-8 bytes."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if depth >= bencode.MAX_DEPTH:
-        raise NgError(f"JSON body nested deeper than {bencode.MAX_DEPTH}")
+def _from_bencode(value: Value) -> Json:
+    """Bencode values mapped onto JSON's: strings become text, losslessly."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
     if isinstance(value, list):
-        return [_from_json(item, depth + 1) for item in value]
+        return [_from_bencode(item) for item in value]
     if isinstance(value, dict):
         return {
-            key.encode("utf-8", "surrogatepass"): _from_json(item, depth + 1)
+            key.decode("utf-8", "surrogateescape"): _from_bencode(item)
             for key, item in value.items()
         }
-    raise NgError(f"JSON {type(value).__name__} has no ng meaning")
+    return value  # an int; bencode.decode's depth limit bounds the recursion
 
 
 def _yes_no(flag: bool) -> str:

@@ -9,8 +9,9 @@ and RTCP packets/bytes/errors, always present), ``tags`` -> ``medias`` ->
 SSRC loss and MOS, only once RTCP was seen). MOS is an integer scaled by 10
 (43 means 4.3), as rtpengine sends it.
 
-Known keys become ``str``/typed fields; ``raw`` keeps the whole dictionary for
-anything else. A key present with the wrong type is malformed: ``NgError``.
+Known keys become typed fields; ``raw`` keeps the whole dictionary for anything
+else. A key present with the wrong type (a JSON ``true`` where an integer
+belongs, say) is malformed: ``NgError``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from protocols.ng.bencode import Value
 from protocols.ng.errors import NgError
-from protocols.ng.messages import decode_frame
+from protocols.ng.messages import Json, decode_frame
 
 
 class Result(StrEnum):
@@ -31,7 +31,7 @@ class Result(StrEnum):
     LOAD_LIMIT = "load limit"
 
 
-_RESULTS = {result.value.encode(): result for result in Result}
+_RESULTS = {result.value: result for result in Result}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ class Reply:
     """Call-ids, for a ``list`` reply."""
     recordings: tuple[str, ...] = ()
     """Files an offer or answer with ``record call`` writes to (none: not recording)."""
-    raw: Mapping[bytes, Value] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, Json] = field(default_factory=dict, repr=False)
 
 
 def decode_reply(datagram: bytes) -> tuple[bytes, Reply]:
@@ -100,123 +100,130 @@ def decode_reply(datagram: bytes) -> tuple[bytes, Reply]:
     return frame.cookie, parse_reply(frame.body)
 
 
-def parse_reply(body: Mapping[bytes, Value]) -> Reply:
+def parse_reply(body: Mapping[str, Json]) -> Reply:
     """Type a decoded reply dictionary; ``result: error`` is returned, not raised."""
-    raw_result = body.get(b"result")
+    raw_result = body.get("result")
     if raw_result is None:
         raise NgError("reply has no result")
-    result = _RESULTS.get(raw_result) if isinstance(raw_result, bytes) else None
+    result = _RESULTS.get(raw_result) if type(raw_result) is str else None
     if result is None:
         raise NgError(f"unknown result {raw_result!r}")
-    calls = _list(body, b"calls")
+    calls = _list(body, "calls")
     return Reply(
         result=result,
-        error_reason=_text(body, b"error-reason"),
-        warning=_text(body, b"warning"),
-        sdp=_bytes(body, b"sdp"),
-        stats=parse_call_stats(body) if b"totals" in body else None,
-        calls=tuple(_as_text(item, b"calls") for item in calls),
-        recordings=tuple(_as_text(item, b"recordings") for item in _list(body, b"recordings")),
+        error_reason=_text(body, "error-reason"),
+        warning=_text(body, "warning"),
+        sdp=_bytes(body, "sdp"),
+        stats=parse_call_stats(body) if "totals" in body else None,
+        calls=tuple(_as_text(item, "calls") for item in calls),
+        recordings=tuple(_as_text(item, "recordings") for item in _list(body, "recordings")),
         raw=body,
     )
 
 
-def parse_call_stats(body: Mapping[bytes, Value]) -> CallStats:
+def parse_call_stats(body: Mapping[str, Json]) -> CallStats:
     """The counters of a delete/query reply."""
-    totals = _dict(body, b"totals")
-    ssrc = _dict(body, b"SSRC")
+    totals = _dict(body, "totals")
+    ssrc = _dict(body, "SSRC")
     return CallStats(
-        created=_int(body, b"created"),
-        last_signal=_int(body, b"last signal"),
-        rtp=_counters(_dict(totals, b"RTP")),
-        rtcp=_counters(_dict(totals, b"RTCP")),
+        created=_int(body, "created"),
+        last_signal=_int(body, "last signal"),
+        rtp=_counters(_dict(totals, "RTP")),
+        rtcp=_counters(_dict(totals, "RTCP")),
         ssrcs=tuple(_ssrc_stats(key, _as_dict(item, key)) for key, item in ssrc.items()),
-        streams=tuple(_streams(_dict(body, b"tags"))),
+        streams=tuple(_streams(_dict(body, "tags"))),
     )
 
 
-def _ssrc_stats(key: bytes, entry: Mapping[bytes, Value]) -> SsrcStats:
-    if not key.isdigit():
+def _ssrc_stats(key: str, entry: Mapping[str, Json]) -> SsrcStats:
+    # isascii: str.isdigit() also takes digits int() refuses, such as "²".
+    if not (key.isascii() and key.isdigit()):
         raise NgError(f"SSRC key {key!r} is not a number")
     return SsrcStats(
         ssrc=int(key),
-        packets=_int(entry, b"packets") or 0,
-        bytes=_int(entry, b"bytes") or 0,
-        cumulative_loss=_int(entry, b"cumulative loss"),
-        average_mos=_int(_dict(entry, b"average MOS"), b"MOS"),
-        lowest_mos=_int(_dict(entry, b"lowest MOS"), b"MOS"),
+        packets=_int(entry, "packets") or 0,
+        bytes=_int(entry, "bytes") or 0,
+        cumulative_loss=_int(entry, "cumulative loss"),
+        average_mos=_int(_dict(entry, "average MOS"), "MOS"),
+        lowest_mos=_int(_dict(entry, "lowest MOS"), "MOS"),
     )
 
 
-def _streams(tags: Mapping[bytes, Value]) -> list[StreamStats]:
+def _streams(tags: Mapping[str, Json]) -> list[StreamStats]:
     streams: list[StreamStats] = []
     for tag, leg in tags.items():
-        tag_text = tag.decode("utf-8", "surrogateescape")
-        for media in _list(_as_dict(leg, tag), b"medias"):
-            for stream in _list(_as_dict(media, b"medias"), b"streams"):
-                entry = _as_dict(stream, b"streams")
-                flags = _list(entry, b"flags")
+        for media in _list(_as_dict(leg, tag), "medias"):
+            for stream in _list(_as_dict(media, "medias"), "streams"):
+                entry = _as_dict(stream, "streams")
+                flags = _list(entry, "flags")
                 streams.append(
                     StreamStats(
-                        tag=tag_text,
-                        local_port=_int(entry, b"local port") or 0,
-                        rtcp=b"RTCP" in flags,
-                        ssrc=_int(entry, b"SSRC"),
-                        counters=_counters(_dict(entry, b"stats")),
+                        tag=tag,
+                        local_port=_int(entry, "local port") or 0,
+                        rtcp="RTCP" in flags,
+                        ssrc=_int(entry, "SSRC"),
+                        counters=_counters(_dict(entry, "stats")),
                     )
                 )
     return streams
 
 
-def _counters(entry: Mapping[bytes, Value]) -> Counters:
+def _counters(entry: Mapping[str, Json]) -> Counters:
     return Counters(
-        packets=_int(entry, b"packets") or 0,
-        bytes=_int(entry, b"bytes") or 0,
-        errors=_int(entry, b"errors") or 0,
+        packets=_int(entry, "packets") or 0,
+        bytes=_int(entry, "bytes") or 0,
+        errors=_int(entry, "errors") or 0,
     )
 
 
-def _int(body: Mapping[bytes, Value], key: bytes) -> int | None:
+def _int(body: Mapping[str, Json], key: str) -> int | None:
     value = body.get(key)
-    if value is None or isinstance(value, int):
+    # Exact type: JSON's true and false are ints to isinstance().
+    if value is None or type(value) is int:
         return value
-    raise NgError(f"{key.decode(errors='replace')} is not an integer")
+    raise NgError(f"{key} is not an integer")
 
 
-def _bytes(body: Mapping[bytes, Value], key: bytes) -> bytes | None:
+def _bytes(body: Mapping[str, Json], key: str) -> bytes | None:
+    text = _text(body, key)
+    if text is None:
+        return None
+    try:
+        # surrogateescape gives back the bytes of a bencoded string that was
+        # not UTF-8 (messages.py decoded it so).
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise NgError(f"{key} holds a lone surrogate") from None
+
+
+def _text(body: Mapping[str, Json], key: str) -> str | None:
     value = body.get(key)
-    if value is None or isinstance(value, bytes):
+    if value is None or type(value) is str:
         return value
-    raise NgError(f"{key.decode(errors='replace')} is not a string")
+    raise NgError(f"{key} is not a string")
 
 
-def _text(body: Mapping[bytes, Value], key: bytes) -> str | None:
-    value = _bytes(body, key)
-    # surrogateescape: a reason or call-id that is not UTF-8 still survives.
-    return None if value is None else value.decode("utf-8", "surrogateescape")
-
-
-def _dict(body: Mapping[bytes, Value], key: bytes) -> Mapping[bytes, Value]:
+def _dict(body: Mapping[str, Json], key: str) -> Mapping[str, Json]:
     value = body.get(key)
     return {} if value is None else _as_dict(value, key)
 
 
-def _list(body: Mapping[bytes, Value], key: bytes) -> list[Value]:
+def _list(body: Mapping[str, Json], key: str) -> list[Json]:
     value = body.get(key)
     if value is None:
         return []
     if isinstance(value, list):
         return value
-    raise NgError(f"{key.decode(errors='replace')} is not a list")
+    raise NgError(f"{key} is not a list")
 
 
-def _as_dict(value: Value, key: bytes) -> Mapping[bytes, Value]:
+def _as_dict(value: Json, key: str) -> Mapping[str, Json]:
     if isinstance(value, dict):
         return value
-    raise NgError(f"{key.decode(errors='replace')} is not a dictionary")
+    raise NgError(f"{key} is not a dictionary")
 
 
-def _as_text(value: Value, key: bytes) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    raise NgError(f"{key.decode(errors='replace')} holds a non-string")
+def _as_text(value: Json, key: str) -> str:
+    if type(value) is str:
+        return value
+    raise NgError(f"{key} holds a non-string")

@@ -73,11 +73,16 @@ async def open_endpoint(port: int = 0) -> UdpEndpoint:
 
 class NgProxy(asyncio.DatagramProtocol):
     """Sits between an ng client and rtpengine and records both directions;
-    ``drop_reply(n)`` says whether the n-th reply (from 0) is dropped."""
+    ``drop_reply(n)`` says whether the n-th reply (from 0) is dropped;
+    ``refuse_json`` makes it an rtpengine too old for JSON: a JSON body goes on
+    mangled, so the real rtpengine answers it ``Invalid NG data format``."""
 
-    def __init__(self, upstream: tuple[str, int], drop_reply: Callable[[int], bool]) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], drop_reply: Callable[[int], bool], refuse_json: bool
+    ) -> None:
         self.upstream = upstream
         self.drop_reply = drop_reply
+        self.refuse_json = refuse_json
         self.requests: list[bytes] = []
         self.replies: list[bytes] = []
         self.transport: asyncio.DatagramTransport | None = None
@@ -99,6 +104,9 @@ class NgProxy(asyncio.DatagramProtocol):
         else:
             self.client = addr
             self.requests.append(data)
+            cookie, _, body = data.partition(b" ")
+            if self.refuse_json and body.startswith(b"{"):
+                data = cookie + b" not-bencode"
             self.transport.sendto(data, self.upstream)
 
     def inject(self, data: bytes) -> None:
@@ -113,10 +121,14 @@ class NgProxy(asyncio.DatagramProtocol):
 
 
 async def open_proxy(
-    port: int, upstream: tuple[str, int], drop_reply: Callable[[int], bool]
+    port: int,
+    upstream: tuple[str, int],
+    drop_reply: Callable[[int], bool],
+    *,
+    refuse_json: bool = False,
 ) -> NgProxy:
     loop = asyncio.get_running_loop()
     _, proxy = await loop.create_datagram_endpoint(
-        lambda: NgProxy(upstream, drop_reply), local_addr=(HOST, port)
+        lambda: NgProxy(upstream, drop_reply, refuse_json), local_addr=(HOST, port)
     )
     return proxy

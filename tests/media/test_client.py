@@ -107,7 +107,7 @@ async def test_query_reports_a_live_call(rtpengine: RtpEngineDaemon) -> None:
 async def test_statistics_reply_is_kept_raw(rtpengine: RtpEngineDaemon) -> None:
     async with NgClient(*rtpengine.address) as client:
         reply = await client.request(Statistics())
-    assert isinstance(reply.raw[b"statistics"], dict)
+    assert isinstance(reply.raw["statistics"], dict)
 
 
 async def test_error_reply_raises_ng_error_with_reason(rtpengine: RtpEngineDaemon) -> None:
@@ -149,6 +149,58 @@ def test_malformed_requests_get_an_error_reply(rtpengine: RtpEngineDaemon) -> No
     )
     assert (json_cookie, pong.result) == (b"json1", Result.PONG)
     assert unknown.error_reason == "Unrecognized command"
+
+
+async def test_requests_go_as_json_with_json_replies(rtpengine: RtpEngineDaemon) -> None:
+    proxy = await open_proxy(PROXY_PORT, rtpengine.address, drop_reply=lambda n: False)
+    call_id = fresh_call_id()
+    try:
+        async with NgClient(HOST, PROXY_PORT) as client:
+            offer = await client.request(Offer(call_id=call_id, from_tag="a", sdp=sdp(4004)))
+            queried = await client.request(Query(call_id=call_id))
+            await client.request(Delete(call_id=call_id, delete_delay=0))
+    finally:
+        proxy.close()
+    assert all(request.split(b" ", 1)[1].startswith(b"{") for request in proxy.requests)
+    assert all(reply.split(b" ", 1)[1].startswith(b"{") for reply in proxy.replies)
+    assert offer.sdp is not None
+    assert media_port(offer.sdp) > 0
+    assert queried.stats is not None
+    assert queried.stats.streams
+
+
+async def test_sdp_that_is_not_utf8_goes_as_bencode(rtpengine: RtpEngineDaemon) -> None:
+    proxy = await open_proxy(PROXY_PORT, rtpengine.address, drop_reply=lambda n: False)
+    call_id = fresh_call_id()
+    odd = sdp(4006).replace(b"s=-", b"s=caf\xe9")
+    try:
+        async with NgClient(HOST, PROXY_PORT) as client:
+            offer = await client.request(Offer(call_id=call_id, from_tag="a", sdp=odd))
+            await client.request(Delete(call_id=call_id, delete_delay=0))
+    finally:
+        proxy.close()
+    assert proxy.requests[0].split(b" ", 1)[1].startswith(b"d")
+    assert proxy.requests[1].split(b" ", 1)[1].startswith(b"{")
+    assert offer.sdp is not None
+    assert b"s=caf\xe9" in offer.sdp
+
+
+async def test_an_rtpengine_without_json_gets_bencode(rtpengine: RtpEngineDaemon) -> None:
+    proxy = await open_proxy(
+        PROXY_PORT, rtpengine.address, drop_reply=lambda n: False, refuse_json=True
+    )
+    call_id = fresh_call_id()
+    try:
+        async with NgClient(HOST, PROXY_PORT) as client:
+            offer = await client.request(Offer(call_id=call_id, from_tag="a", sdp=sdp(4008)))
+            await client.request(Delete(call_id=call_id, delete_delay=0))
+            assert not client.speaks_json
+    finally:
+        proxy.close()
+    bodies = [request.split(b" ", 1)[1][:1] for request in proxy.requests]
+    # One refused JSON offer, then bencode only: the delete is not tried in JSON.
+    assert bodies == [b"{", b"d", b"d"]
+    assert offer.result is Result.OK
 
 
 async def test_dropped_reply_is_retransmitted_with_same_cookie(

@@ -175,6 +175,8 @@ Delivered = Callable[[Sequence[NewDelivery]], None]
 # look-back misses (a late receipt of an old message) is looked up in every
 # month before it is parked.
 RECEIPT_LOOKBACK = timedelta(days=7)
+# Seconds a batch that nobody waits for gathers more before it is committed.
+LINGER = 0.01
 # Below every id: no bound.
 _ALL_MONTHS = uuid.UUID(int=0)
 
@@ -286,6 +288,10 @@ class Journal:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._batch.entries:
+                if not self._batch.waiters:
+                    # Nobody waits for these (submit responses, settled deliveries):
+                    # a few milliseconds gather the next ones into the same commit.
+                    await asyncio.sleep(LINGER)
                 batch, self._batch = self._batch, _Batch()
                 self._writing = True
                 try:

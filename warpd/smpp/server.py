@@ -56,12 +56,12 @@ from protocols.smpp.session_events import (
 )
 from protocols.smpp.session_state import BindState, Role
 from warpd import tls
+from warpd.auth.lockout import Lockout
 from warpd.auth.passwords import hash_password, verify_password
 from warpd.cluster.policy import throughput_share
 from warpd.config import parse_listen
 from warpd.config.schema import SmppConfig
 from warpd.smpp.customer_pdus import deliver_sm_for, submission_from
-from warpd.smpp.lockout import Lockout
 from warpd.smpp.ops import QueryOps
 from warpd.smpp.throttle import TokenBucket
 from warpd.smpp.transport import SessionProtocol

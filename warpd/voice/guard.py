@@ -6,7 +6,7 @@ The policy, as an operator running PBXs behind trunks expects it:
   address within ``window`` seconds lock that address out: its requests are
   refused 403 without a new challenge, a right answer included, so guessing
   stops paying. The lockout lasts ``base`` seconds, doubling with each repeat
-  up to an hour (``warpd.smpp.lockout``, as for SMPP binds).
+  up to an hour (``warpd.auth.lockout``, as for SMPP binds).
 * ``limit`` wrong responses for one username, from any addresses, lock the
   username out in the same way (a guesser spread over many addresses), except
   for the addresses that answered right for it within the last day: the PBX
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from warpd.smpp.lockout import Lockout
+from warpd.auth.lockout import Lockout
 
 TRUSTED_FOR = 86_400.0  # seconds a right answer keeps its address exempt
 TRUSTED_PER_USER = 4  # addresses remembered per username (a PBX and its fail-over)

@@ -1,10 +1,11 @@
-"""Bind failures counted per source address and per system_id, with escalating lockouts.
+"""Failures counted per key (an address, a system_id, a username); escalating lockouts.
 
 A guessed password costs the guesser more than one slow answer: ``limit``
 failures within ``window`` seconds lock the key out for ``base`` seconds,
-doubling with each lockout up to ``ceiling``. While locked, a bind is
-refused (ESME_RBINDFAIL) without its password being checked, so guesses in
-parallel stop counting. Pure policy over an explicit clock.
+doubling with each lockout up to ``ceiling``. While locked, a bind (or a SIP
+request) is refused without its password being checked, so guesses in
+parallel stop counting. SMPP binds and SIP digest share it. Pure policy over
+an explicit clock.
 """
 
 from __future__ import annotations

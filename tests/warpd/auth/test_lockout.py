@@ -1,8 +1,8 @@
-"""Bind lockouts: pure policy over an explicit clock."""
+"""Lockouts (SMPP binds, SIP digest): pure policy over an explicit clock."""
 
 from __future__ import annotations
 
-from warpd.smpp.lockout import Lockout
+from warpd.auth.lockout import Lockout
 
 
 def test_limit_failures_lock_out_then_the_lock_lapses_and_doubles() -> None:

@@ -16,6 +16,7 @@ in the same transaction as the final state: once, whatever crashes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -244,6 +245,8 @@ class Journal:
         self._locally_bound = locally_bound
         self._batch = _Batch()
         self._wakeup = asyncio.Event()
+        # Set when an entry that someone waits for is queued: a lingering batch goes now.
+        self._urgent = asyncio.Event()
         self._parked = 0
         self._writing = False
         self.last_error: str | None = None
@@ -259,6 +262,7 @@ class Journal:
         batch.waiters[len(batch.entries)] = future
         batch.entries.append(entry)
         self._wakeup.set()
+        self._urgent.set()
         return future
 
     @property
@@ -290,8 +294,12 @@ class Journal:
             while self._batch.entries:
                 if not self._batch.waiters:
                     # Nobody waits for these (submit responses, settled deliveries):
-                    # a few milliseconds gather the next ones into the same commit.
-                    await asyncio.sleep(LINGER)
+                    # a few milliseconds gather the next ones into the same commit,
+                    # unless an entry that someone waits for comes meanwhile.
+                    self._urgent.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(LINGER):
+                            await self._urgent.wait()
                 batch, self._batch = self._batch, _Batch()
                 self._writing = True
                 try:

@@ -118,6 +118,11 @@ class SourceRates:
             del self._buckets[source]
 
 
+def _rates(rate: float) -> SourceRates | None:
+    """A per-source bucket of ``rate`` a second, bursts of twice that; None for 0."""
+    return SourceRates(rate, 2 * rate) if rate > 0 else None
+
+
 class SourceBudgets:
     """A request budget and a response budget per source address (0: no limit).
 
@@ -125,15 +130,9 @@ class SourceBudgets:
     spends only the requests' tokens, and the gateway's answers still get in."""
 
     def __init__(self, request_rate: float, response_rate: float) -> None:
-        self.requests = SourceRates(request_rate, 2 * request_rate) if request_rate > 0 else None
-        self.responses = (
-            SourceRates(response_rate, 2 * response_rate) if response_rate > 0 else None
-        )
+        self.requests = _rates(request_rate)
+        self.responses = _rates(response_rate)
 
     def allow(self, source: str, now: float, response: bool) -> bool:
         rates = self.responses if response else self.requests
         return rates is None or rates.allow(source, now)
-
-
-def _rates(rate: float) -> SourceRates | None:
-    return SourceRates(rate, 2 * rate) if rate > 0 else None

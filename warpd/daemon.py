@@ -27,6 +27,7 @@ from warpd import log as log_mod
 from warpd.api import demo_access
 from warpd.api.keys import KEY_STORE
 from warpd.api.server import HttpServer, apply_config, make_app, start_webhooks
+from warpd.billing.balances import Balances
 from warpd.config import Config
 from warpd.errors import ConfigError
 from warpd.events import start_events
@@ -117,10 +118,14 @@ class Daemon:
         await start_maintenance(stack, cfg.retention, self.database.pool)
         await start_events(stack, cfg.events, self.database.pool, self.metrics.registry)
         demo_credentials = await self._start_demo(stack) if cfg.demo.enabled else None
+        # One view of what each account can spend, for SMS and voice alike.
+        balances = Balances()
         if cfg.sip.enabled:  # after the database (and the demo's rows); stops before it
-            voice = await start_voice(stack, cfg, self.database.pool, self.metrics.registry)
+            voice = await start_voice(
+                stack, cfg, self.database.pool, self.metrics.registry, balances=balances
+            )
             self.reload_hooks.append(voice.apply_config)  # trunks, routes, rates, TLS now
-        self.sms = SmsCore(cfg, self.database.pool, dsn)
+        self.sms = SmsCore(cfg, self.database.pool, dsn, balances=balances)
         await self.sms.start()
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)
         self.metrics.registry.register(SmsCollector(self.sms))

@@ -6,6 +6,11 @@ reads back the balances it changed. Between commits this instance holds
 what its own uncommitted messages will cost, so it never promises more than
 the last known balance allows; other instances' charges arrive with the next
 commit or reload, and the database refuses what slips through.
+
+Voice shares the same object: a finished call's charge is owed (held) from
+the moment the call ends until its ledger row commits, so neither an SMS nor
+the next call spends it meanwhile, and a call is admitted against what SMS
+has just spent rather than against a snapshot of the last reload.
 """
 
 from __future__ import annotations
@@ -49,6 +54,23 @@ class Balances:
             return False
         entry.held += amount
         return True
+
+    def owe(self, account_id: int, amount: int) -> None:
+        """Set aside a charge that will be posted whatever the balance (a call that ended)."""
+        entry = self._accounts.get(account_id)
+        if entry is not None:
+            entry.held += amount
+
+    def posted(self, account_id: int, owed: int, charged: int) -> None:
+        """An owed charge's ledger row committed; ``charged`` is what it took (0 when the
+        ledger already had it). Applied as a difference, not as a balance read back: an
+        older figure must never overwrite what a racing SMS commit read. If that commit
+        already saw this charge, it counts twice until the next commit or reload, which
+        errs on the side of refusing, never of spending money that is not there."""
+        entry = self._accounts.get(account_id)
+        if entry is not None:
+            entry.held -= owed
+            entry.balance -= charged
 
     def release(self, account_id: int, amount: int) -> None:
         """An uncommitted charge that will not happen."""

@@ -45,7 +45,9 @@ def instance_name(config: Config) -> str:
 
 
 class SmsCore:
-    def __init__(self, config: Config, pool: asyncpg.Pool, dsn: str) -> None:
+    def __init__(
+        self, config: Config, pool: asyncpg.Pool, dsn: str, *, balances: Balances | None = None
+    ) -> None:
         self.config = config
         self.pool = pool
         self.instance_id = instance_name(config)
@@ -60,7 +62,7 @@ class SmsCore:
         self.signals = Signals(dsn, timeout=config.database.connect_timeout)
         self.catalog = Catalog()
         self.stats = SmsStats()
-        self.balances = Balances()
+        self.balances = Balances() if balances is None else balances
         self.router = DeliveryRouter(pool, self.stats, instance_id=self.instance_id, lease=lease)
         self.journal = Journal(
             pool,

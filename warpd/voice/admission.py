@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from protocols.sip.message import SipRequest
 from protocols.sip.transaction import Addr, transport_of
+from warpd.billing.balances import Balances
 from warpd.voice.cdr import Cdr
 from warpd.voice.limits import CallLimits, TokenBucket, admit
 from warpd.voice.rating import VoiceRate, best_rate, price_micros
 from warpd.voice.routes import find_route, gateways_for
 from warpd.voice.session_timer import SessionTimer, negotiate
-from warpd.voice.trunks import Directory, Gateway, Trunk, caller_id, normalise
+from warpd.voice.trunks import Account, Directory, Gateway, Trunk, caller_id, normalise
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -72,8 +73,15 @@ def _hops(invite: SipRequest) -> int | Refused:
 
 
 class Admission:
-    def __init__(self, directory: Directory, channel_status: int, min_se: int = 90) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        channel_status: int,
+        min_se: int = 90,
+        balances: Balances | None = None,
+    ) -> None:
         self.directory = directory
+        self.balances = balances
         self.channel_status = channel_status
         self.min_se = min_se
         self.down: set[int] = set()  # gateways OPTIONS probing found dead
@@ -96,6 +104,20 @@ class Admission:
         self._channels[trunk_id] = max(0, self._channels.get(trunk_id, 0) - 1)
         if account_id is not None and price:
             self._unposted[account_id] = self._unposted.get(account_id, 0) + price
+
+    def _available(self, account: Account) -> int:
+        """What ``account`` may still spend: the live view SMS shares (its messages not yet
+        committed and the calls whose charge is not yet posted held), else, before that
+        view has loaded the account, the directory's snapshot less the calls ended since."""
+        balances = self.balances
+        if balances is not None and balances.balance(account.id) is not None:
+            return balances.available(account.id)
+        return (
+            account.balance_micros
+            + account.credit_limit_micros
+            - account.reserved_micros
+            - self._unposted.get(account.id, 0)
+        )
 
     def _limits(self, trunk: Trunk, now: float, available: int, minimum: int = 1) -> Refused | None:
         bucket = self._buckets.get(trunk.id)
@@ -132,12 +154,7 @@ class Admission:
             return Refused(484)
         cdr.dst_e164 = dst
         cdr.src_e164 = normalise(cdr.src_raw, trunk)
-        available = (
-            account.balance_micros
-            + account.credit_limit_micros
-            - account.reserved_micros
-            - self._unposted.get(account.id, 0)
-        )
+        available = self._available(account)
         rate = best_rate(directory.rates.get(account.rate_plan_id or 0, ()), dst)
         # The cheapest answered call: its connect fee and first increment.
         minimum = 1 if rate is None else price_micros(rate, 1)

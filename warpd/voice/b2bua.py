@@ -45,6 +45,7 @@ from protocols.sip.transaction import (
     transport_of,
 )
 from protocols.sip.uas import UasPolicy, check_request
+from warpd.billing.balances import Balances
 from warpd.voice.admission import Admission, CallPlan, Refused, static_targets
 from warpd.voice.auth import Refusal as AuthRefusal
 from warpd.voice.auth import TrunkAuth
@@ -99,12 +100,15 @@ class B2bua:
         flush: Callable[[], None] = lambda: None,
         auth: TrunkAuth | None = None,
         registrar: Registrar | None = None,
+        balances: Balances | None = None,
     ) -> None:
         self.settings = settings
         self.endpoint = endpoint
         self.media = media
         self.cdrs = cdrs
-        self.admission = Admission(directory, settings.channel_status, settings.min_session_expires)
+        self.admission = Admission(
+            directory, settings.channel_status, settings.min_session_expires, balances
+        )
         self.metrics = metrics
         self.flush = flush
         self.auth = auth

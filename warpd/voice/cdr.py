@@ -21,6 +21,7 @@ import asyncpg
 import orjson
 import structlog
 
+from warpd.billing.balances import Balances
 from warpd.voice.rating import VoiceRate, billsec_of, price_micros
 
 log = structlog.get_logger(__name__)
@@ -144,8 +145,13 @@ class CdrWriter:
         batch: int = 500,
         interval: float = 0.05,
         capacity: int = 100_000,
+        balances: Balances | None = None,
+        retry_after: float = 0.2,
     ) -> None:
         self._pool = pool
+        self._balances = balances
+        # The first retry's wait, doubled for each of the next (five attempts in all).
+        self._retry_after = retry_after
         self._batch = batch
         self._interval = interval
         self._queue: asyncio.Queue[Record] = asyncio.Queue(capacity)
@@ -161,6 +167,10 @@ class CdrWriter:
         except asyncio.QueueFull:
             # Only when PostgreSQL is far behind; the log keeps what was lost.
             log.error("voice_cdr_queue_full", record=type(record).__name__)
+            return
+        owed = _owed(record)
+        if owed is not None and self._balances is not None:
+            self._balances.owe(*owed)
 
     async def close(self, timeout: float) -> None:
         """Write what is queued, then stop."""
@@ -189,31 +199,61 @@ class CdrWriter:
                     self._queue.task_done()
 
     async def _write_retrying(self, records: list[Record]) -> None:
+        charged: dict[uuid.UUID, int] | None = None
         for attempt in range(5):
             try:
-                await write(self._pool, records)
+                charged = await write(self._pool, records)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("voice_cdr_write_failed", error=str(exc), attempt=attempt)
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(self._retry_after * 2**attempt)
             else:
                 self.written += sum(isinstance(r, Cdr) for r in records)
-                return
-        log.error("voice_cdrs_lost", count=len(records))
+                break
+        else:
+            log.error("voice_cdrs_lost", count=len(records))
+        balances = self._balances
+        if balances is None:
+            return
+        for record in records:
+            owed = _owed(record)
+            if owed is None:
+                continue
+            if charged is None:  # never posted: the hold would refuse money that is there
+                balances.release(*owed)
+            else:
+                assert isinstance(record, Cdr)
+                balances.posted(*owed, charged.get(record.id, 0))
 
 
 _CHARGE = """
 INSERT INTO ledger (account_id, amount_micros, kind, call_id, note)
-VALUES ($1, $2, 'voice_charge', $3, $4)
+SELECT c.account_id, c.amount, 'voice_charge', c.call_id, c.note
+  FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[])
+       AS c(account_id, amount, call_id, note)
 ON CONFLICT (call_id, kind) WHERE call_id IS NOT NULL DO NOTHING
+RETURNING call_id, -amount_micros
 """
+
+
 _ACTIVE = """
 INSERT INTO voice_active_calls (id, instance, account_id, trunk_id, cdr, answer_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING
 """
 
 
-async def write(pool: asyncpg.Pool, records: list[Record]) -> None:
-    """One transaction: active-call rows, CDRs, their charges, active rows removed."""
+def _owed(record: Record) -> tuple[int, int] | None:
+    """(account, amount) a finished call will be charged, held until its row commits."""
+    if isinstance(record, Cdr) and record.price_micros > 0 and record.account_id is not None:
+        return record.account_id, record.price_micros
+    return None
+
+
+async def write(pool: asyncpg.Pool, records: list[Record]) -> dict[uuid.UUID, int]:
+    """One transaction: active-call rows, CDRs, their charges, active rows removed.
+
+    Returns what each CDR was charged, by CDR id (none where the ledger already had
+    its charge: a recovery that ran twice)."""
+    charged: dict[uuid.UUID, int] = {}
     cdrs = [r for r in records if isinstance(r, Cdr)]
     answered = [r for r in records if isinstance(r, Answered)]
     done_ids = {c.id for c in cdrs}
@@ -238,13 +278,17 @@ async def write(pool: asyncpg.Pool, records: list[Record]) -> None:
             await conn.copy_records_to_table(
                 "voice_cdrs", records=[c.row() for c in cdrs], columns=COLUMNS
             )
-            charges = [
-                (c.account_id, -c.price_micros, c.id, f"call {c.dst_e164 or c.dst_raw}")
-                for c in cdrs
-                if c.price_micros > 0 and c.account_id is not None
-            ]
+            charges = [c for c in cdrs if _owed(c) is not None]
             if charges:
-                await conn.executemany(_CHARGE, charges)
+                rows = await conn.fetch(
+                    _CHARGE,
+                    [c.account_id for c in charges],
+                    [-c.price_micros for c in charges],
+                    [c.id for c in charges],
+                    [f"call {c.dst_e164 or c.dst_raw}" for c in charges],
+                )
+                charged = {row[0]: row[1] for row in rows}
             await conn.execute(
                 "DELETE FROM voice_active_calls WHERE id = ANY($1::uuid[])", list(done_ids)
             )
+    return charged

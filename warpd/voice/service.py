@@ -26,6 +26,7 @@ from protocols.sip.digest import DigestAlgorithm
 from protocols.sip.endpoint import Endpoint, EndpointConfig
 from protocols.sip.transaction import Transport
 from warpd import tls
+from warpd.billing.balances import Balances
 from warpd.config.loader import parse_listen
 from warpd.config.schema import Config, RtpEngineConfig, SipConfig
 from warpd.errors import ConfigError
@@ -61,6 +62,7 @@ class VoiceService:
         state_dir: Path,
         instance: str = "",
         registry: CollectorRegistry | None = None,
+        balances: Balances | None = None,
     ) -> None:
         self.sip = sip
         self.rtpengine_config = rtpengine
@@ -68,6 +70,7 @@ class VoiceService:
         self.state_dir = state_dir
         self.instance = instance or socket.gethostname()
         self.registry = registry
+        self.balances = balances
         self.metrics = VoiceMetrics(registry)
         self.process: RtpEngineProcess | None = None
         self.media: RtpEnginePool | None = None
@@ -82,7 +85,7 @@ class VoiceService:
     async def start(self) -> tuple[str, int]:
         await self._start_media()
         assert self.media is not None
-        self.cdrs = CdrWriter(self.pool)
+        self.cdrs = CdrWriter(self.pool, balances=self.balances)
         self.cdrs.start()
         async with self.pool.acquire() as conn:
             directory = await load_directory(conn)
@@ -131,6 +134,7 @@ class VoiceService:
             metrics=self.metrics,
             auth=self._trunk_auth(),
             registrar=registrar,
+            balances=self.balances,
         )
         budgets = SourceBudgets(self.sip.source_rate, self.sip.response_rate)
         self.transport = SipTransport(
@@ -324,6 +328,8 @@ async def start_voice(
     config: Config,
     pool: asyncpg.Pool,
     registry: CollectorRegistry | None = None,
+    *,
+    balances: Balances | None = None,
 ) -> VoiceService:
     """Start the voice service inside the daemon; it stops (draining calls) with ``stack``."""
     service = VoiceService(
@@ -333,6 +339,7 @@ async def start_voice(
         state_dir=config.daemon.state_dir,
         instance=config.cluster.instance_id,
         registry=registry,
+        balances=balances,
     )
     stack.push_async_callback(service.stop, config.daemon.shutdown_timeout)
     await service.start()

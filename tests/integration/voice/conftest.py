@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 
 from tests.media.conftest import RtpEngineDaemon, media
+from warpd.billing.balances import Balances
 from warpd.config.schema import RtpEngineConfig, SipConfig
 from warpd.store.migrate import load_migrations, migrate
 from warpd.voice.service import VoiceService
@@ -227,9 +228,11 @@ async def running_voice(
     state_dir: Path,
     *,
     media_config: RtpEngineConfig | None = None,
+    balances: Balances | None = None,
     **sip: object,
 ) -> AsyncIterator[VoiceService]:
-    """``media_config``: another RTPEngine set-up than ``rtpengine`` (an embedded one)."""
+    """``media_config``: another RTPEngine set-up than ``rtpengine`` (an embedded one);
+    ``balances``: the view of what accounts can spend that the daemon shares with SMS."""
     # No OPTIONS probing: SIPp's UAS would count a probe as one of its calls.
     settings = {
         "enabled": True, "listen": f"{HOST}:0", "tcp_listen": f"{HOST}:0", "gateway_timeout": 2.0,
@@ -241,6 +244,7 @@ async def running_voice(
         pool,
         state_dir=state_dir,
         instance="test",
+        balances=balances,
     )
     await service.start()
     try:

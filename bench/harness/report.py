@@ -33,9 +33,9 @@ SYSTEM_INTRO = (
     "wait for the warpd feature they measure (the hook is `warpd_row` or `warpd_*_row` in "
     "bench/scenarios/NAME.py). Run one scenario with `python -m bench NAME [--runs N] "
     "[--seconds S]`; `python -m bench smoke` runs each for a few seconds into bench/out/smoke/; "
-    "`python -m bench redraw` redraws this file and the charts from report.json. The soak "
-    "and the OTP acceptance run their own length (600 s and 300 s) unless `--seconds` is "
-    "given.\n"
+    "`python -m bench redraw` redraws this file and the charts from report.json. The SIP "
+    "steps, the soak and the OTP acceptance run their own length (30 s a step, 600 s and "
+    "300 s) unless `--seconds` is given.\n"
 )
 
 

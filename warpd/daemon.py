@@ -38,7 +38,7 @@ from warpd.sms.service import SmsCore
 from warpd.store import Database, EmbeddedPostgres
 from warpd.store.partitions import start_maintenance
 from warpd.systemd import Notifier
-from warpd.voice.service import start_voice
+from warpd.voice.service import VoiceService, start_voice
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +64,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.database: Database | None = None
         self.sms: SmsCore | None = None
+        self.voice: VoiceService | None = None
         self.demo_simulator: SmscSimulator | None = None
         # Components that can apply a new config on SIGHUP register here.
         self.reload_hooks: list[ReloadHook] = []
@@ -121,10 +122,10 @@ class Daemon:
         # One view of what each account can spend, for SMS and voice alike.
         balances = Balances()
         if cfg.sip.enabled:  # after the database (and the demo's rows); stops before it
-            voice = await start_voice(
+            self.voice = await start_voice(
                 stack, cfg, self.database.pool, self.metrics.registry, balances=balances
             )
-            self.reload_hooks.append(voice.apply_config)  # trunks, routes, rates, TLS now
+            self.reload_hooks.append(self.voice.apply_config)  # trunks, routes, rates, TLS now
         self.sms = SmsCore(cfg, self.database.pool, dsn, balances=balances)
         await self.sms.start()
         stack.push_async_callback(self.sms.stop, cfg.daemon.shutdown_timeout)

@@ -162,6 +162,9 @@ class GroupCommit:
 
     async def _commit(self, batch: list[Pending]) -> None:
         while batch:
+            # What voice posts to these accounts while the commit runs may be missing
+            # from the balances it reads back: settle() takes it off again.
+            mark = self._balances.mark({p.account_id for p in batch})
             try:
                 balances = await self._write(batch)
             except asyncpg.PostgresError as exc:
@@ -192,12 +195,15 @@ class GroupCommit:
             self.last_error = None
             now = asyncio.get_running_loop().time()
             stats = self._stats
+            charged: dict[int, int] = {}
+            for pending in batch:
+                account_id = pending.account_id
+                charged[account_id] = charged.get(account_id, 0) + pending.accepted.price_micros
+            for account_id, amount in charged.items():
+                self._balances.settle(account_id, amount, balances[account_id], mark)
             for pending in batch:
                 stats.accepted[pending.account_id, pending.record[2]] += 1
                 stats.accept_latency.observe(now - pending.started)
-                self._balances.settle(
-                    pending.account_id, pending.accepted.price_micros, balances[pending.account_id]
-                )
                 if not pending.future.done():
                     pending.future.set_result(pending.accepted)
             self._on_committed(batch)

@@ -150,6 +150,7 @@ class SmsCore:
         self._tasks.append(task)
 
     async def reload(self) -> None:
+        mark = self.balances.mark()  # before the accounts are read: see Balances.load
         async with self.pool.acquire() as conn:
             catalog = await load_catalog(conn)
             opt_outs = await load_opt_outs(conn)
@@ -160,9 +161,10 @@ class SmsCore:
         shared.intersection_update(opt_outs)
         shared.update(opt_outs)
         self.balances.load(
-            (a.id, a.balance_micros - a.reserved_micros, a.credit_limit_micros)
-            for a in catalog.accounts.values()
-        )
+            ((a.id, a.balance_micros - a.reserved_micros, a.credit_limit_micros)
+             for a in catalog.accounts.values()),
+            mark,
+        )  # fmt: skip
         self.delivery_ratio.update(self.stats.receipts)
         self.acceptance.quality = dict(self.delivery_ratio.ratio)
         await self._reconcile_connectors()

@@ -133,6 +133,8 @@ class Answered:
 
 
 Record = Cdr | Answered
+# Tries to write one batch before its CDRs are given up as lost (and logged).
+ATTEMPTS = 5
 
 
 class CdrWriter:
@@ -152,6 +154,8 @@ class CdrWriter:
         self._balances = balances
         # The first retry's wait, doubled for each of the next (five attempts in all).
         self._retry_after = retry_after
+        # CDRs whose charge the balances hold (an account they had loaded) until posted.
+        self._owed: set[uuid.UUID] = set()
         self._batch = batch
         self._interval = interval
         self._queue: asyncio.Queue[Record] = asyncio.Queue(capacity)
@@ -169,8 +173,9 @@ class CdrWriter:
             log.error("voice_cdr_queue_full", record=type(record).__name__)
             return
         owed = _owed(record)
-        if owed is not None and self._balances is not None:
-            self._balances.owe(*owed)
+        if owed is not None and self._balances is not None and self._balances.owe(*owed):
+            assert isinstance(record, Cdr)
+            self._owed.add(record.id)
 
     async def close(self, timeout: float) -> None:
         """Write what is queued, then stop."""
@@ -200,29 +205,43 @@ class CdrWriter:
 
     async def _write_retrying(self, records: list[Record]) -> None:
         charged: dict[uuid.UUID, int] | None = None
-        for attempt in range(5):
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(self._retry_after * 2 ** (attempt - 1))
             try:
                 charged = await write(self._pool, records)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("voice_cdr_write_failed", error=str(exc), attempt=attempt)
-                await asyncio.sleep(self._retry_after * 2**attempt)
             else:
                 self.written += sum(isinstance(r, Cdr) for r in records)
                 break
         else:
             log.error("voice_cdrs_lost", count=len(records))
-        balances = self._balances
-        if balances is None:
+        owed = [r for r in records if isinstance(r, Cdr) and r.id in self._owed]
+        if not owed or self._balances is None:
             return
-        for record in records:
-            owed = _owed(record)
-            if owed is None:
-                continue
-            if charged is None:  # never posted: the hold would refuse money that is there
-                balances.release(*owed)
-            else:
-                assert isinstance(record, Cdr)
-                balances.posted(*owed, charged.get(record.id, 0))
+        if charged is None:
+            # The last attempt's commit may have landed with its answer lost: what the
+            # ledger has was charged; the rest never will be. Unknown: keep holding.
+            charged = await self._charged([c.id for c in owed])
+            if charged is None:
+                return
+        for cdr in owed:
+            self._owed.discard(cdr.id)
+            self._balances.posted(cdr.account_id or 0, cdr.price_micros, charged.get(cdr.id, 0))
+
+    async def _charged(self, cdr_ids: list[uuid.UUID]) -> dict[uuid.UUID, int] | None:
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT call_id, -amount_micros FROM ledger"
+                    " WHERE kind = 'voice_charge' AND call_id = ANY($1::uuid[])",
+                    cdr_ids,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.error("voice_charges_unknown", count=len(cdr_ids), error=str(exc))
+            return None
+        return {row[0]: row[1] for row in rows}
 
 
 _CHARGE = """
@@ -251,8 +270,8 @@ def _owed(record: Record) -> tuple[int, int] | None:
 async def write(pool: asyncpg.Pool, records: list[Record]) -> dict[uuid.UUID, int]:
     """One transaction: active-call rows, CDRs, their charges, active rows removed.
 
-    Returns what each CDR was charged, by CDR id (none where the ledger already had
-    its charge: a recovery that ran twice)."""
+    Returns what each CDR was charged, by CDR id (nothing where the ledger already had
+    a charge for that call: the unique index keeps a call from being charged twice)."""
     charged: dict[uuid.UUID, int] = {}
     cdrs = [r for r in records if isinstance(r, Cdr)]
     answered = [r for r in records if isinstance(r, Answered)]

@@ -26,7 +26,7 @@ from protocols.sip.digest import DigestAlgorithm
 from protocols.sip.endpoint import Endpoint, EndpointConfig
 from protocols.sip.transaction import Transport
 from warpd import tls
-from warpd.billing.balances import Balances
+from warpd.billing.balances import Balances, load_balances
 from warpd.config.loader import parse_listen
 from warpd.config.schema import Config, RtpEngineConfig, SipConfig
 from warpd.errors import ConfigError
@@ -90,6 +90,11 @@ class VoiceService:
         async with self.pool.acquire() as conn:
             directory = await load_directory(conn)
         await recover(self.pool, self.instance, directory, self.media)
+        if self.balances is not None:
+            # Before the first call can end, and with what the recovery charged (the
+            # SMS core reloads it from then on).
+            async with self.pool.acquire() as conn:
+                self.balances.load(await load_balances(conn))
         sock = None
         if self.sip.listen:
             host, port = parse_listen(self.sip.listen)

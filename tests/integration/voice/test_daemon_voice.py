@@ -43,6 +43,10 @@ async def test_demo_daemon_owns_rtpengine_and_completes_a_call(
     try:
         async with asyncio.timeout(30):
             await daemon.ready.wait()
+        # SMS and voice spend from one view of each account.
+        assert daemon.voice is not None
+        assert daemon.sms is not None
+        assert daemon.voice.balances is daemon.sms.balances
         credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
         assert credentials["sip"] == {"host": HOST, "port": sip_port, "gateway": "127.0.0.1:5070"}
         assert await asyncio.to_thread(ping, ng_port) == b"t1 d6:result4:ponge"

@@ -25,7 +25,7 @@ from tests.integration.voice.conftest import (
 from tests.integration.voice.test_limits import final_response, invite
 from tests.media.conftest import RtpEngineDaemon
 from warpd.billing.balances import Balances
-from warpd.voice.cdr import Cdr, CdrWriter
+from warpd.voice.cdr import Cdr, CdrWriter, write
 
 # The cheapest answered call: the connect fee and one second.
 MINIMUM = CONNECT_FEE + PER_MIN // 60
@@ -115,20 +115,55 @@ async def test_a_finished_calls_charge_is_held_until_its_ledger_row_commits(
     assert balances.available(prov.account_id) == BALANCE - 250_000  # charged once
 
 
-async def test_a_charge_that_could_not_be_written_is_released(database_dsn: str) -> None:
-    # A pool that is closed refuses every write: the CDR is lost (and logged as such),
-    # so the money held for its charge is spendable again.
+async def _written_by(writer: CdrWriter, cdr: Cdr) -> None:
+    writer.start()
+    try:
+        writer.put(cdr)
+        await asyncio.wait_for(writer.flushed(), 10.0)
+    finally:
+        await writer.close(1.0)
+
+
+async def test_a_batch_given_up_releases_what_the_ledger_never_got(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    # An account the balances know and the database does not: every write fails.
+    balances = _loaded(prov.account_id)
+    balances.load([(prov.account_id + 1000, BALANCE, 0)])
+    writer = CdrWriter(voice_pool, interval=0.01, balances=balances, retry_after=0.01)
+    await _written_by(writer, _finished_call(prov.account_id + 1000, prov.trunk_id, 250_000))
+    assert writer.written == 0
+    assert balances.available(prov.account_id + 1000) == BALANCE
+
+
+async def test_a_batch_whose_commit_landed_unanswered_keeps_its_charge(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    # The commit landed and its answer was lost: every retry now hits the CDR that is
+    # already there, and the ledger says what was charged.
+    async with voice_pool.acquire() as conn:
+        prov = await provision(conn, gateways=1)
+    cdr = _finished_call(prov.account_id, prov.trunk_id, 250_000)
+    await write(voice_pool, [cdr])
+    balances = _loaded(prov.account_id)
+    writer = CdrWriter(voice_pool, interval=0.01, balances=balances, retry_after=0.01)
+    await _written_by(writer, cdr)
+    assert writer.written == 0
+    assert await _db_balance(voice_pool, prov.account_id) == BALANCE - 250_000  # once
+    assert balances.balance(prov.account_id) == BALANCE - 250_000
+    assert balances.available(prov.account_id) == BALANCE - 250_000
+
+
+async def test_a_charge_whose_fate_is_unknown_stays_held(database_dsn: str) -> None:
+    # A pool that is closed answers neither the write nor the question whether the
+    # ledger has the charge: the money stays held (refusing early is the safe side).
     pool = await asyncpg.create_pool(database_dsn, min_size=1, max_size=1)
     await pool.close()
     balances = Balances()
     balances.load([(7, BALANCE, 0)])
     writer = CdrWriter(pool, interval=0.01, balances=balances, retry_after=0.01)
-    writer.start()
-    try:
-        writer.put(_finished_call(7, 1, 250_000))
-        assert balances.available(7) == BALANCE - 250_000
-        await asyncio.wait_for(writer.flushed(), 5.0)
-    finally:
-        await writer.close(1.0)
+    await _written_by(writer, _finished_call(7, 1, 250_000))
     assert writer.written == 0
-    assert balances.available(7) == BALANCE
+    assert balances.available(7) == BALANCE - 250_000

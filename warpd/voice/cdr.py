@@ -154,8 +154,9 @@ class CdrWriter:
         self._balances = balances
         # The first retry's wait, doubled for each of the next (five attempts in all).
         self._retry_after = retry_after
-        # CDRs whose charge the balances hold (an account they had loaded) until posted.
-        self._owed: set[uuid.UUID] = set()
+        # What the balances hold for a CDR's charge (an account they had loaded), by CDR
+        # id, until it is posted.
+        self._holding: dict[uuid.UUID, tuple[int, int]] = {}
         self._batch = batch
         self._interval = interval
         self._queue: asyncio.Queue[Record] = asyncio.Queue(capacity)
@@ -172,10 +173,10 @@ class CdrWriter:
             # Only when PostgreSQL is far behind; the log keeps what was lost.
             log.error("voice_cdr_queue_full", record=type(record).__name__)
             return
-        owed = _owed(record)
-        if owed is not None and self._balances is not None and self._balances.owe(*owed):
-            assert isinstance(record, Cdr)
-            self._owed.add(record.id)
+        if isinstance(record, Cdr) and self._balances is not None:
+            owed = _owed(record)
+            if owed is not None and self._balances.owe(*owed):
+                self._holding[record.id] = owed
 
     async def close(self, timeout: float) -> None:
         """Write what is queued, then stop."""
@@ -217,18 +218,18 @@ class CdrWriter:
                 break
         else:
             log.error("voice_cdrs_lost", count=len(records))
-        owed = [r for r in records if isinstance(r, Cdr) and r.id in self._owed]
-        if not owed or self._balances is None:
+        held = [r.id for r in records if isinstance(r, Cdr) and r.id in self._holding]
+        if not held or self._balances is None:
             return
         if charged is None:
             # The last attempt's commit may have landed with its answer lost: what the
             # ledger has was charged; the rest never will be. Unknown: keep holding.
-            charged = await self._charged([c.id for c in owed])
+            charged = await self._charged(held)
             if charged is None:
                 return
-        for cdr in owed:
-            self._owed.discard(cdr.id)
-            self._balances.posted(cdr.account_id or 0, cdr.price_micros, charged.get(cdr.id, 0))
+        for cdr_id in held:
+            account_id, owed = self._holding.pop(cdr_id)
+            self._balances.posted(account_id, owed, charged.get(cdr_id, 0))
 
     async def _charged(self, cdr_ids: list[uuid.UUID]) -> dict[uuid.UUID, int] | None:
         try:
@@ -260,10 +261,10 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING
 """
 
 
-def _owed(record: Record) -> tuple[int, int] | None:
+def _owed(cdr: Cdr) -> tuple[int, int] | None:
     """(account, amount) a finished call will be charged, held until its row commits."""
-    if isinstance(record, Cdr) and record.price_micros > 0 and record.account_id is not None:
-        return record.account_id, record.price_micros
+    if cdr.price_micros > 0 and cdr.account_id is not None:
+        return cdr.account_id, cdr.price_micros
     return None
 
 

@@ -35,13 +35,14 @@ async def test_a_refused_entry_does_not_stop_the_others(warpd: Running) -> None:
 
 
 async def old_message(warpd: Running, age: timedelta) -> uuid.UUID:
-    """A message made ``age`` ago (its UUIDv7 says so), queued for the only connector."""
+    """A message made ``age`` ago (its UUIDv7 says so), already sent upstream: a queued
+    one the dispatcher could claim and send again meanwhile, under another carrier id."""
     made = datetime.now(UTC) - age
     message_id = uuid.UUID(int=(uuid7_floor(made).int | 0x7000_8000_0000_0000_0001))
     await warpd.query(
         "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
-        " currency, expires_at, created_at) SELECT $1, id, 'smpp', 'WARPD', '447700900123',"
-        " 'hi', 'EUR', now() + interval '1 day', $2 FROM accounts",
+        " currency, expires_at, created_at, state) SELECT $1, id, 'smpp', 'WARPD',"
+        " '447700900123', 'hi', 'EUR', now() + interval '1 day', $2, 'submitted' FROM accounts",
         message_id,
         made,
     )

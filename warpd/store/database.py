@@ -29,6 +29,12 @@ class Database:
                 max_size=config.pool_max,
                 timeout=config.connect_timeout,
                 command_timeout=config.command_timeout,
+                # Every statement is planned for its own arrays and the table as it is
+                # now: a generic plan made while a partition was near empty (a fresh
+                # install, a new month) kept scanning it whole for the connection's
+                # life (tests/warpd/store/test_plans.py). Planning a batch costs far
+                # less than a row of a bad plan.
+                server_settings={"plan_cache_mode": "force_custom_plan"},
             )
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc

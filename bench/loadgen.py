@@ -47,7 +47,7 @@ def smsc_argv(
         return [
             sys.executable, "-m", "warpd.sim", "smsc", "--listen", f"127.0.0.1:{port}",
             "--response-delay", str(delay), "--receipt-delay", str(receipt_delay),
-            "--system-id", credentials[0], "--password", credentials[1],
+            "--system-id", credentials[0], f"--password={credentials[1]}",
             "--control", f"127.0.0.1:{control_port}",
         ]  # fmt: skip
     return [
@@ -89,7 +89,7 @@ def esme_argv(
     if esme_implementation() == "warpd" and not idle and count is not None and not interval:
         argv = [
             sys.executable, "-m", "warpd.sim", "esme", "--port", str(port),
-            "--system-id", system_id, "--password", password, "--binds", str(binds),
+            "--system-id", system_id, f"--password={password}", "--binds", str(binds),
             "--window", str(window), "--count", str(count), "--json",
             "--registered-delivery", "1" if receipts else "0",
         ]  # fmt: skip
@@ -98,7 +98,7 @@ def esme_argv(
         return argv if rate is None else [*argv, "--rate", str(rate)]
     argv = [
         sys.executable, "-m", "bench.sim", "esme", "--port", str(port), "--system-id", system_id,
-        "--password", password, "--binds", str(binds), "--window", str(window),
+        f"--password={password}", "--binds", str(binds), "--window", str(window),
         "--seconds", str(seconds), "--receipt-wait", str(receipt_wait),
     ]  # fmt: skip
     if rate is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import string
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ def _known(path: Path, entry: str) -> dict[str, Any]:
     return known if isinstance(known, dict) else {}
 
 
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
 def _password(path: Path) -> str:
     """The demo SMPP password: kept across restarts, at most SMPP's 8 characters."""
     try:
@@ -48,7 +52,9 @@ def _password(path: Path) -> str:
             return known
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return secrets.token_urlsafe(6)[:8]
+    # Letters and digits only: a password that starts with "-" reads as an option
+    # on the command line the README gives (warpd sim-esme --password ...).
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(8))
 
 
 async def provision(conn: Conn, config: Config, simulator_port: int) -> dict[str, Any]:

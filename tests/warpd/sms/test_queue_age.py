@@ -11,7 +11,7 @@ from protocols.smpp.constants import CommandStatus
 from warpd.smpp import connector as connector_module
 
 from .conftest import start_warpd, stop_warpd
-from .helpers import bind, submit, wait_for
+from .helpers import bind, submit, take_carrier_away, wait_for
 
 
 async def test_new_messages_are_refused_while_the_oldest_for_their_connector_waits_too_long(
@@ -27,14 +27,7 @@ async def test_new_messages_are_refused_while_the_oldest_for_their_connector_wai
         peer, _ = await bind(warpd, warpd.system_id, warpd.password)
         assert (await peer.request(submit(to="447700900001"))).command_status == 0
 
-        port = await warpd.value("SELECT port FROM connectors WHERE id = $1", connector_id)
-        await warpd.query("UPDATE connectors SET port = 1 WHERE id = $1", connector_id)
-
-        def carrier_gone() -> bool:
-            connector = sms.connectors.get(connector_id)
-            return connector is None or not connector.up
-
-        await wait_for(carrier_gone, what="the carrier gone")
+        port = await take_carrier_away(warpd, connector_id)
         # The carrier is away: new messages queue for it while the oldest is young.
         for n in range(2, 4):
             assert (await peer.request(submit(to=f"44770090000{n}"))).command_status == 0

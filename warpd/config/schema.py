@@ -117,6 +117,10 @@ class SmsConfig:
     queue_max: int = opt(20_000, min=1, max=10_000_000)
     # Messages a connector holds in memory; the rest wait in PostgreSQL.
     connector_queue_max: int = opt(50_000, min=100, max=10_000_000)
+    # Seconds the oldest message waiting for a connector may have waited before
+    # new ones for it get ESME_RMSGQFUL / 503 instead of joining the queue; 0
+    # queues without limit (store and forward through any outage).
+    max_queue_age: float = opt(0.0, min=0.0, max=2_592_000.0)
     # Default validity when the sender gives none, in seconds.
     default_validity: float = opt(172_800.0, min=60.0, max=2_592_000.0)
     # How long a receipt or MO waits for the customer to bind and take it, in seconds.

@@ -43,6 +43,9 @@ class Acceptance:
         self.opt_outs: set[tuple[int, str]] = set()
         #: Set by the dispatcher: may this instance keep one more message for a connector?
         self.has_room: Callable[[int], bool] = lambda connector_id: True
+        #: Set by the dispatcher: seconds the oldest message waiting where a message with
+        #: these candidates would queue has waited (sms.max_queue_age).
+        self.route_age: Callable[[Sequence[int]], float] = lambda candidates: 0.0
         #: Set by the dispatcher: told of each message left to wait in the table, by the
         #: future its commit resolves.
         self.tabled: Callable[[asyncio.Future[Accepted]], None] = lambda future: None
@@ -104,6 +107,12 @@ class Acceptance:
             )
         except NoRoute as exc:
             raise Refused("no_route", str(exc)) from None
+        max_age = self._config.max_queue_age
+        if max_age and self.route_age(decision.candidates) > max_age:
+            # Back-pressure, not delay: the sender may retry later or send elsewhere.
+            raise Refused(
+                "queue_full", f"messages on this route have waited over {max_age:g} s to be sent"
+            )
         if account.rate_plan_id is None:
             raise Refused("no_rate", "the account has no rate plan")
         rate = sms_rate(

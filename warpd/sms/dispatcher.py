@@ -26,6 +26,7 @@ elsewhere is handed over the same way.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -176,15 +177,20 @@ class Dispatcher:
             if link is not None:
                 link.kick()
 
-    def push(self, outbound: Outbound, *, front: bool = False, kick: bool = True) -> int:
-        """Queue ``outbound``; returns the connector it was queued for."""
-        """Queue on the first candidate, from the current one on, whose connector is up."""
-        candidates = outbound.candidates
-        for index in range(outbound.candidate, len(candidates)):
+    def _first_up(self, candidates: Sequence[int], start: int) -> int | None:
+        """The index of the first candidate from ``start`` on whose connector is up here."""
+        for index in range(start, len(candidates)):
             link = self.links.get(candidates[index])
             if link is not None and link.up:
-                outbound.candidate = index
-                break
+                return index
+        return None
+
+    def push(self, outbound: Outbound, *, front: bool = False, kick: bool = True) -> int:
+        """Queue ``outbound`` on the first candidate, from the current one on, whose
+        connector is up (else where it is); returns the connector it was queued for."""
+        index = self._first_up(outbound.candidates, outbound.candidate)
+        if index is not None:
+            outbound.candidate = index
         connector_id = outbound.connector_id
         queue = self._queues.setdefault(connector_id, deque())
         if front:
@@ -225,6 +231,20 @@ class Dispatcher:
 
     def queued(self, connector_id: int) -> int:
         return len(self._queues.get(connector_id, ()))
+
+    def queue_age(self, connector_id: int) -> float:
+        """Seconds the oldest message waiting in memory for ``connector_id`` has waited
+        since its acceptance (the time in its UUIDv7 id)."""
+        # A cancelled message stays queued until a bind takes it and passes over it.
+        oldest = next((o for o in self._queues.get(connector_id, ()) if not o.finished), None)
+        if oldest is None:
+            return 0.0
+        return max(0.0, time.time() - (oldest.id.int >> 80) / 1000)
+
+    def route_age(self, candidates: Sequence[int]) -> float:
+        """The queue age where a new message with these candidates would queue."""
+        index = self._first_up(candidates, 0)
+        return self.queue_age(candidates[0 if index is None else index])
 
     # -- what the binds report ------------------------------------------------
 
@@ -278,16 +298,12 @@ class Dispatcher:
             return
         stay: deque[Outbound] = deque()
         for outbound in queue:
-            moved = False
-            for index in range(outbound.candidate + 1, len(outbound.candidates)):
-                link = self.links.get(outbound.candidates[index])
-                if link is not None and link.up:
-                    outbound.candidate = index
-                    self.push(outbound)
-                    moved = True
-                    break
-            if not moved:
+            index = self._first_up(outbound.candidates, outbound.candidate + 1)
+            if index is None:
                 stay.append(outbound)
+            else:
+                outbound.candidate = index
+                self.push(outbound)
         if stay:
             self._queues.setdefault(connector_id, deque()).extendleft(reversed(stay))
 

@@ -69,6 +69,11 @@ class SmsCollector(Collector):
         queue = GaugeMetricFamily(
             "warpd_sms_queue_depth", "Messages held in memory per connector", labels=["connector"]
         )
+        age = GaugeMetricFamily(
+            "warpd_sms_queue_age_seconds",
+            "How long the oldest message held in memory per connector has waited",
+            labels=["connector"],
+        )
         in_flight = GaugeMetricFamily(
             "warpd_sms_in_flight", "submit_sm awaiting their response", labels=["connector"]
         )
@@ -78,11 +83,13 @@ class SmsCollector(Collector):
         for connector in core.connectors.values():
             name = connector.conf.name
             queue.add_metric([name], core.dispatcher.queued(connector.conf.id))
+            age.add_metric([name], core.dispatcher.queue_age(connector.conf.id))
             in_flight.add_metric([name], connector.in_flight)
             states = Counter(b.health.value for b in connector.binds)
             for state in (h.value for h in BindHealth):
                 binds.add_metric([name, state], states.get(state, 0))
         yield queue
+        yield age
         yield in_flight
         yield binds
         customer = GaugeMetricFamily(

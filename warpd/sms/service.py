@@ -98,6 +98,7 @@ class SmsCore:
             lease=lease,
         )
         self.acceptance.has_room = self.dispatcher.has_room
+        self.acceptance.route_age = self.dispatcher.route_age
         self.acceptance.tabled = self.dispatcher.tabled
         self.dispatcher.left_for_others = lambda: self.signals.notify(QUEUED)
         self.signals.on(QUEUED, self.dispatcher.table_has_work)

@@ -161,3 +161,19 @@ def submit(to: str = "447700900123", text: bytes = b"code 1") -> SubmitSm:
         short_message=text,
         registered_delivery=1,
     )
+
+
+async def take_carrier_away(warpd: Running, connector_id: int) -> object:
+    """Point the connector at a closed port until it is down; returns the port it had."""
+    sms = warpd.daemon.sms
+    assert sms is not None
+    port = await warpd.value("SELECT port FROM connectors WHERE id = $1", connector_id)
+    await warpd.query("UPDATE connectors SET port = 1 WHERE id = $1", connector_id)
+
+    # The reload replaces the connector (new port): between the two it is not there.
+    def carrier_gone() -> bool:
+        connector = sms.connectors.get(connector_id)
+        return connector is None or not connector.up
+
+    await wait_for(carrier_gone, what="the carrier gone")
+    return port

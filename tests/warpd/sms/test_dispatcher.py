@@ -10,7 +10,7 @@ import pytest
 from warpd.smpp import connector as connector_module
 
 from .conftest import start_warpd, stop_warpd
-from .helpers import bind, submit, wait_for
+from .helpers import bind, submit, take_carrier_away, wait_for
 
 
 async def test_new_messages_queue_behind_a_backlog_only_while_it_lasts(
@@ -32,15 +32,7 @@ async def test_new_messages_queue_behind_a_backlog_only_while_it_lasts(
             assert (await peer.request(submit(to=f"44770090{n:04d}"))).command_status == 0
         assert dispatcher.has_room(connector_id)
 
-        port = await warpd.value("SELECT port FROM connectors WHERE id = $1", connector_id)
-        await warpd.query("UPDATE connectors SET port = 1 WHERE id = $1", connector_id)
-
-        # The reload replaces the connector (new port): between the two it is not there.
-        def carrier_gone() -> bool:
-            connector = sms.connectors.get(connector_id)
-            return connector is None or not connector.up
-
-        await wait_for(carrier_gone, what="the carrier gone")
+        port = await take_carrier_away(warpd, connector_id)
         for n in range(150):
             assert (await peer.request(submit(to=f"44770091{n:04d}"))).command_status == 0
         # The memory queue overflowed: what follows queues behind the rows in the table.

@@ -180,8 +180,7 @@ class Dispatcher:
     def _first_up(self, candidates: Sequence[int], start: int) -> int | None:
         """The index of the first candidate from ``start`` on whose connector is up here."""
         for index in range(start, len(candidates)):
-            link = self.links.get(candidates[index])
-            if link is not None and link.up:
+            if self._up_here(candidates[index]):
                 return index
         return None
 

@@ -163,11 +163,12 @@ def submit(to: str = "447700900123", text: bytes = b"code 1") -> SubmitSm:
     )
 
 
-async def take_carrier_away(warpd: Running, connector_id: int) -> object:
+async def take_carrier_away(warpd: Running, connector_id: int) -> int:
     """Point the connector at a closed port until it is down; returns the port it had."""
     sms = warpd.daemon.sms
     assert sms is not None
     port = await warpd.value("SELECT port FROM connectors WHERE id = $1", connector_id)
+    assert isinstance(port, int)
     await warpd.query("UPDATE connectors SET port = 1 WHERE id = $1", connector_id)
 
     # The reload replaces the connector (new port): between the two it is not there.

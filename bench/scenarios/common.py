@@ -143,12 +143,14 @@ def cpu_by(processes: Processes) -> Iterator[dict[str, float]]:
 
 @dataclass(frozen=True, slots=True)
 class SmppLoad:
-    """What the load generator offers: ``messages`` submits over ``binds`` x ``window``."""
+    """What the load generator offers: ``messages`` submits over ``binds`` x ``window``,
+    as fast as the window lets them or paced at ``rate`` a second."""
 
     messages: int
     binds: int = 1
     window: int = 50
     receipt_wait: float = 60.0
+    rate: float | None = None
 
 
 def esme_run(
@@ -170,6 +172,7 @@ def esme_run(
         seconds=seconds,
         count=load.messages,
         receipt_wait=load.receipt_wait,
+        rate=load.rate,
     )
     with cpu_by(processes) as spent, cpu_by(support) as support_spent:
         finished = run_measured(argv, timeout=seconds + load.receipt_wait + 60)

@@ -94,3 +94,22 @@ async def test_a_batch_statement_keeps_its_index_as_its_table_grows(database_dsn
     assert "Index Scan" in ours, ours
     assert "Seq Scan" not in ours, ours
     assert "Seq Scan" in default, default
+
+
+async def test_the_group_commit_keeps_its_plans_for_the_connections_life(
+    database_dsn: str,
+) -> None:
+    """The exception: accept_messages() joins no growing table, and planning its
+    statements at every commit cost half of it (migration 0017)."""
+    database = await Database.connect(database_dsn, DatabaseConfig(pool_min=1, pool_max=1))
+    try:
+        await database.ensure_schema(apply=True)
+        async with database.pool.acquire() as conn:
+            config = await conn.fetchval(
+                "SELECT proconfig FROM pg_proc WHERE proname = 'accept_messages'"
+            )
+            outside = await conn.fetchval("SHOW plan_cache_mode")
+    finally:
+        await database.close(5.0)
+    assert config == ["plan_cache_mode=auto"]
+    assert outside == "force_custom_plan"

@@ -178,6 +178,14 @@ Delivered = Callable[[Sequence[NewDelivery]], None]
 RECEIPT_LOOKBACK = timedelta(days=7)
 # Seconds a batch that nobody waits for gathers more before it is committed.
 LINGER = 0.01
+# A small batch that somebody waits for (a carrier's deliver_sm_resp) waits this long
+# for company: at 1,000 msg/s each receipt cut a batch of its own, and the journal's
+# commits, about 75 a second, competed with the group commit for PostgreSQL and the
+# loop. Paced runs of 20,000 messages at 1,000/s, with and without, in pairs: the
+# customer's submit_sm_resp p99 fell in each of nine (e.g. 22.1 -> 17.5 ms). A large
+# batch goes at once: at full speed the carrier's deliver_sm window would feel it.
+URGENT_LINGER = 0.003
+URGENT_BATCH = 64
 # Below every id: no bound.
 _ALL_MONTHS = uuid.UUID(int=0)
 
@@ -249,6 +257,7 @@ class Journal:
         self._urgent = asyncio.Event()
         self._parked = 0
         self._writing = False
+        self.commits = 0
         self.last_error: str | None = None
 
     def add(self, entry: Entry) -> None:
@@ -292,7 +301,10 @@ class Journal:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._batch.entries:
-                if not self._batch.waiters:
+                if self._batch.waiters:
+                    if len(self._batch.entries) < URGENT_BATCH:
+                        await asyncio.sleep(URGENT_LINGER)
+                else:
                     # Nobody waits for these (submit responses, settled deliveries):
                     # a few milliseconds gather the next ones into the same commit,
                     # unless an entry that someone waits for comes meanwhile.
@@ -327,6 +339,7 @@ class Journal:
                 await self._isolate(batch, exc)
                 return
         self.last_error = None
+        self.commits += 1
         for waiter in batch.waiters.values():
             if not waiter.done():
                 waiter.set_result(None)

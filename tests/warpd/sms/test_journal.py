@@ -1,15 +1,23 @@
 """The journal: a row PostgreSQL refuses does not stop the rest of its batch; receipt
-lookups bounded to recent months still find what is older."""
+lookups bounded to recent months still find what is older; a small batch that somebody
+waits for gathers what follows within URGENT_LINGER."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from warpd.sms.journal import RECEIPT_LOOKBACK, CarrierReceipt, PartAccepted, uuid7_floor
+from warpd.sms.journal import (
+    RECEIPT_LOOKBACK,
+    URGENT_LINGER,
+    CarrierReceipt,
+    PartAccepted,
+    uuid7_floor,
+)
 
 from .conftest import Running
 from .helpers import bind, submit, wait_for
@@ -88,3 +96,23 @@ async def test_a_parked_receipt_of_an_old_message_unparks_when_its_part_is_store
     await wait_for(lambda: sms.journal.idle, what="journal idle")
     assert await warpd.value("SELECT state FROM messages WHERE id = $1", old) == "delivered"
     assert await warpd.value("SELECT count(*) FROM pending_receipts") == 0
+
+
+async def test_two_waited_entries_a_moment_apart_share_one_commit(warpd: Running) -> None:
+    """Without the linger the first would be committed alone (it is waited for), then the
+    second: two commits."""
+    sms = warpd.daemon.sms
+    assert sms is not None
+    connector = next(iter(sms.connectors))
+    first = await old_message(warpd, timedelta(minutes=1))
+    second = await old_message(warpd, timedelta(minutes=1))
+    await wait_for(lambda: sms.journal.idle, what="journal idle")
+    assert URGENT_LINGER >= 0.003
+    before = sms.journal.commits
+    one = sms.journal.add_and_wait(PartAccepted(first, 1, connector, "a", last=True, attempts=1))
+    await asyncio.sleep(0.001)  # a third of URGENT_LINGER: its timer fires first
+    two = sms.journal.add_and_wait(PartAccepted(second, 1, connector, "b", last=True, attempts=1))
+    await asyncio.gather(one, two)
+    assert sms.journal.commits == before + 1
+    rows = await warpd.query("SELECT carrier_message_id FROM message_parts ORDER BY 1")
+    assert [r[0] for r in rows] == ["a", "b"]

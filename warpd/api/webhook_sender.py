@@ -201,6 +201,7 @@ class WebhookSender:
         self._wake.set()
 
     async def _run(self) -> None:
+        await self._take_back()
         async with contextlib.AsyncExitStack() as stack:
             await self._listen(stack)
             next_flush = time.monotonic()
@@ -217,6 +218,20 @@ class WebhookSender:
                 if self._results and time.monotonic() >= next_flush:
                     await self._flush_safely()
                     next_flush = time.monotonic() + FLUSH_INTERVAL
+
+    async def _take_back(self) -> None:
+        """Started again under the same instance name (systemd's restart after a crash): the
+        claims the last run left are this run's to post now, not after their lease lapses.
+        Nothing of this run holds one yet: this runs before the first claim."""
+        try:
+            async with self._database.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
+                    " WHERE claimed_by = $1 AND state = 'pending' AND via = 'webhook'",
+                    self._instance,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("webhook_take_back_failed", error=repr(exc), fallback="lease")
 
     async def _listen(self, stack: contextlib.AsyncExitStack) -> None:
         try:

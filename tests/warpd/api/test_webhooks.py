@@ -387,19 +387,8 @@ async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Data
         async with asyncio.timeout(5):
             while len(receiver.posts) < 4:  # noqa: ASYNC110 - bounded by the timeout
                 await asyncio.sleep(0.01)
-        # kill -9: no hand-back, no flush; its claims stay until their lease lapses.
-        assert crashed._runner is not None
-        crashed._runner.cancel()
-        for task in list(crashed._tasks):
-            task.cancel()
-        await asyncio.sleep(0)
-        assert crashed._session is not None
-        await crashed._session.close()
-        async with db.pool.acquire() as conn:
-            held = await conn.fetchval(
-                "SELECT count(*) FROM deliveries WHERE claimed_by = 'crashed'"
-            )
-        assert held == 6
+        await kill_9(crashed)
+        assert await held_by(db, "crashed") == 6
         receiver.delay = 0.0
         successor = WebhookSender(db, WebhooksConfig(**FAST), "successor", lease_seconds=1.0)
         await successor.start()
@@ -410,6 +399,53 @@ async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Data
         assert set(states.values()) == {"delivered"}
     finally:
         await receiver.stop()
+
+
+async def test_a_restarted_instance_takes_its_own_claims_back_at_once(db: Database) -> None:
+    """Restarted under its own name (``cluster.instance_id``, as systemd restarts it), an
+    instance posts what it had claimed before it crashed without waiting out the lease."""
+    receiver = await Receiver(delay=0.5).start()
+    try:
+        async with db.pool.acquire() as conn:
+            account = await make_account(conn)
+            hook = await make_webhook(conn, account, receiver.url)
+            ids = [await make_delivery(conn, account, webhook_id=hook) for _ in range(6)]
+        config = WebhooksConfig(**{**FAST, "timeout": 0.25})
+        crashed = WebhookSender(db, config, "restarted", lease_seconds=600.0)
+        await crashed.start()
+        async with asyncio.timeout(5):
+            while len(receiver.posts) < 4:  # noqa: ASYNC110 - bounded by the timeout
+                await asyncio.sleep(0.01)
+        await kill_9(crashed)
+        assert await held_by(db, "restarted") == 6
+        receiver.delay = 0.0
+        again = WebhookSender(db, WebhooksConfig(**FAST), "restarted", lease_seconds=600.0)
+        await again.start()
+        try:
+            states = await wait_states(db, ids, {"delivered"}, 10)
+        finally:
+            await again.stop()
+        assert set(states.values()) == {"delivered"}, states
+    finally:
+        await receiver.stop()
+
+
+async def kill_9(sender: WebhookSender) -> None:
+    """What kill -9 leaves: no hand-back, no flush; the claims stay in the table."""
+    assert sender._runner is not None
+    sender._runner.cancel()
+    for task in list(sender._tasks):
+        task.cancel()
+    await asyncio.sleep(0)
+    assert sender._session is not None
+    await sender._session.close()
+
+
+async def held_by(db: Database, instance: str) -> int:
+    async with db.pool.acquire() as conn:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM deliveries WHERE claimed_by = $1", instance
+        ))  # fmt: skip
 
 
 @pytest.mark.parametrize("url", ["http://", "https://:80/x", "http://[::1/x"])

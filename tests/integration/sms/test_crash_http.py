@@ -146,12 +146,17 @@ async def test_kill_9_under_smpp_and_http_load_on_the_embedded_postgres(tmp_path
     http_acked = set(http.accepted)
     acked = smpp_acked | http_acked
     state_of, charges, sent = facts.state, facts.charges, facts.sent_upstream
-    lost = sorted(
-        m for m in acked
-        if state_of.get(m) != "delivered" or m not in sent
-        or (m in http_acked and "delivered" not in receipts.states.get(m, []))
-        or (m in smpp_acked and m not in smpp_receipts)
-    )  # fmt: skip
+    # Why each acknowledged message counts as lost: the first unmet promise, to name it.
+    why = {
+        m: "not delivered" if state_of.get(m) != "delivered"
+        else "never sent upstream" if m not in sent
+        else "no webhook receipt"
+        if m in http_acked and "delivered" not in receipts.states.get(m, [])
+        else "no SMPP receipt" if m in smpp_acked and m not in smpp_receipts
+        else ""
+        for m in acked
+    }  # fmt: skip
+    lost = sorted(m for m, reason in why.items() if reason)
     report = {
         "smpp_acked": len(smpp_acked), "http_offered": http.offered, "http_acked": len(http_acked),
         "http_statuses": dict(http.statuses), "http_failures": dict(http.failures),
@@ -171,7 +176,7 @@ async def test_kill_9_under_smpp_and_http_load_on_the_embedded_postgres(tmp_path
     )  # fmt: skip
     assert len(http_acked) > 100, report
     assert len(smpp_acked) > 300, report
-    assert lost == [], (report, lost[:5], facts.stuck)
+    assert lost == [], (report, Counter(why[m] for m in lost), lost[:5], facts.stuck)
     assert all(charges[m] == 1 for m in state_of), "a message charged twice"
     assert len(charges) == len(state_of)
     assert facts.balances_match

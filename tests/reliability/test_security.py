@@ -29,6 +29,9 @@ from .sqlscan import scan_source, unsafe_pieces
 from .tally import TALLY, Hostile
 
 ROOT = Path(__file__).resolve().parents[2]
+# What warpd shows of a secret: an API key's or admin token's lookup prefix, a webhook
+# secret's kind (warpd/auth/apikeys.py, warpd/api/v1_webhooks.py).
+_PUBLIC_PREFIX = re.compile(r"w[ka]_[0-9a-f]{8}_|whsec_")
 
 
 # -- secrets never logged ---------------------------------------------------------------------
@@ -92,11 +95,12 @@ async def test_no_secret_reaches_the_log_of_a_full_run(
         "*.log"))  # fmt: skip
     assert "smpp_bind" in written or "bind" in written, "the run logged nothing to check"
     found = {name for name, value in secrets.items() if value in written}
-    # The secret half of a key or token (after its public prefix) on its own, too.
+    # The secret half of a key, token or webhook secret (after its public prefix) on its own,
+    # too. The prefix is matched, not split at the last "_": base64url secrets contain "_".
     found |= {
         f"{name} (secret half)"
         for name, value in secrets.items()
-        if value.count("_") >= 2 and value.rsplit("_", 1)[1] in written
+        if (half := _PUBLIC_PREFIX.match(value)) and value[half.end() :] in written
     }
     TALLY.hostile.append(
         Hostile(f"secrets in the log of a debug-level run ({len(secrets)} known secrets)",

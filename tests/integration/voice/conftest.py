@@ -39,14 +39,32 @@ def free_udp_port() -> int:
 
 
 def free_udp_ports(count: int) -> list[int]:
-    """Distinct free ports: all held open until all are chosen."""
+    """Distinct ports free for UDP and for TCP (a SIPp told ``-t t1`` binds its ``-p`` port
+    over TCP): all held open until all are chosen."""
     with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        ports: list[int] = []
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
             sock.bind((HOST, 0))
-            ports.append(int(sock.getsockname()[1]))
+            port = int(sock.getsockname()[1])
+            stream = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                stream.bind((HOST, port))
+            except OSError:
+                continue  # taken over TCP: keep the UDP socket so the next pick differs
+            ports.append(port)
         return ports
+
+
+def holds(port: int) -> bool:
+    """Whether a socket on this machine holds ``port``: a UDP one, or a TCP one listening."""
+    suffix = f":{port:04X}"
+    for table, listening in (("udp", None), ("tcp", "0A")):  # 0A: TCP_LISTEN
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if local.endswith(suffix) and listening in (None, state):
+                return True
+    return False
 
 
 def free_tcp_port() -> int:
@@ -122,7 +140,16 @@ class SippFactory:
         ]  # fmt: skip
         if scenario == "uas":
             args.append("-rtp_echo")
-        return await self._start([*args, *extra], f"uas-{port}")
+        uas = await self._start([*args, *extra], f"uas-{port}")
+        # Calls sent before SIPp binds meet an ICMP port unreachable, and warpd fails the
+        # gateway over: wait for the socket (a loaded box takes SIPp a while to start).
+        async with asyncio.timeout(10):
+            while not holds(port):
+                assert uas.process is not None
+                if uas.process.returncode is not None:
+                    raise AssertionError(f"SIPp UAS on {port} exited: {uas.errors()}")
+                await asyncio.sleep(0.02)
+        return uas
 
     async def uac(
         self, target: tuple[str, int], *, calls: int, rate: float = 10.0, hold_ms: int = 200,
@@ -150,7 +177,6 @@ class SippFactory:
         (workdir / "pcap").symlink_to("/usr/share/sip-tester")
         sipp = await Sipp(args, workdir).start()
         self.started.append(sipp)
-        await asyncio.sleep(0.1)  # let a UAS bind before calls arrive
         return sipp
 
 

@@ -140,7 +140,7 @@ class DeliveryRouter:
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL"
-                " WHERE claimed_by = $1 AND state = 'pending'",
+                " WHERE claimed_by = $1 AND state = 'pending' AND via = 'smpp'",
                 self._instance,
             )
 

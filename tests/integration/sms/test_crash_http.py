@@ -119,23 +119,31 @@ async def test_kill_9_under_smpp_and_http_load_on_the_embedded_postgres(tmp_path
             http_load = asyncio.create_task(
                 send_paced(f"http://127.0.0.1:{http_port}", api_key, hook, 150, smpp_done, http)
             )
+            downtimes = []
             for pause, with_postgres in ((1.0, False), (1.0, True)):
                 await both_flowing(http, esme_log)
                 await asyncio.sleep(pause)
+                killed = time.monotonic()
                 warpd.send_signal(signal.SIGKILL)
                 if with_postgres:
                     kill_postmaster(cluster)
                 warpd.wait(10)
                 warpd = await restarted(args, out, http_port)
+                downtimes.append(round(time.monotonic() - killed, 1))
             smpp = await asyncio.wait_for(smpp_load, 90)
             await http_load
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not set(http.accepted) <= receipts.states.keys():  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
+            # The simulator writes its log out once a second and at exit: stopped first, so
+            # the submits of its last second are on disk when "sent upstream" is read.
+            simulator.send_signal(signal.SIGTERM)
+            simulator.wait(15)
             facts = await reconcile(dsn, sim_log)
     finally:
         warpd.send_signal(signal.SIGTERM)
-        simulator.send_signal(signal.SIGTERM)
+        if simulator.poll() is None:
+            simulator.send_signal(signal.SIGTERM)
         warpd.wait(15)
         simulator.wait(15)
         await cluster.stop()  # warpd stopped the cluster it adopted; this is for a failed run
@@ -162,6 +170,8 @@ async def test_kill_9_under_smpp_and_http_load_on_the_embedded_postgres(tmp_path
         "http_statuses": dict(http.statuses), "http_failures": dict(http.failures),
         "lost": len(lost), "webhook_duplicates": receipts.duplicates(),
         "upstream_submits": facts.upstream_submits, "committed": len(state_of),
+        "downtimes": downtimes, "esme_errors": list(smpp.errors),
+        "esme_receipts_missing": smpp.receipts_missing,
     }  # fmt: skip
     print(json.dumps(report))
     TALLY.faults.append(

@@ -1,10 +1,14 @@
 """The SMS core's durable record of what happened after acceptance, in batches.
 
-Submit responses, receipts, failures, MO and deliveries are written by one
-task in one transaction per batch, in the order they happened: a receipt is
-applied after the part it settles even when both arrive in the same batch.
-Whatever must be on disk before warpd answers its peer (a carrier's receipt
-or MO before its deliver_sm_resp) awaits its batch; the rest does not.
+Two lanes write, each one transaction per batch on a connection of its own: the
+carriers' submit responses (the parts and their carrier ids), and everything after
+them (receipts, failures, MO, customer deliveries). One lane was busy all the time
+at sustained load while PostgreSQL had cores to spare: the second commits beside it.
+A receipt that finds no stored part (its submit response still in the other lane,
+or on another instance) is parked, and the next batch of parts settles it; a batch
+that parks one asks the parts lane to look again once it is committed. Whatever
+must be on disk before warpd answers its peer (a carrier's receipt or MO before its
+deliver_sm_resp) awaits its batch; the rest does not.
 
 Final states are derived in SQL from the parts, so a receipt that arrives on
 any instance, before or after a restart, settles its message the same way,
@@ -156,6 +160,24 @@ class _Batch:
     waiters: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
 
+class _Lane:
+    """One writer: the batch it gathers, its connection, whether it is writing."""
+
+    __slots__ = ("batch", "conn", "urgent", "wakeup", "writing")
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.batch = _Batch()
+        self.conn = HeldConnection(pool)
+        self.wakeup = asyncio.Event()
+        # Set when an entry that someone waits for is queued: a lingering batch goes now.
+        self.urgent = asyncio.Event()
+        self.writing = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.batch.entries and not self.writing
+
+
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
     """A delivery row just committed, for whoever takes it now."""
@@ -244,39 +266,39 @@ class Journal:
     ) -> None:
         self.catalog = Catalog()
         self._pool = pool
-        self._conn = HeldConnection(pool)
         self.stats = stats
         self._instance = instance_id
         self._ttl = delivery_ttl
         self._lease = lease
         self._on_deliveries = on_deliveries
         self._locally_bound = locally_bound
-        self._batch = _Batch()
-        self._wakeup = asyncio.Event()
-        # Set when an entry that someone waits for is queued: a lingering batch goes now.
-        self._urgent = asyncio.Event()
+        self._parts_lane, self._after_lane = _Lane(pool), _Lane(pool)
         self._parked = 0
-        self._writing = False
         self.commits = 0
         self.last_error: str | None = None
 
+    def _lane(self, entry: Entry) -> _Lane:
+        # Unpark joins parked receipts to stored parts: where the parts are stored.
+        return self._parts_lane if isinstance(entry, PartAccepted | Unpark) else self._after_lane
+
     def add(self, entry: Entry) -> None:
-        self._batch.entries.append(entry)
-        self._wakeup.set()
+        lane = self._lane(entry)
+        lane.batch.entries.append(entry)
+        lane.wakeup.set()
 
     def add_and_wait(self, entry: Entry) -> asyncio.Future[None]:
         """Queue ``entry``; the future resolves when its batch is committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        batch = self._batch
-        batch.waiters[len(batch.entries)] = future
-        batch.entries.append(entry)
-        self._wakeup.set()
-        self._urgent.set()
+        lane = self._lane(entry)
+        lane.batch.waiters[len(lane.batch.entries)] = future
+        lane.batch.entries.append(entry)
+        lane.wakeup.set()
+        lane.urgent.set()
         return future
 
     @property
     def depth(self) -> int:
-        return len(self._batch.entries)
+        return len(self._parts_lane.batch.entries) + len(self._after_lane.batch.entries)
 
     @property
     def parked(self) -> int:
@@ -286,44 +308,47 @@ class Journal:
     @property
     def idle(self) -> bool:
         """Nothing queued and no batch being written."""
-        return not self._batch.entries and not self._writing
+        return self._parts_lane.idle and self._after_lane.idle
 
     async def run(self) -> None:
         async with self._pool.acquire() as conn:
             self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
         try:
-            await self._serve()
+            async with asyncio.TaskGroup() as lanes:
+                lanes.create_task(self._serve(self._parts_lane))
+                lanes.create_task(self._serve(self._after_lane))
         finally:
-            await self._conn.release()
+            await self._parts_lane.conn.release()
+            await self._after_lane.conn.release()
 
-    async def _serve(self) -> None:
+    async def _serve(self, lane: _Lane) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._batch.entries:
-                if self._batch.waiters:
-                    if len(self._batch.entries) < URGENT_BATCH:
+            await lane.wakeup.wait()
+            lane.wakeup.clear()
+            while lane.batch.entries:
+                if lane.batch.waiters:
+                    if len(lane.batch.entries) < URGENT_BATCH:
                         await asyncio.sleep(URGENT_LINGER)
                 else:
                     # Nobody waits for these (submit responses, settled deliveries):
                     # a few milliseconds gather the next ones into the same commit,
                     # unless an entry that someone waits for comes meanwhile.
-                    self._urgent.clear()
+                    lane.urgent.clear()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(LINGER):
-                            await self._urgent.wait()
-                batch, self._batch = self._batch, _Batch()
-                self._writing = True
+                            await lane.urgent.wait()
+                batch, lane.batch = lane.batch, _Batch()
+                lane.writing = True
                 try:
-                    await self._commit(batch)
+                    await self._commit(lane, batch)
                 finally:
-                    self._writing = False
+                    lane.writing = False
 
-    async def _commit(self, batch: _Batch) -> None:
+    async def _commit(self, lane: _Lane, batch: _Batch) -> None:
         delay = 0.05
         while True:
             try:
-                created = await self._write(batch.entries)
+                created, parked = await self._write(lane, batch.entries)
                 break
             except _TRANSIENT as exc:
                 # Nothing here may be dropped: a receipt or a submit response
@@ -336,7 +361,7 @@ class Journal:
             except asyncpg.PostgresError as exc:
                 # A row the database refuses must not stop every other one
                 # forever: find it by writing one entry at a time.
-                await self._isolate(batch, exc)
+                await self._isolate(lane, batch, exc)
                 return
         self.last_error = None
         self.commits += 1
@@ -345,8 +370,12 @@ class Journal:
                 waiter.set_result(None)
         if created:
             self._on_deliveries(created)
+        if parked and lane is self._after_lane:
+            # Parked while its part may have been committing in the other lane, whose
+            # look at the parked ones could not see this batch's: look again now.
+            self.add(Unpark())
 
-    async def _isolate(self, batch: _Batch, exc: asyncpg.PostgresError) -> None:
+    async def _isolate(self, lane: _Lane, batch: _Batch, exc: asyncpg.PostgresError) -> None:
         if len(batch.entries) == 1:
             log.error("journal_entry_refused", entry=repr(batch.entries[0]), error=str(exc))
             waiter = batch.waiters.get(0)
@@ -357,9 +386,10 @@ class Journal:
             single = _Batch([entry])
             if index in batch.waiters:
                 single.waiters[0] = batch.waiters[index]
-            await self._commit(single)
+            await self._commit(lane, single)
 
-    async def _write(self, entries: list[Entry]) -> list[NewDelivery]:
+    async def _write(self, lane: _Lane, entries: list[Entry]) -> tuple[list[NewDelivery], int]:
+        """Commit ``entries``; what deliveries it made, and how many receipts it parked."""
         parts = [e for e in entries if isinstance(e, PartAccepted)]
         receipts = [e for e in entries if isinstance(e, CarrierReceipt)]
         failed = [e for e in entries if isinstance(e, MessageFailed)]
@@ -369,7 +399,8 @@ class Journal:
         recount = any(isinstance(e, Unpark) for e in entries)
         finished: list[asyncpg.Record] = []
         deliveries: list[tuple[Any, ...]] = []
-        conn = await self._conn.get()
+        parked = 0
+        conn = await lane.conn.get()
         try:
             async with conn.transaction():
                 if parts:
@@ -382,7 +413,8 @@ class Journal:
                 if recount:  # others may have settled what this instance parked
                     self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
                 if receipts:
-                    finished += await self._receipts(conn, receipts)
+                    settled, parked = await self._receipts(conn, receipts)
+                    finished += settled
                 if failed:
                     finished += await conn.fetch(
                         _FAILED,
@@ -414,9 +446,9 @@ class Journal:
                     )
                 created = await self._insert_deliveries(conn, deliveries) if deliveries else []
         except BaseException:
-            await self._conn.release()  # the pool checks it; the next batch gets a sound one
+            await lane.conn.release()  # the pool checks it; the next batch gets a sound one
             raise
-        return created
+        return created, parked
 
     async def _parts(self, conn: Any, parts: list[PartAccepted]) -> None:
         # One statement per batch: executemany would run one per row.
@@ -443,7 +475,10 @@ class Journal:
                 [p.attempts for p in last],
             )
 
-    async def _receipts(self, conn: Any, receipts: list[CarrierReceipt]) -> list[asyncpg.Record]:
+    async def _receipts(
+        self, conn: Any, receipts: list[CarrierReceipt]
+    ) -> tuple[list[asyncpg.Record], int]:
+        """The messages the receipts made final, and how many receipts were parked."""
         recent = uuid7_floor(datetime.now(UTC) - RECEIPT_LOOKBACK)
         matched = await self._match(conn, receipts, range(len(receipts)), recent)
         hit = {row["idx"] for row in matched}
@@ -466,7 +501,7 @@ class Journal:
             )
             self._parked += len(orphans)
         ids = list({row["message_id"] for row in matched})
-        return list(await conn.fetch(_FINISHED, ids, min(ids))) if ids else []
+        return (list(await conn.fetch(_FINISHED, ids, min(ids))) if ids else []), len(orphans)
 
     @staticmethod
     async def _match(

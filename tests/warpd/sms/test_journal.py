@@ -1,12 +1,14 @@
 """The journal: a row PostgreSQL refuses does not stop the rest of its batch; receipt
 lookups bounded to recent months still find what is older; a small batch that somebody
-waits for gathers what follows within URGENT_LINGER."""
+waits for gathers what follows within URGENT_LINGER; a receipt parked while its part
+committed in the other lane is settled at once."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -19,7 +21,7 @@ from warpd.sms.journal import (
     uuid7_floor,
 )
 
-from .conftest import Running
+from .conftest import Running, start_warpd, stop_warpd
 from .helpers import bind, submit, wait_for
 
 
@@ -116,3 +118,51 @@ async def test_two_waited_entries_a_moment_apart_share_one_commit(warpd: Running
     assert sms.journal.commits == before + 1
     rows = await warpd.query("SELECT carrier_message_id FROM message_parts ORDER BY 1")
     assert [r[0] for r in rows] == ["a", "b"]
+
+
+async def test_a_receipt_parked_while_its_part_commits_beside_it_is_settled_at_once(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    """Parts and receipts commit in two lanes. A receipt that found no part, parked while
+    the part's batch committed beside it (which looked for parked receipts before this one
+    was there), makes the parts lane look again at once: not at the next beat, 20 s here.
+    A lock on pending_receipts holds the receipt's batch at its INSERT meanwhile."""
+    running = await start_warpd(
+        database_dsn,
+        tmp_path / "state",
+        0,
+        extra="heartbeat_seconds = 20\n",  # in [cluster]
+    )
+    try:
+        sms = running.daemon.sms
+        assert sms is not None
+        connector = next(iter(sms.connectors))
+        message_id = await old_message(running, timedelta(minutes=1))
+        blocker = await asyncpg.connect(database_dsn)
+        try:
+            await blocker.execute("BEGIN; LOCK TABLE pending_receipts IN SHARE MODE")
+            parked = sms.journal.add_and_wait(receipt(connector, "beside"))
+            async with asyncio.timeout(5):
+                while not await blocker.fetchval(  # noqa: ASYNC110 - bounded
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                    " AND relation = 'pending_receipts'::regclass"
+                ):
+                    await asyncio.sleep(0.01)
+                await sms.journal.add_and_wait(
+                    PartAccepted(message_id, 1, connector, "beside", last=True, attempts=1)
+                )
+            await blocker.execute("ROLLBACK")
+        finally:
+            await blocker.close()
+        await parked
+        async with asyncio.timeout(5):
+            while (
+                await running.value(  # noqa: ASYNC110 - bounded
+                    "SELECT state FROM messages WHERE id = $1", message_id
+                )
+                != "delivered"
+            ):
+                await asyncio.sleep(0.05)
+        assert await running.value("SELECT count(*) FROM pending_receipts") == 0
+    finally:
+        await stop_warpd(running)

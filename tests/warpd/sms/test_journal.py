@@ -155,13 +155,9 @@ async def test_a_receipt_parked_while_its_part_commits_beside_it_is_settled_at_o
         finally:
             await blocker.close()
         await parked
+        state = "SELECT state FROM messages WHERE id = $1"
         async with asyncio.timeout(5):
-            while (
-                await running.value(  # noqa: ASYNC110 - bounded
-                    "SELECT state FROM messages WHERE id = $1", message_id
-                )
-                != "delivered"
-            ):
+            while await running.value(state, message_id) != "delivered":  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         assert await running.value("SELECT count(*) FROM pending_receipts") == 0
     finally:

@@ -14,6 +14,14 @@ from warpd.store.migrate import Migration, SchemaStatus, load_migrations, migrat
 log = structlog.get_logger(__name__)
 
 
+# Connections warpd's writers and listeners keep for the process's life: the group
+# commit, the journal's two lanes, and the LISTENs of the cluster signals and of the
+# webhook sender. The pool holds these beside ``pool_max`` for everything else: a pool
+# of pool_max alone, all kept, would leave the dispatcher's and the receipts' claims
+# waiting for ever (a cluster test's pool_max = 4 did, when the journal took a second).
+KEPT_CONNECTIONS = 5
+
+
 class Database:
     def __init__(self, pool: asyncpg.Pool, migrations: tuple[Migration, ...]) -> None:
         self.pool = pool
@@ -26,7 +34,7 @@ class Database:
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=config.pool_min,
-                max_size=config.pool_max,
+                max_size=config.pool_max + KEPT_CONNECTIONS,
                 timeout=config.connect_timeout,
                 command_timeout=config.command_timeout,
                 # Every statement is planned for its own arrays and the table as it is

@@ -53,9 +53,10 @@ def warpd_config(
     smpp: str = "",
     http: str = "",
     sms: str = "",
+    pool_max: int = 6,
 ) -> str:
     return (
-        f"[database]\ndsn = '{dsn}'\npool_min = 2\npool_max = 6\n"
+        f"[database]\ndsn = '{dsn}'\npool_min = {min(2, pool_max)}\npool_max = {pool_max}\n"
         f"[http]\nlisten = '127.0.0.1:0'\n{http}[smpp]\nlisten = '127.0.0.1:0'\n{smpp}"
         f"[daemon]\nstate_dir = '{state}'\nshutdown_timeout = 3.0\n"
         f"[demo]\nenabled = true\nsimulator_port = {simulator_port}\n"
@@ -79,8 +80,11 @@ async def start_warpd(
     smpp: str = "",
     http: str = "",
     sms: str = "",
+    pool_max: int = 6,
 ) -> Running:
-    path = write_config(state, warpd_config(dsn, state, simulator_port, extra, smpp, http, sms))
+    path = write_config(
+        state, warpd_config(dsn, state, simulator_port, extra, smpp, http, sms, pool_max)
+    )
     daemon = Daemon(
         parse(path.read_text(), str(path), {}),
         config_path=path,

@@ -13,6 +13,7 @@ import pytest_asyncio
 from warpd.config import parse
 from warpd.daemon import Daemon
 from warpd.errors import StorageError
+from warpd.store.database import KEPT_CONNECTIONS
 from warpd.store.migrate import load_migrations
 from warpd.systemd import Notifier
 
@@ -66,7 +67,8 @@ async def test_health_ready_metrics(running: tuple[Daemon, str]) -> None:
     for line in (
         "warpd_ready 1.0",
         f"warpd_schema_version {LATEST}.0",
-        'warpd_db_pool_connections{state="max"} 3.0',
+        # pool_max = 3 for queries, and the connections warpd keeps beside them
+        f'warpd_db_pool_connections{{state="max"}} {3 + KEPT_CONNECTIONS}.0',
         'warpd_http_requests_total{route="/ready",status="200"} 1.0',
         "process_resident_memory_bytes",
         "warpd_build_info{python=",

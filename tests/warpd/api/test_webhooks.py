@@ -374,7 +374,17 @@ async def test_non_2xx_answers_are_retried(
         await receiver.stop()
 
 
-async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Database) -> None:
+@pytest.mark.parametrize(
+    ("successor", "lease"),
+    [("successor", 1.0), ("crashed", 600.0)],
+    ids=["another-instance-after-the-lease", "the-same-instance-restarted-at-once"],
+)
+async def test_a_crashed_instance_claims_are_posted_by_the_next_sender(
+    db: Database, successor: str, lease: float
+) -> None:
+    """Another instance takes a crashed one's claims over once their lease lapses; the
+    crashed one restarted under its own name (``cluster.instance_id``, as systemd restarts
+    it) posts them at once, without waiting out the lease (600 s there)."""
     receiver = await Receiver(delay=0.5).start()
     try:
         async with db.pool.acquire() as conn:
@@ -382,7 +392,7 @@ async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Data
             hook = await make_webhook(conn, account, receiver.url)
             ids = [await make_delivery(conn, account, webhook_id=hook) for _ in range(6)]
         config = WebhooksConfig(**{**FAST, "timeout": 0.25})
-        crashed = WebhookSender(db, config, "crashed", lease_seconds=1.0)
+        crashed = WebhookSender(db, config, "crashed", lease_seconds=lease)
         await crashed.start()
         async with asyncio.timeout(5):
             while len(receiver.posts) < 4:  # noqa: ASYNC110 - bounded by the timeout
@@ -390,41 +400,12 @@ async def test_a_crashed_instance_claims_are_taken_over_after_the_lease(db: Data
         await kill_9(crashed)
         assert await held_by(db, "crashed") == 6
         receiver.delay = 0.0
-        successor = WebhookSender(db, WebhooksConfig(**FAST), "successor", lease_seconds=1.0)
-        await successor.start()
+        next_sender = WebhookSender(db, WebhooksConfig(**FAST), successor, lease_seconds=lease)
+        await next_sender.start()
         try:
             states = await wait_states(db, ids, {"delivered"}, 10)
         finally:
-            await successor.stop()
-        assert set(states.values()) == {"delivered"}
-    finally:
-        await receiver.stop()
-
-
-async def test_a_restarted_instance_takes_its_own_claims_back_at_once(db: Database) -> None:
-    """Restarted under its own name (``cluster.instance_id``, as systemd restarts it), an
-    instance posts what it had claimed before it crashed without waiting out the lease."""
-    receiver = await Receiver(delay=0.5).start()
-    try:
-        async with db.pool.acquire() as conn:
-            account = await make_account(conn)
-            hook = await make_webhook(conn, account, receiver.url)
-            ids = [await make_delivery(conn, account, webhook_id=hook) for _ in range(6)]
-        config = WebhooksConfig(**{**FAST, "timeout": 0.25})
-        crashed = WebhookSender(db, config, "restarted", lease_seconds=600.0)
-        await crashed.start()
-        async with asyncio.timeout(5):
-            while len(receiver.posts) < 4:  # noqa: ASYNC110 - bounded by the timeout
-                await asyncio.sleep(0.01)
-        await kill_9(crashed)
-        assert await held_by(db, "restarted") == 6
-        receiver.delay = 0.0
-        again = WebhookSender(db, WebhooksConfig(**FAST), "restarted", lease_seconds=600.0)
-        await again.start()
-        try:
-            states = await wait_states(db, ids, {"delivered"}, 10)
-        finally:
-            await again.stop()
+            await next_sender.stop()
         assert set(states.values()) == {"delivered"}, states
     finally:
         await receiver.stop()

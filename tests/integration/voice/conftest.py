@@ -59,10 +59,10 @@ def free_udp_ports(count: int) -> list[int]:
 def holds(port: int) -> bool:
     """Whether a socket on this machine holds ``port``: a UDP one, or a TCP one listening."""
     suffix = f":{port:04X}"
-    for table, listening in (("udp", None), ("tcp", "0A")):  # 0A: TCP_LISTEN
+    for table, wanted in (("udp", None), ("tcp", "0A")):  # 0A: TCP_LISTEN
         for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if local.endswith(suffix) and listening in (None, state):
+            fields = line.split()  # sl, local_address, rem_address, st, ...
+            if fields[1].endswith(suffix) and wanted in (None, fields[3]):
                 return True
     return False
 

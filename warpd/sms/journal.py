@@ -451,29 +451,20 @@ class Journal:
         return created, parked
 
     async def _parts(self, conn: Any, parts: list[PartAccepted]) -> None:
-        # One statement per batch: executemany would run one per row.
+        # One statement per batch (migration 0018): executemany would run one per row.
+        last = [p for p in parts if p.last]
         await conn.execute(
-            "INSERT INTO message_parts (message_id, part_no, connector_id, carrier_message_id)"
-            " SELECT * FROM unnest($1::uuid[], $2::int2[], $3::bigint[], $4::text[])"
-            " ON CONFLICT (message_id, part_no) DO UPDATE"
-            " SET connector_id = excluded.connector_id,"
-            " carrier_message_id = excluded.carrier_message_id, state = 'submitted'",
+            "SELECT store_parts($1::uuid[], $2::int2[], $3::bigint[], $4::text[],"
+            " $5::uuid[], $6::bigint[], $7::int[], $8::uuid)",
             [p.message_id for p in parts],
             [p.part_no for p in parts],
             [p.connector_id for p in parts],
             [p.carrier_id for p in parts],
+            [p.message_id for p in last],
+            [p.connector_id for p in last],
+            [p.attempts for p in last],
+            min(p.message_id for p in parts),
         )
-        last = [p for p in parts if p.last]
-        if last:
-            await conn.execute(
-                "UPDATE messages m SET state = 'submitted', submitted_at = now(),"
-                " connector_id = s.connector_id, attempts = s.attempts"
-                " FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS s(id, connector_id, attempts)"
-                " WHERE m.id = s.id AND m.state = 'queued'",
-                [p.message_id for p in last],
-                [p.connector_id for p in last],
-                [p.attempts for p in last],
-            )
 
     async def _receipts(
         self, conn: Any, receipts: list[CarrierReceipt]
@@ -614,21 +605,13 @@ class Journal:
 
     async def _insert_deliveries(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[NewDelivery]:
         columns = list(zip(*rows, strict=True))
+        # The notifies of the rows nobody here takes go in the same call (migration 0018).
         created = await conn.fetch(
-            "INSERT INTO deliveries (account_id, kind, message_id, mo_id, via, smpp_user_id,"
-            " webhook_id, url, payload, expires_at, claimed_by, claimed_until)"
-            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::uuid[], $5::text[],"
-            " $6::bigint[], $7::bigint[], $8::text[], $9::jsonb[], $10::timestamptz[],"
-            " $11::text[], $12::timestamptz[])"
-            " RETURNING id, via, smpp_user_id, payload, claimed_by",
+            "SELECT * FROM insert_deliveries($1::bigint[], $2::text[], $3::uuid[], $4::uuid[],"
+            " $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::jsonb[],"
+            " $10::timestamptz[], $11::text[], $12::timestamptz[])",
             *[list(c) for c in columns],
         )
-        if any(r["via"] == "webhook" for r in created):
-            await conn.execute("SELECT pg_notify('warpd_deliveries', '')")
-        if any(r["via"] == "smpp" and r["claimed_by"] is None for r in created):
-            # For a customer bound to another instance (or to none): sent on commit,
-            # so the row is there when its sweep looks (warpd/cluster/signals.py).
-            await conn.execute("SELECT pg_notify('warpd_smpp_deliveries', '')")
         return [
             NewDelivery(r["id"], r["via"], r["smpp_user_id"], orjson.loads(r["payload"]))
             for r in created

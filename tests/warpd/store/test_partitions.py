@@ -203,12 +203,23 @@ async def test_migration_converts_tables_holding_rows(
         "EXPLAIN (FORMAT JSON) SELECT * FROM messages WHERE id = $1", uuid7_at(month_ago(1))
     )
     assert str(plan).count("messages_p") == 1, plan
-    # The partition-wise key: a part needs its message.
+    # A part needs its message: store_parts() checks per batch where a key checked per
+    # row (migration 0018), and refuses the whole batch as the key did.
+    kept = await conn.fetchval("SELECT message_id FROM message_parts LIMIT 1")
     with pytest.raises(asyncpg.ForeignKeyViolationError):
         await conn.execute(
-            "INSERT INTO message_parts (message_id, part_no, connector_id) VALUES ($1, 1, $2)",
-            uuid7_at(NOW), ids["connector"],
+            "SELECT store_parts($1, '{1,1}', $2, '{a,b}', '{}', '{}', '{}', $3)",
+            [kept, uuid7_at(NOW)], [ids["connector"]] * 2, kept,
         )  # fmt: skip
+    assert (
+        await conn.fetchval("SELECT count(*) FROM message_parts WHERE carrier_message_id = 'a'")
+        == 0
+    )
+    # A webhook attempt keeps its partition-wise key into deliveries.
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await conn.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt_no) VALUES ($1, 1)", new["id"] + 1
+        )
 
 
 async def test_client_reference_is_still_unique_per_account(

@@ -1,9 +1,11 @@
 """The SMS core's durable record of what happened after acceptance, in batches.
 
-Two lanes write, each one transaction per batch on a connection of its own: the
-carriers' submit responses (the parts and their carrier ids), and everything after
-them (receipts, failures, MO, customer deliveries). One lane was busy all the time
-at sustained load while PostgreSQL had cores to spare: the second commits beside it.
+Three lanes write, each one transaction per batch on a connection of its own: the
+carriers' submit responses (the parts and their carrier ids); what comes after them
+(receipts, failures, MO) and the deliveries it owes the customer; and how those
+deliveries went. One lane was busy all the time at sustained load while PostgreSQL
+had cores to spare: the others commit beside it. A delivery's outcome can only
+follow the commit that made it, so its lane never races the one before.
 A receipt that finds no stored part (its submit response still in the other lane,
 or on another instance) is parked, and the next batch of parts settles it; a batch
 that parks one asks the parts lane to look again once it is committed. Whatever
@@ -272,14 +274,23 @@ class Journal:
         self._lease = lease
         self._on_deliveries = on_deliveries
         self._locally_bound = locally_bound
-        self._parts_lane, self._after_lane = _Lane(pool), _Lane(pool)
+        self._parts_lane, self._after_lane, self._outcome_lane = (
+            _Lane(pool),
+            _Lane(pool),
+            _Lane(pool),
+        )
+        self._lanes = (self._parts_lane, self._after_lane, self._outcome_lane)
         self._parked = 0
         self.commits = 0
         self.last_error: str | None = None
 
     def _lane(self, entry: Entry) -> _Lane:
         # Unpark joins parked receipts to stored parts: where the parts are stored.
-        return self._parts_lane if isinstance(entry, PartAccepted | Unpark) else self._after_lane
+        if isinstance(entry, PartAccepted | Unpark):
+            return self._parts_lane
+        if isinstance(entry, DeliveryDone | DeliveryRetry):
+            return self._outcome_lane
+        return self._after_lane
 
     def add(self, entry: Entry) -> None:
         lane = self._lane(entry)
@@ -298,7 +309,7 @@ class Journal:
 
     @property
     def depth(self) -> int:
-        return len(self._parts_lane.batch.entries) + len(self._after_lane.batch.entries)
+        return sum(len(lane.batch.entries) for lane in self._lanes)
 
     @property
     def parked(self) -> int:
@@ -308,18 +319,18 @@ class Journal:
     @property
     def idle(self) -> bool:
         """Nothing queued and no batch being written."""
-        return self._parts_lane.idle and self._after_lane.idle
+        return all(lane.idle for lane in self._lanes)
 
     async def run(self) -> None:
         async with self._pool.acquire() as conn:
             self._parked = await conn.fetchval("SELECT count(*) FROM pending_receipts")
         try:
-            async with asyncio.TaskGroup() as lanes:
-                lanes.create_task(self._serve(self._parts_lane))
-                lanes.create_task(self._serve(self._after_lane))
+            async with asyncio.TaskGroup() as serving:
+                for lane in self._lanes:
+                    serving.create_task(self._serve(lane))
         finally:
-            await self._parts_lane.conn.release()
-            await self._after_lane.conn.release()
+            for lane in self._lanes:
+                await lane.conn.release()
 
     async def _serve(self, lane: _Lane) -> None:
         while True:

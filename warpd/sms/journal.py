@@ -235,14 +235,28 @@ UPDATE messages m
 RETURNING m.*
 """
 
+# The parts the receipts name, settled; and, in the same statement, the messages of
+# one part, which that receipt makes final (the receipts of several parts go through
+# _FINISHED, which looks at every part). Each row is a receipt that found its part,
+# with its message's columns when it made it final (NULL otherwise).
 _RECEIPTS = """
-UPDATE message_parts p
-   SET state = r.state, error_code = r.err, done_at = now()
-  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[])
-       AS r(connector_id, carrier_id, state, err, idx)
- WHERE p.connector_id = r.connector_id AND p.carrier_message_id = r.carrier_id
-   AND p.state = 'submitted' AND p.message_id >= $6
-RETURNING p.message_id, r.idx
+WITH r AS (
+    UPDATE message_parts p
+       SET state = r.state, error_code = r.err, done_at = now()
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[])
+           AS r(connector_id, carrier_id, state, err, idx)
+     WHERE p.connector_id = r.connector_id AND p.carrier_message_id = r.carrier_id
+       AND p.state = 'submitted' AND p.message_id >= $6
+    RETURNING p.message_id, p.state, p.error_code, r.idx
+), single AS (
+    UPDATE messages m
+       SET state = r.state, done_at = now(), error_code = coalesce(r.error_code, m.error_code)
+      FROM r
+     WHERE m.id = r.message_id AND m.id >= $6 AND m.parts = 1
+       AND m.state IN ('queued', 'submitted')
+    RETURNING m.*
+)
+SELECT r.message_id, r.idx, s.* FROM r LEFT JOIN single s ON s.id = r.message_id
 """
 
 _UNPARK = """
@@ -502,8 +516,11 @@ class Journal:
                 [_receipt_payload(r) for r in orphans],
             )
             self._parked += len(orphans)
-        ids = list({row["message_id"] for row in matched})
-        return (list(await conn.fetch(_FINISHED, ids, min(ids))) if ids else []), len(orphans)
+        finished = [row for row in matched if row["id"] is not None]
+        others = list({row["message_id"] for row in matched if row["id"] is None})
+        if others:
+            finished += await conn.fetch(_FINISHED, others, min(others))
+        return finished, len(orphans)
 
     @staticmethod
     async def _match(

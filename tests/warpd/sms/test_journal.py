@@ -1,7 +1,8 @@
 """The journal: a row PostgreSQL refuses does not stop the rest of its batch; receipt
 lookups bounded to recent months still find what is older; a small batch that somebody
 waits for gathers what follows within URGENT_LINGER; a receipt parked while its part
-committed in the other lane is settled at once."""
+committed in the other lane is settled at once; two parts' receipts committing side by
+side make their message final."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from warpd.sms.journal import (
     RECEIPT_LOOKBACK,
     URGENT_LINGER,
     CarrierReceipt,
+    MessageFailed,
     PartAccepted,
     uuid7_floor,
 )
@@ -44,17 +46,19 @@ async def test_a_refused_entry_does_not_stop_the_others(warpd: Running) -> None:
     peer.close()
 
 
-async def old_message(warpd: Running, age: timedelta) -> uuid.UUID:
+async def old_message(warpd: Running, age: timedelta, parts: int = 1) -> uuid.UUID:
     """A message made ``age`` ago (its UUIDv7 says so), already sent upstream: a queued
     one the dispatcher could claim and send again meanwhile, under another carrier id."""
     made = datetime.now(UTC) - age
     message_id = uuid.UUID(int=(uuid7_floor(made).int | 0x7000_8000_0000_0000_0001))
     await warpd.query(
         "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
-        " currency, expires_at, created_at, state) SELECT $1, id, 'smpp', 'WARPD',"
-        " '447700900123', 'hi', 'EUR', now() + interval '1 day', $2, 'submitted' FROM accounts",
+        " currency, expires_at, created_at, state, parts) SELECT $1, id, 'smpp', 'WARPD',"
+        " '447700900123', 'hi', 'EUR', now() + interval '1 day', $2, 'submitted', $3"
+        " FROM accounts",
         message_id,
         made,
+        parts,
     )
     return message_id
 
@@ -162,3 +166,43 @@ async def test_a_receipt_parked_while_its_part_commits_beside_it_is_settled_at_o
         assert await running.value("SELECT count(*) FROM pending_receipts") == 0
     finally:
         await stop_warpd(running)
+
+
+async def test_two_parts_receipts_committing_side_by_side_make_their_message_final(
+    warpd: Running,
+) -> None:
+    """Each lane counts the message's parts after its own receipt: counted while the other
+    part's receipt was written but not committed beside it, neither would see both parts
+    done, and the message would stay submitted for ever. A lock on another message holds
+    the first receipt's batch (at that message's failure) until the second has run."""
+    sms = warpd.daemon.sms
+    assert sms is not None
+    connector = next(iter(sms.connectors))
+    message_id = await old_message(warpd, timedelta(minutes=1), parts=2)
+    other = await old_message(warpd, timedelta(minutes=2))
+    for part_no, carrier_id in ((1, "one"), (2, "two")):
+        last = part_no == 2
+        await sms.journal.add_and_wait(
+            PartAccepted(message_id, part_no, connector, carrier_id, last=last, attempts=1)
+        )
+    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+    blocker = await asyncpg.connect(warpd.dsn)
+    try:
+        await blocker.execute("BEGIN")
+        await blocker.execute("SELECT FROM messages WHERE id = $1 FOR UPDATE", other)
+        sms.journal.add(receipt(connector, "one"))
+        first = sms.journal.add_and_wait(MessageFailed(other, "failed", 8, "test"))
+        async with asyncio.timeout(5):
+            while not await blocker.fetchval(waiting):  # noqa: ASYNC110 - bounded
+                await asyncio.sleep(0.01)
+            second = sms.journal.add_and_wait(receipt(connector, "two"))
+            # The second either waits for the first's lock on the message (counted: two
+            # waits) or, without it, commits having counted one part of two.
+            while not second.done() and await blocker.fetchval(waiting) < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await blocker.execute("ROLLBACK")
+    finally:
+        await blocker.close()
+    await asyncio.gather(first, second)
+    assert await warpd.value("SELECT state FROM messages WHERE id = $1", message_id) == "delivered"
+    assert await warpd.value("SELECT state FROM messages WHERE id = $1", other) == "failed"

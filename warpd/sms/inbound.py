@@ -16,8 +16,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from protocols.smpp.constants import MessageState
 from protocols.smpp.dlr import FINAL_STATES, STATE_BY_STAT, ReceiptError, parse_receipt
 from protocols.smpp.flags import esm_udhi, is_status_report
@@ -192,7 +190,7 @@ class CarrierInbound:
                     None,
                     webhook_id,
                     None,
-                    orjson.dumps(event).decode(),
+                    event,
                     expires,
                     None,
                     None,
@@ -216,7 +214,7 @@ class CarrierInbound:
                 user.id,
                 None,
                 None,
-                orjson.dumps(event).decode(),
+                event,
                 expires,
                 None,
                 None,

@@ -93,7 +93,7 @@ class MessageFailed:
 @dataclass(frozen=True, slots=True)
 class MoReceived:
     record: tuple[Any, ...]  # mo_messages row, MO_COLUMNS order
-    deliveries: tuple[tuple[Any, ...], ...]  # DELIVERY_COLUMNS order
+    deliveries: tuple[tuple[Any, ...], ...]  # DELIVERY_COLUMNS order, the payload a dict
     opt_out: tuple[str, int, str] | None  # ("stop"|"start", account_id, msisdn)
 
 
@@ -156,6 +156,9 @@ DELIVERY_COLUMNS = (
     "expires_at",
     "claimed_by",
     "claimed_until",
+)
+_VIA, _SMPP_USER, _PAYLOAD, _CLAIMED_BY = (
+    DELIVERY_COLUMNS.index(c) for c in ("via", "smpp_user_id", "payload", "claimed_by")
 )
 
 
@@ -232,7 +235,16 @@ AFTER_LANES = 2
 # Below every id: no bound.
 _ALL_MONTHS = uuid.UUID(int=0)
 
-_FINISHED = """
+# What a message made final is read back for: its money (_settle) and what its customer
+# is owed (deliveries_payload.Finished). Not the whole row: a third of its columns,
+# timestamps among them, decoded for every receipt and never looked at.
+_DONE = """m.id, m.account_id, m.channel, m.smpp_user_id, m.registered_delivery, m.state,
+m.error_code, m.parts, m.source_addr, m.source_ton, m.source_npi, m.destination_addr,
+m.dest_ton, m.dest_npi, m.body, m.data_coding, m.esm_class, m.client_ref, m.callback_url,
+m.created_at, m.done_at, m.price_micros"""
+
+_FINISHED = (
+    """
 UPDATE messages m
    SET state = f.state, done_at = now(), error_code = coalesce(f.err, m.error_code)
   FROM (SELECT message_id, count(*) AS done, max(error_code) AS err,
@@ -243,26 +255,30 @@ UPDATE messages m
          GROUP BY message_id) f
  WHERE m.id = f.message_id AND m.id >= $2 AND f.done >= m.parts
    AND m.state IN ('queued', 'submitted')
-RETURNING m.*
-"""
+RETURNING """
+    + _DONE
+)
 
 _LOCK_MESSAGES = """
 SELECT FROM messages WHERE id = any($1::uuid[]) AND id >= $2 ORDER BY id FOR UPDATE
 """
 
-_FAILED = """
+_FAILED = (
+    """
 UPDATE messages m
    SET state = f.state, error_code = f.err, error_text = f.txt, done_at = now()
   FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS f(id, state, err, txt)
  WHERE m.id = f.id AND m.id >= $5 AND m.state IN ('queued', 'submitted')
-RETURNING m.*
-"""
+RETURNING """
+    + _DONE
+)
 
 # The parts the receipts name, settled; and, in the same statement, the messages of
 # one part, which that receipt makes final (the receipts of several parts go through
 # _FINISHED, which looks at every part). Each row is a receipt that found its part,
 # with its message's columns when it made it final (NULL otherwise).
-_RECEIPTS = """
+_RECEIPTS = (
+    """
 WITH r AS (
     UPDATE message_parts p
        SET state = r.state, error_code = r.err, done_at = now()
@@ -277,10 +293,13 @@ WITH r AS (
       FROM r
      WHERE m.id = r.message_id AND m.id >= $6 AND m.parts = 1
        AND m.state IN ('queued', 'submitted')
-    RETURNING m.*
+    RETURNING """
+    + _DONE
+    + """
 )
 SELECT r.message_id, r.idx, s.* FROM r LEFT JOIN single s ON s.id = r.message_id
 """
+)
 
 _UNPARK = """
 DELETE FROM pending_receipts pr
@@ -633,7 +652,7 @@ class Journal:
                         target.smpp_user_id,
                         target.webhook_id,
                         target.url,
-                        orjson.dumps(target.payload).decode(),
+                        target.payload,
                         now + self._ttl,
                         self._instance if local else None,
                         now + self._lease if local else None,
@@ -661,18 +680,22 @@ class Journal:
         return list(mo.deliveries)
 
     async def _insert_deliveries(self, conn: Any, rows: list[tuple[Any, ...]]) -> list[NewDelivery]:
-        columns = list(zip(*rows, strict=True))
-        # The notifies of the rows nobody here takes go in the same call (migration 0018).
-        created = await conn.fetch(
-            "SELECT * FROM insert_deliveries($1::bigint[], $2::text[], $3::uuid[], $4::uuid[],"
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        payloads = columns[_PAYLOAD]
+        columns[_PAYLOAD] = [orjson.dumps(p).decode() for p in payloads]
+        # The notifies of the rows nobody here takes go in the same call; the ids come
+        # back in the rows' order (migrations 0018, 0019).
+        ids = await conn.fetchval(
+            "SELECT insert_deliveries($1::bigint[], $2::text[], $3::uuid[], $4::uuid[],"
             " $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::jsonb[],"
             " $10::timestamptz[], $11::text[], $12::timestamptz[])",
-            *[list(c) for c in columns],
+            *columns,
         )
+        vias, users, claimers = columns[_VIA], columns[_SMPP_USER], columns[_CLAIMED_BY]
         return [
-            NewDelivery(r["id"], r["via"], r["smpp_user_id"], orjson.loads(r["payload"]))
-            for r in created
-            if r["claimed_by"] is not None
+            NewDelivery(ids[i], vias[i], users[i], payloads[i])
+            for i in range(len(rows))
+            if claimers[i] is not None
         ]
 
 

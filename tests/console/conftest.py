@@ -24,9 +24,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from tests.fixtures.ports import free_port
 from tests.fixtures.postgres import TestServer
 from tests.warpd.api.conftest import EXTRA
-from tests.warpd.sms.conftest import Running, free_port, start_warpd, stop_warpd
+from tests.warpd.sms.conftest import Running, start_warpd, stop_warpd
 from tests.warpd.sms.helpers import add_connector, only_route, start_simulator
 from warpd.sim import SmscSimulator
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from tests.fixtures.ports import free_port
 from warpd.config.schema import DatabaseConfig
 from warpd.errors import StorageError
 from warpd.store import Database, EmbeddedPostgres
@@ -270,9 +270,3 @@ async def test_a_command_beside_the_daemon_leaves_its_embedded_cluster_running(
         await conn.close()
     finally:
         await daemon.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from tests.fixtures.ports import free_port
 from tests.integration.cluster.customer import CustomerBind
 from warpd.auth.passwords import hash_password
 from warpd.cli import main as cli_main
@@ -43,12 +44,6 @@ CONNECTOR_BINDS = 2  # Sinch's limit per system_id
 SIM_SYSTEM_ID = "sim"
 # From a kill to the takeover: the lease, a heartbeat or two to notice, a poll.
 TAKEOVER_WITHIN = LEASE_SECONDS + 7.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def until(check: Callable[[], bool], seconds: float, what: str) -> None:

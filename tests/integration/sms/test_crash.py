@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -21,18 +20,13 @@ from pathlib import Path
 import asyncpg
 import orjson
 
+from tests.fixtures.ports import free_port
 from warpd.config import parse
 from warpd.demo import provision
 from warpd.sim import EsmeConfig, run_esme
 from warpd.store.migrate import load_migrations, migrate
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:

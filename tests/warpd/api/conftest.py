@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import pytest_asyncio
 
-from tests.warpd.sms.conftest import Running, free_port, start_warpd, stop_warpd
+from tests.fixtures.ports import free_port
+from tests.warpd.sms.conftest import Running, start_warpd, stop_warpd
 from warpd.api.server import HttpServer, make_app
 from warpd.config import Config
 from warpd.config.schema import AdminConfig, DatabaseConfig, HttpConfig, WebhooksConfig

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.ports import free_port
+
 LOCAL = "amqp://guest:guest@127.0.0.1:5672/"
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
@@ -37,12 +39,6 @@ def _answers(port: int) -> bool:
             return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
     external = os.environ.get("WARPD_TEST_AMQP_URL")
@@ -55,7 +51,7 @@ def amqp_url() -> Iterator[str]:
     if not SERVER.exists():
         pytest.fail("RabbitMQ is needed: apt-get install rabbitmq-server (config/setup.sh test)")
     root = Path(tempfile.mkdtemp(prefix="warpd-test-amqp-"))
-    port = _free_port()
+    port = free_port()
     (root / "enabled_plugins").write_text("[].\n")
     env = dict(
         os.environ,
@@ -63,7 +59,7 @@ def amqp_url() -> Iterator[str]:
         RABBITMQ_NODENAME=f"warpd-test-{os.getpid()}@localhost",
         RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
         RABBITMQ_NODE_PORT=str(port),
-        RABBITMQ_DIST_PORT=str(_free_port()),
+        RABBITMQ_DIST_PORT=str(free_port()),
         RABBITMQ_MNESIA_BASE=str(root / "mnesia"),
         RABBITMQ_LOG_BASE=str(root / "log"),
         RABBITMQ_ENABLED_PLUGINS_FILE=str(root / "enabled_plugins"),

@@ -1,4 +1,5 @@
-"""Simulators on free loopback ports, stopped after each test."""
+"""Simulators on free loopback ports (below the ephemeral range: a test may stop one and
+start it again on its port), stopped after each test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from tests.fixtures.ports import free_port
 from warpd.sim import SmscConfig, SmscSimulator
 
 Start = Callable[..., Awaitable[SmscSimulator]]
@@ -18,7 +20,7 @@ async def start_smsc() -> AsyncIterator[Start]:
     started: list[SmscSimulator] = []
 
     async def start(**fields: Any) -> SmscSimulator:
-        simulator = SmscSimulator(SmscConfig(port=0, **fields))
+        simulator = SmscSimulator(SmscConfig(port=free_port(), **fields))
         await simulator.start()
         started.append(simulator)
         return simulator

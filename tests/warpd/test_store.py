@@ -181,6 +181,9 @@ async def test_a_message_is_charged_once(migrated: asyncpg.Connection) -> None:
         "DELETE FROM ledger",
         "TRUNCATE ledger CASCADE",
         "UPDATE accounts SET balance_micros = 999",
+        # Closed, never deleted: what names an account checks it once per statement (0020).
+        "DELETE FROM accounts",
+        "TRUNCATE accounts CASCADE",
     ],
 )
 async def test_money_moves_only_through_the_ledger(
@@ -209,6 +212,59 @@ async def test_enumerations_and_identities_are_checked(migrated: asyncpg.Connect
         )
     with pytest.raises(asyncpg.CheckViolationError):
         await migrated.execute("INSERT INTO dids (number, account_id) VALUES ('+4930', $1)", acct)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
+        " currency, expires_at) VALUES (gen_random_uuid(), $1, 'smpp', 'W', '4477', 'hi', 'EUR',"
+        " now() + interval '1 day')",
+        "INSERT INTO ledger (account_id, amount_micros, kind) VALUES ($1, 500, 'topup')",
+        "INSERT INTO deliveries (account_id, kind, message_id, via, smpp_user_id, payload,"
+        " expires_at) SELECT $1, 'dlr', gen_random_uuid(), 'smpp', id, '{}',"
+        " now() + interval '1 day' FROM smpp_users",
+    ],
+)
+async def test_a_row_naming_no_account_is_refused(
+    migrated: asyncpg.Connection, statement: str
+) -> None:
+    """These tables' keys into accounts are checked per statement (migration 0020): a
+    batch with one row for an unknown account is refused whole, as the keys did."""
+    acct = await account(migrated)
+    await migrated.execute(
+        "INSERT INTO smpp_users (account_id, system_id, password_hash) VALUES ($1, 'sys', 'h')",
+        acct,
+    )
+    await migrated.execute(statement, acct)  # a known account: written
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="accounts"):
+        await migrated.execute(statement, acct + 1)
+
+
+async def test_a_message_or_delivery_moved_to_no_account_is_refused(
+    migrated: asyncpg.Connection,
+) -> None:
+    acct = await account(migrated)
+    await migrated.execute(
+        "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
+        " currency, expires_at) VALUES (gen_random_uuid(), $1, 'smpp', 'W', '4477', 'hi', 'EUR',"
+        " now() + interval '1 day')",
+        acct,
+    )
+    await migrated.execute(
+        "INSERT INTO smpp_users (account_id, system_id, password_hash) VALUES ($1, 'sys', 'h')",
+        acct,
+    )
+    await migrated.execute(
+        "INSERT INTO deliveries (account_id, kind, message_id, via, smpp_user_id, payload,"
+        " expires_at) SELECT $1, 'dlr', gen_random_uuid(), 'smpp', id, '{}',"
+        " now() + interval '1 day' FROM smpp_users",
+        acct,
+    )
+    for table in ("messages", "deliveries"):
+        await migrated.execute(f"UPDATE {table} SET account_id = $1", acct)  # unchanged: fine
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await migrated.execute(f"UPDATE {table} SET account_id = $1", acct + 1)
 
 
 async def test_a_migration_below_the_newest_applied_is_still_pending(

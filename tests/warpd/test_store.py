@@ -214,16 +214,28 @@ async def test_enumerations_and_identities_are_checked(migrated: asyncpg.Connect
         await migrated.execute("INSERT INTO dids (number, account_id) VALUES ('+4930', $1)", acct)
 
 
+# Rows naming account $1: a message, an SMPP user, and a receipt owed to that user.
+MESSAGE_FOR = (
+    "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
+    " currency, expires_at) VALUES (gen_random_uuid(), $1, 'smpp', 'W', '4477', 'hi', 'EUR',"
+    " now() + interval '1 day')"
+)
+SMPP_USER_FOR = (
+    "INSERT INTO smpp_users (account_id, system_id, password_hash) VALUES ($1, 'sys', 'h')"
+)
+DELIVERY_FOR = (
+    "INSERT INTO deliveries (account_id, kind, message_id, via, smpp_user_id, payload,"
+    " expires_at) SELECT $1, 'dlr', gen_random_uuid(), 'smpp', id, '{}',"
+    " now() + interval '1 day' FROM smpp_users"
+)
+
+
 @pytest.mark.parametrize(
     "statement",
     [
-        "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
-        " currency, expires_at) VALUES (gen_random_uuid(), $1, 'smpp', 'W', '4477', 'hi', 'EUR',"
-        " now() + interval '1 day')",
+        MESSAGE_FOR,
         "INSERT INTO ledger (account_id, amount_micros, kind) VALUES ($1, 500, 'topup')",
-        "INSERT INTO deliveries (account_id, kind, message_id, via, smpp_user_id, payload,"
-        " expires_at) SELECT $1, 'dlr', gen_random_uuid(), 'smpp', id, '{}',"
-        " now() + interval '1 day' FROM smpp_users",
+        DELIVERY_FOR,
     ],
 )
 async def test_a_row_naming_no_account_is_refused(
@@ -232,10 +244,7 @@ async def test_a_row_naming_no_account_is_refused(
     """These tables' keys into accounts are checked per statement (migration 0020): a
     batch with one row for an unknown account is refused whole, as the keys did."""
     acct = await account(migrated)
-    await migrated.execute(
-        "INSERT INTO smpp_users (account_id, system_id, password_hash) VALUES ($1, 'sys', 'h')",
-        acct,
-    )
+    await migrated.execute(SMPP_USER_FOR, acct)
     await migrated.execute(statement, acct)  # a known account: written
     with pytest.raises(asyncpg.ForeignKeyViolationError, match="accounts"):
         await migrated.execute(statement, acct + 1)
@@ -245,22 +254,9 @@ async def test_a_message_or_delivery_moved_to_no_account_is_refused(
     migrated: asyncpg.Connection,
 ) -> None:
     acct = await account(migrated)
-    await migrated.execute(
-        "INSERT INTO messages (id, account_id, channel, source_addr, destination_addr, body,"
-        " currency, expires_at) VALUES (gen_random_uuid(), $1, 'smpp', 'W', '4477', 'hi', 'EUR',"
-        " now() + interval '1 day')",
-        acct,
-    )
-    await migrated.execute(
-        "INSERT INTO smpp_users (account_id, system_id, password_hash) VALUES ($1, 'sys', 'h')",
-        acct,
-    )
-    await migrated.execute(
-        "INSERT INTO deliveries (account_id, kind, message_id, via, smpp_user_id, payload,"
-        " expires_at) SELECT $1, 'dlr', gen_random_uuid(), 'smpp', id, '{}',"
-        " now() + interval '1 day' FROM smpp_users",
-        acct,
-    )
+    await migrated.execute(MESSAGE_FOR, acct)
+    await migrated.execute(SMPP_USER_FOR, acct)
+    await migrated.execute(DELIVERY_FOR, acct)
     for table in ("messages", "deliveries"):
         await migrated.execute(f"UPDATE {table} SET account_id = $1", acct)  # unchanged: fine
         with pytest.raises(asyncpg.ForeignKeyViolationError):
